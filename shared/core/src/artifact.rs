@@ -1,0 +1,215 @@
+//! The model artifact: one versioned, checksummed binary file.
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic "POLARITY"
+//! 8       4     format version, u32 little-endian (this build writes and reads FORMAT_VERSION)
+//! 12      8     payload length in bytes, u64 LE
+//! 20      32    SHA-256 of the payload
+//! 52      …     payload:
+//!               u32 meta length, meta (JSON of ModelMeta)
+//!               u32 n_features; n_features × (u32 length, UTF-8 term bytes)      ascending terms
+//!               n_features × f64 idf
+//!               u32 outputs; n_features × outputs × f64 coef (feature-major); outputs × f64 intercept
+//! ```
+//! All numbers little-endian. The file's SHA-256 (over all bytes) is the model's identity in the registry.
+//! A wrong magic, a newer format, a short or long file, or a checksum mismatch is refused with an
+//! [`ArtifactError`]. Writing is deterministic: the same classifier always gives the same bytes.
+
+use sha2::{Digest, Sha256};
+
+use crate::logistic::{LogisticModel, outputs};
+use crate::model::{Classifier, ModelMeta};
+use crate::tfidf::Tfidf;
+
+/// Magic bytes at the start of every artifact.
+pub const MAGIC: &[u8; 8] = b"POLARITY";
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Conventional file extension (Polarity Linear Model).
+pub const EXTENSION: &str = "plm";
+const HEADER: usize = 8 + 4 + 8 + 32;
+
+/// Why an artifact was refused. None of these is retryable: the bytes are wrong.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ArtifactError {
+    /// Not a Polarity artifact at all.
+    #[error("not a Polarity model file (bad magic bytes)")]
+    BadMagic,
+    /// Written by a newer Polarity.
+    #[error("model format v{found} is newer than this build supports (v{FORMAT_VERSION}); upgrade Polarity")]
+    FutureVersion {
+        /// Version in the file.
+        found: u32,
+    },
+    /// Shorter or longer than the header says.
+    #[error("model file is truncated or has trailing bytes: header says {expected} payload bytes, found {found}")]
+    Length {
+        /// Payload bytes the header announces.
+        expected: u64,
+        /// Payload bytes present.
+        found: u64,
+    },
+    /// The payload does not match its checksum.
+    #[error("model file is corrupt: SHA-256 checksum mismatch")]
+    Checksum,
+    /// The payload is internally inconsistent (should not happen after a checksum pass).
+    #[error("model file is malformed: {0}")]
+    Malformed(String),
+}
+
+/// SHA-256 of `bytes` as lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serialises a classifier.
+pub fn encode(c: &Classifier) -> Vec<u8> {
+    let meta = serde_json::to_vec(&c.meta).unwrap_or_default();
+    let terms = c.tfidf.terms();
+    let mut p = Vec::with_capacity(meta.len() + terms.len() * 40 + c.model.coef.len() * 8);
+    p.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    p.extend_from_slice(&meta);
+    p.extend_from_slice(&(terms.len() as u32).to_le_bytes());
+    for t in terms {
+        p.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        p.extend_from_slice(t.as_bytes());
+    }
+    c.tfidf.idf().iter().for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
+    p.extend_from_slice(&(c.model.outputs() as u32).to_le_bytes());
+    c.model.coef.iter().chain(&c.model.intercept).for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
+    let mut out = Vec::with_capacity(HEADER + p.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&p));
+    out.extend_from_slice(&p);
+    out
+}
+
+/// A cursor over the payload that fails with [`ArtifactError::Malformed`] instead of panicking.
+struct Cursor<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ArtifactError> {
+        if self.b.len() < n {
+            return Err(ArtifactError::Malformed(format!("{what} runs past the end")));
+        }
+        let (a, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(a)
+    }
+
+    fn u32(&mut self, what: &str) -> Result<usize, ArtifactError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    fn f64s(&mut self, n: usize, what: &str) -> Result<Vec<f64>, ArtifactError> {
+        let len = n.checked_mul(8).ok_or_else(|| ArtifactError::Malformed(format!("{what} too large")))?;
+        let b = self.take(len, what)?;
+        Ok(b.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+    }
+}
+
+/// Parses and verifies an artifact.
+///
+/// # Errors
+/// [`ArtifactError`] when the bytes are not a valid artifact of a supported version.
+pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(ArtifactError::BadMagic);
+    }
+    if bytes.len() < HEADER {
+        return Err(ArtifactError::Length { expected: 0, found: 0 });
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version > FORMAT_VERSION || version == 0 {
+        return Err(ArtifactError::FutureVersion { found: version });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[12..20]);
+    let expected = u64::from_le_bytes(len);
+    let payload = &bytes[HEADER..];
+    if payload.len() as u64 != expected {
+        return Err(ArtifactError::Length { expected, found: payload.len() as u64 });
+    }
+    if Sha256::digest(payload).as_slice() != &bytes[20..52] {
+        return Err(ArtifactError::Checksum);
+    }
+    let mut c = Cursor { b: payload };
+    let meta_len = c.u32("meta length")?;
+    let meta: ModelMeta = serde_json::from_slice(c.take(meta_len, "meta")?)
+        .map_err(|e| ArtifactError::Malformed(format!("metadata: {e}")))?;
+    let n = c.u32("feature count")?;
+    let mut terms = Vec::with_capacity(n);
+    for _ in 0..n {
+        let l = c.u32("term length")?;
+        let t = std::str::from_utf8(c.take(l, "term")?).map_err(|_| ArtifactError::Malformed("term is not UTF-8".into()))?;
+        terms.push(t.to_string());
+    }
+    let idf = c.f64s(n, "idf")?;
+    let k = c.u32("outputs")?;
+    if k != outputs(meta.labels.len()) {
+        return Err(ArtifactError::Malformed(format!("{k} outputs for {} labels", meta.labels.len())));
+    }
+    let coef = c.f64s(n * k, "weights")?;
+    let intercept = c.f64s(k, "intercepts")?;
+    if !c.b.is_empty() {
+        return Err(ArtifactError::Malformed("unexpected bytes after the intercepts".into()));
+    }
+    let tfidf = Tfidf::from_parts(meta.tfidf.clone(), terms, idf).map_err(|e| ArtifactError::Malformed(e.to_string()))?;
+    let model = LogisticModel { classes: meta.labels.len(), features: n, coef, intercept };
+    Ok(Classifier { meta, tfidf, model })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{TrainConfig, fit_classifier};
+
+    fn tiny() -> Classifier {
+        let texts: Vec<String> = ["good fun film", "bad dull film", "great fun", "awful bad"].map(String::from).to_vec();
+        let labels = vec!["negative".to_string(), "positive".to_string()];
+        fit_classifier(&TrainConfig::default(), &texts, &[1, 0, 1, 0], labels, crate::labels::LabelScheme::Names)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn round_trips_and_is_deterministic() {
+        let c = tiny();
+        let bytes = encode(&c);
+        assert_eq!(bytes, encode(&tiny()));
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.meta, c.meta);
+        assert_eq!(back.model, c.model);
+        assert_eq!(back.tfidf.terms(), c.tfidf.terms());
+        assert_eq!(back.predict("good film"), c.predict("good film"));
+        assert_eq!(encode(&back), bytes);
+    }
+
+    #[test]
+    fn refuses_damaged_files() {
+        let bytes = encode(&tiny());
+        assert_eq!(decode(b"hello world").unwrap_err(), ArtifactError::BadMagic);
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(decode(&flipped).unwrap_err(), ArtifactError::Checksum);
+        assert!(matches!(decode(&bytes[..bytes.len() - 9]).unwrap_err(), ArtifactError::Length { .. }));
+        assert!(matches!(decode(&bytes[..30]).unwrap_err(), ArtifactError::Length { .. }));
+        let mut future = bytes.clone();
+        future[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(decode(&future).unwrap_err(), ArtifactError::FutureVersion { found: 2 });
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(decode(&longer).unwrap_err(), ArtifactError::Length { .. }));
+        // every single-byte truncation is refused, never a panic
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err());
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Limited-memory BFGS for smooth unconstrained minimisation (two-loop recursion, backtracking Armijo line
+//! search). Deterministic: no randomness, no thread-count dependence.
+//!
+//! Stops when the largest absolute gradient component is at most `gtol` (scipy's `pgtol`, which
+//! scikit-learn's `lbfgs` solver sets to its `tol`), when the relative decrease of the objective falls below
+//! `ftol` (scipy's `factr * eps` test), or after `max_iter` iterations.
+
+/// Optimiser settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LbfgsConfig {
+    /// History size (scipy and scikit-learn use 10).
+    pub memory: usize,
+    /// Iteration limit.
+    pub max_iter: usize,
+    /// Gradient tolerance: stop when `max |g_i| <= gtol`.
+    pub gtol: f64,
+    /// Relative function-decrease tolerance: stop when `(f_k - f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) <= ftol`.
+    pub ftol: f64,
+}
+
+impl Default for LbfgsConfig {
+    fn default() -> Self {
+        Self { memory: 10, max_iter: 2000, gtol: 1e-4, ftol: 64.0 * f64::EPSILON }
+    }
+}
+
+/// How a minimisation ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LbfgsReport {
+    /// Iterations taken.
+    pub iterations: usize,
+    /// Objective evaluations (including line-search trials).
+    pub evaluations: usize,
+    /// Final objective value.
+    pub value: f64,
+    /// Final `max |g_i|`.
+    pub grad_max: f64,
+    /// True when a tolerance (not the iteration limit or a failed line search) ended the run.
+    pub converged: bool,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_abs(a: &[f64]) -> f64 {
+    a.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// Minimises `f` from `x` (updated in place). `f(x, grad)` returns the value and writes the gradient.
+pub fn minimize(cfg: &LbfgsConfig, x: &mut [f64], mut f: impl FnMut(&[f64], &mut [f64]) -> f64) -> LbfgsReport {
+    let n = x.len();
+    let mut g = vec![0.0; n];
+    let mut fx = f(x, &mut g);
+    let mut evals = 1;
+    let mut s_hist: Vec<Vec<f64>> = Vec::with_capacity(cfg.memory);
+    let mut y_hist: Vec<Vec<f64>> = Vec::with_capacity(cfg.memory);
+    let mut rho: Vec<f64> = Vec::with_capacity(cfg.memory);
+    let mut d = vec![0.0; n];
+    let mut x_new = vec![0.0; n];
+    let mut g_new = vec![0.0; n];
+    let mut alpha = vec![0.0; cfg.memory];
+    let report = |iterations, evaluations, value, g: &[f64], converged| LbfgsReport {
+        iterations,
+        evaluations,
+        value,
+        grad_max: max_abs(g),
+        converged,
+    };
+    if max_abs(&g) <= cfg.gtol {
+        return report(0, evals, fx, &g, true);
+    }
+    for iter in 1..=cfg.max_iter {
+        // Two-loop recursion: d = -H g.
+        d.copy_from_slice(&g);
+        let k = s_hist.len();
+        for i in (0..k).rev() {
+            alpha[i] = rho[i] * dot(&s_hist[i], &d);
+            d.iter_mut().zip(&y_hist[i]).for_each(|(di, yi)| *di -= alpha[i] * yi);
+        }
+        let gamma = if k > 0 { dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1]) } else { 1.0 / max_abs(&g).max(1.0) };
+        d.iter_mut().for_each(|di| *di *= gamma);
+        for i in 0..k {
+            let beta = rho[i] * dot(&y_hist[i], &d);
+            d.iter_mut().zip(&s_hist[i]).for_each(|(di, si)| *di += (alpha[i] - beta) * si);
+        }
+        d.iter_mut().for_each(|di| *di = -*di);
+        let mut slope = dot(&g, &d);
+        if slope >= 0.0 {
+            // Not a descent direction (numerical trouble): restart from steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            rho.clear();
+            d.iter_mut().zip(&g).for_each(|(di, gi)| *di = -gi);
+            slope = dot(&g, &d);
+        }
+        // Backtracking line search with the Armijo condition.
+        let mut step = 1.0;
+        let mut accepted = None;
+        for _ in 0..50 {
+            x_new.iter_mut().zip(x.iter().zip(&d)).for_each(|(xn, (xi, di))| *xn = xi + step * di);
+            let f_new = f(&x_new, &mut g_new);
+            evals += 1;
+            if f_new.is_finite() && f_new <= fx + 1e-4 * step * slope {
+                accepted = Some(f_new);
+                break;
+            }
+            step *= 0.5;
+        }
+        let Some(f_new) = accepted else {
+            return report(iter, evals, fx, &g, false);
+        };
+        // Curvature pair.
+        let s: Vec<f64> = x_new.iter().zip(x.iter()).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-10 * dot(&y, &y).max(f64::MIN_POSITIVE) {
+            if s_hist.len() == cfg.memory {
+                s_hist.remove(0);
+                y_hist.remove(0);
+                rho.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(y);
+            rho.push(1.0 / sy);
+        }
+        let decrease = (fx - f_new) / fx.abs().max(f_new.abs()).max(1.0);
+        x.copy_from_slice(&x_new);
+        g.copy_from_slice(&g_new);
+        fx = f_new;
+        if max_abs(&g) <= cfg.gtol || decrease <= cfg.ftol {
+            return report(iter, evals, fx, &g, true);
+        }
+    }
+    report(cfg.max_iter, evals, fx, &g, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimises_rosenbrock() {
+        let mut x = vec![-1.2, 1.0];
+        let cfg = LbfgsConfig { gtol: 1e-8, ftol: 0.0, ..Default::default() };
+        let r = minimize(&cfg, &mut x, |p, g| {
+            let (a, b) = (p[0], p[1]);
+            g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
+            g[1] = 200.0 * (b - a * a);
+            (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
+        });
+        assert!(r.converged, "{r:?}");
+        assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5, "{x:?}");
+    }
+
+    #[test]
+    fn minimises_quadratic_exactly() {
+        let mut x = vec![5.0, -3.0, 2.0];
+        let c = [1.0, 10.0, 100.0];
+        let r = minimize(&LbfgsConfig { gtol: 1e-10, ..Default::default() }, &mut x, |p, g| {
+            let mut v = 0.0;
+            for i in 0..3 {
+                g[i] = c[i] * (p[i] - 1.0);
+                v += 0.5 * c[i] * (p[i] - 1.0).powi(2);
+            }
+            v
+        });
+        assert!(r.converged);
+        assert!(x.iter().all(|v| (v - 1.0).abs() < 1e-8), "{x:?}");
+    }
+}

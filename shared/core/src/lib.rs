@@ -1,0 +1,31 @@
+//! Polarity's pure, synchronous ML core: readers, cleaning, TF-IDF, logistic regression, metrics and the
+//! model artifact. No I/O beyond reading a file path in [`reader::read_path`]; no async, no AWS.
+//!
+//! ```
+//! use polarity_core::{train::{self, TrainConfig, Labelled}, labels::LabelScheme};
+//! let rows = Labelled {
+//!     texts: vec!["a great film".into(), "dull and bad".into(), "great fun".into(), "bad plot".into()],
+//!     classes: vec![1, 0, 1, 0],
+//! };
+//! let labels = vec!["negative".to_string(), "positive".to_string()];
+//! let (model, _) = train::train(&TrainConfig::default(), &rows, &Labelled::default(), labels, LabelScheme::Names)?;
+//! assert_eq!(model.predict("Great!").label, "positive");
+//! let bytes = polarity_core::artifact::encode(&model);
+//! assert_eq!(polarity_core::artifact::decode(&bytes)?.predict("so bad").label, "negative");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod artifact;
+pub mod labels;
+pub mod lbfgs;
+pub mod logistic;
+pub mod metrics;
+pub mod model;
+pub mod reader;
+pub mod sparse;
+pub mod split;
+pub mod text;
+pub mod tfidf;
+pub mod train;
+
+pub use model::{Classifier, Prediction};

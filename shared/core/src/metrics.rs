@@ -1,0 +1,102 @@
+//! Classification metrics, computed the way scikit-learn's `classification_report`, `f1_score` and
+//! `log_loss` compute them (a class with no predictions has precision 0; with no support, recall 0).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Precision, recall, F1 and support of one class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    /// TP / (TP + FP), 0 when nothing was predicted as this class.
+    pub precision: f64,
+    /// TP / (TP + FN), 0 when the class has no rows.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall, 0 when both are 0.
+    pub f1: f64,
+    /// Rows whose true label is this class.
+    pub support: u64,
+}
+
+/// Every metric Polarity reports for a labelled evaluation set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Rows evaluated.
+    pub n: u64,
+    /// Fraction of rows predicted correctly.
+    pub accuracy: f64,
+    /// Unweighted mean of per-class F1.
+    pub macro_f1: f64,
+    /// Support-weighted mean of per-class F1.
+    pub weighted_f1: f64,
+    /// Mean negative log-likelihood of the true class (probabilities clipped to `[1e-15, 1]`).
+    pub log_loss: f64,
+    /// Per-class metrics by class name.
+    pub per_class: BTreeMap<String, ClassMetrics>,
+    /// `confusion[t][p]`: rows of true class `t` predicted as class `p`, classes in label order.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+impl Metrics {
+    /// Computes all metrics from true classes, predicted classes and the probability each row gave its
+    /// true class. `labels` names the class indices.
+    ///
+    /// # Panics
+    /// Never for consistent input; the three slices must have equal length and indices `< labels.len()`.
+    pub fn compute(labels: &[String], truth: &[u32], pred: &[u32], p_true: &[f64]) -> Self {
+        let k = labels.len();
+        let mut confusion = vec![vec![0u64; k]; k];
+        for (&t, &p) in truth.iter().zip(pred) {
+            confusion[t as usize][p as usize] += 1;
+        }
+        let n = truth.len() as u64;
+        let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
+        let mut per_class = BTreeMap::new();
+        let (mut macro_f1, mut weighted_f1) = (0.0, 0.0);
+        for (i, name) in labels.iter().enumerate() {
+            let tp = confusion[i][i] as f64;
+            let support: u64 = confusion[i].iter().sum();
+            let predicted: u64 = confusion.iter().map(|row| row[i]).sum();
+            let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
+            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+            macro_f1 += f1 / k as f64;
+            weighted_f1 += f1 * support as f64;
+            per_class.insert(name.clone(), ClassMetrics { precision, recall, f1, support });
+        }
+        let nf = n.max(1) as f64;
+        let log_loss = p_true.iter().map(|p| -p.clamp(1e-15, 1.0).ln()).sum::<f64>() / nf;
+        Self { n, accuracy: correct as f64 / nf, macro_f1, weighted_f1: weighted_f1 / nf, log_loss, per_class, confusion }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_hand_computed_values() {
+        let labels = vec!["negative".to_string(), "positive".to_string()];
+        // truth: 0 0 0 1 1 ; pred: 0 1 0 1 1
+        let m = Metrics::compute(&labels, &[0, 0, 0, 1, 1], &[0, 1, 0, 1, 1], &[0.9, 0.4, 0.8, 0.7, 0.6]);
+        assert_eq!(m.confusion, vec![vec![2, 1], vec![0, 2]]);
+        assert!((m.accuracy - 0.8).abs() < 1e-12);
+        let neg = &m.per_class["negative"];
+        assert!((neg.precision - 1.0).abs() < 1e-12 && (neg.recall - 2.0 / 3.0).abs() < 1e-12);
+        let pos = &m.per_class["positive"];
+        assert!((pos.precision - 2.0 / 3.0).abs() < 1e-12 && (pos.recall - 1.0).abs() < 1e-12);
+        let f = 0.8; // both F1s are 0.8
+        assert!((m.macro_f1 - f).abs() < 1e-12 && (m.weighted_f1 - f).abs() < 1e-12);
+        let ll = -(0.9f64.ln() + 0.4f64.ln() + 0.8f64.ln() + 0.7f64.ln() + 0.6f64.ln()) / 5.0;
+        assert!((m.log_loss - ll).abs() < 1e-12);
+    }
+
+    #[test]
+    fn class_never_predicted_has_zero_precision() {
+        let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let m = Metrics::compute(&labels, &[0, 1, 2], &[0, 0, 0], &[1.0, 0.0, 0.0]);
+        assert_eq!(m.per_class["b"].precision, 0.0);
+        assert_eq!(m.per_class["c"].f1, 0.0);
+        assert!(m.log_loss > 20.0); // clipped at 1e-15, finite
+    }
+}

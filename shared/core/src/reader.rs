@@ -1,0 +1,506 @@
+//! Readers for labelled text: CSV (RFC 4180 quoting, multi-line fields), TSV (no quoting) and JSONL, plain
+//! or gzip-compressed.
+//!
+//! * **Format**: by file extension (`.csv`, `.tsv`/`.tab`, `.jsonl`/`.ndjson`/`.json`, each optionally
+//!   `.gz`), else sniffed from the content (`{` first → JSONL; else tabs vs commas on the first line). Gzip
+//!   is detected by its magic bytes, whatever the name.
+//! * **Columns**: `text_col` / `label_col` when given (case-insensitive), else the first header that matches
+//!   [`TEXT_COLUMNS`] / [`LABEL_COLUMNS`]. CSV/TSV need a header row; a UTF-8 byte-order mark is ignored.
+//! * **Rows**: every data row (blank lines are not rows) is either accepted or rejected with a
+//!   [`RejectReason`]; `rows_in == accepted + rejected` always holds. Rows are never silently dropped.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Text column names recognised automatically, in order of preference.
+pub const TEXT_COLUMNS: &[&str] =
+    &["text", "sentence", "content", "review", "review_text", "comment", "body", "message", "tweet", "document", "utterance"];
+/// Label column names recognised automatically, in order of preference.
+pub const LABEL_COLUMNS: &[&str] = &["label", "sentiment", "polarity", "class", "target", "category", "labels", "y"];
+
+/// A supported input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Comma-separated, RFC 4180 quoting.
+    Csv,
+    /// Tab-separated, no quoting.
+    Tsv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Why a row was rejected. The string forms are stable (they appear in reports and quarantine files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The text or label field is not valid UTF-8.
+    InvalidUtf8,
+    /// The text field is missing, empty or only whitespace.
+    MissingText,
+    /// The label field is missing or empty.
+    MissingLabel,
+    /// A CSV/TSV row has a different number of fields than the header.
+    WrongFieldCount,
+    /// A JSONL line is not a JSON object.
+    InvalidJson,
+    /// The label is not one of the model's classes (evaluation only).
+    UnknownLabel,
+}
+
+impl RejectReason {
+    /// The stable snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::MissingText => "missing_text",
+            Self::MissingLabel => "missing_label",
+            Self::WrongFieldCount => "wrong_field_count",
+            Self::InvalidJson => "invalid_json",
+            Self::UnknownLabel => "unknown_label",
+        }
+    }
+}
+
+/// One rejected row: where it was, why, and its content (lossily decoded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// 1-based line where the row starts.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: RejectReason,
+    /// The row as read (fields joined by the delimiter for CSV/TSV).
+    pub raw: String,
+}
+
+/// Row accounting: `rows_in == accepted + rejected`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReadReport {
+    /// Data rows read.
+    pub rows_in: u64,
+    /// Rows accepted.
+    pub accepted: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Rejected rows by reason name.
+    pub reasons: BTreeMap<String, u64>,
+}
+
+impl ReadReport {
+    /// Records one rejected row.
+    pub fn reject(&mut self, reason: RejectReason) {
+        self.rows_in += 1;
+        self.rejected += 1;
+        *self.reasons.entry(reason.as_str().to_string()).or_insert(0) += 1;
+    }
+
+    /// Records one accepted row.
+    pub fn accept(&mut self) {
+        self.rows_in += 1;
+        self.accepted += 1;
+    }
+
+    /// Adds another report's counts to this one.
+    pub fn merge(&mut self, other: &ReadReport) {
+        self.rows_in += other.rows_in;
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        for (k, v) in &other.reasons {
+            *self.reasons.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+}
+
+/// What to read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Text column (case-insensitive); auto-detected when `None`.
+    pub text_col: Option<String>,
+    /// Label column (case-insensitive); auto-detected when `None`.
+    pub label_col: Option<String>,
+    /// Read only the text column (for prediction): no label column is needed or read.
+    pub text_only: bool,
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+}
+
+/// Rows read from one file: texts with their raw label values, plus the accounting.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// Accepted texts, in file order.
+    pub texts: Vec<String>,
+    /// For each accepted text, an index into `label_values` (empty when `text_only`).
+    pub labels: Vec<u32>,
+    /// Distinct raw label values (trimmed), in first-seen order.
+    pub label_values: Vec<String>,
+    /// 1-based line of each accepted row.
+    pub lines: Vec<u64>,
+    /// Rejected rows.
+    pub rejected: Vec<Rejected>,
+    /// Row accounting.
+    pub report: ReadReport,
+    /// The text column used.
+    pub text_col: String,
+    /// The label column used (empty when `text_only`).
+    pub label_col: String,
+}
+
+/// A whole-file problem (row problems are rejections, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File name.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Gzip data is corrupt.
+    #[error("{path}: not valid gzip data: {source}")]
+    Gzip {
+        /// File name.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The header row is missing or not valid UTF-8.
+    #[error("{path}: {problem}")]
+    Header {
+        /// File name.
+        path: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A needed column is not there.
+    #[error("{path}: no {role} column {wanted}; columns are: {available}")]
+    ColumnNotFound {
+        /// File name.
+        path: String,
+        /// `text` or `label`.
+        role: &'static str,
+        /// What was looked for.
+        wanted: String,
+        /// What the file has.
+        available: String,
+    },
+}
+
+impl ReadError {
+    /// True when retrying could help (an I/O error), false for content problems.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Io { .. })
+    }
+}
+
+/// Reads a file from disk. See the module docs.
+///
+/// # Errors
+/// [`ReadError`] when the file cannot be read or its header lacks a needed column.
+pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Table, ReadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: name.clone(), source })?;
+    read_bytes(&name, &bytes, opts)
+}
+
+/// Reads an in-memory file; `name` gives the extension and names the file in errors.
+///
+/// # Errors
+/// [`ReadError`] when gzip data is corrupt or the header lacks a needed column.
+pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table, ReadError> {
+    let decompressed;
+    let mut data = bytes;
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(|source| ReadError::Gzip { path: name.to_string(), source })?;
+        decompressed = out;
+        data = &decompressed;
+    }
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let format = opts.format.unwrap_or_else(|| detect_format(name, data));
+    match format {
+        Format::Jsonl => read_jsonl(name, data, opts),
+        Format::Csv => read_delimited(name, data, opts, b',', true),
+        Format::Tsv => read_delimited(name, data, opts, b'\t', false),
+    }
+}
+
+/// The format a file name and content imply. See the module docs.
+pub fn detect_format(name: &str, data: &[u8]) -> Format {
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
+    if stem.ends_with(".csv") {
+        return Format::Csv;
+    }
+    if stem.ends_with(".tsv") || stem.ends_with(".tab") {
+        return Format::Tsv;
+    }
+    if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") || stem.ends_with(".json") {
+        return Format::Jsonl;
+    }
+    let first = data.iter().position(|b| !b.is_ascii_whitespace()).map(|i| data[i]);
+    if first == Some(b'{') {
+        return Format::Jsonl;
+    }
+    let line_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let line = &data[..line_end];
+    let tabs = line.iter().filter(|&&b| b == b'\t').count();
+    let commas = line.iter().filter(|&&b| b == b',').count();
+    if tabs > 0 && tabs >= commas { Format::Tsv } else { Format::Csv }
+}
+
+/// Index of the column to use: the requested one, else the first candidate present.
+fn pick_column(
+    path: &str,
+    header: &[String],
+    wanted: Option<&str>,
+    candidates: &[&str],
+    role: &'static str,
+) -> Result<usize, ReadError> {
+    let find = |n: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(n));
+    let found = match wanted {
+        Some(w) => find(w),
+        None => candidates.iter().find_map(|c| find(c)),
+    };
+    found.ok_or_else(|| ReadError::ColumnNotFound {
+        path: path.to_string(),
+        role,
+        wanted: match wanted {
+            Some(w) => format!("'{w}'"),
+            None => format!("(looked for {}; pass --{role}-col)", candidates.join(", ")),
+        },
+        available: header.join(", "),
+    })
+}
+
+struct Builder {
+    table: Table,
+    label_index: rustc_hash::FxHashMap<String, u32>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self { table: Table::default(), label_index: Default::default() }
+    }
+
+    fn reject(&mut self, line: u64, reason: RejectReason, raw: String) {
+        self.table.report.reject(reason);
+        self.table.rejected.push(Rejected { line, reason, raw });
+    }
+
+    fn accept(&mut self, line: u64, text: String, label: Option<&str>) {
+        self.table.report.accept();
+        self.table.texts.push(text);
+        self.table.lines.push(line);
+        if let Some(l) = label {
+            let l = l.trim();
+            let next = self.table.label_values.len() as u32;
+            let idx = match self.label_index.get(l) {
+                Some(&i) => i,
+                None => {
+                    self.label_index.insert(l.to_string(), next);
+                    self.table.label_values.push(l.to_string());
+                    next
+                }
+            };
+            self.table.labels.push(idx);
+        }
+    }
+
+    /// Validates one row's text and label; accepts or rejects it.
+    fn row(&mut self, line: u64, text: Option<&[u8]>, label: Option<&[u8]>, text_only: bool, raw: impl FnOnce() -> String) {
+        let text = match text.map(std::str::from_utf8) {
+            Some(Ok(t)) if !t.trim().is_empty() => t,
+            Some(Err(_)) => return self.reject(line, RejectReason::InvalidUtf8, raw()),
+            _ => return self.reject(line, RejectReason::MissingText, raw()),
+        };
+        if text_only {
+            return self.accept(line, text.to_string(), None);
+        }
+        match label.map(std::str::from_utf8) {
+            Some(Ok(l)) if !l.trim().is_empty() => self.accept(line, text.to_string(), Some(l)),
+            Some(Err(_)) => self.reject(line, RejectReason::InvalidUtf8, raw()),
+            _ => self.reject(line, RejectReason::MissingLabel, raw()),
+        }
+    }
+}
+
+fn read_delimited(path: &str, data: &[u8], opts: &ReadOptions, delim: u8, quoting: bool) -> Result<Table, ReadError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .quoting(quoting)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(data);
+    let mut records = rdr.byte_records();
+    let header_err = |problem: &str| ReadError::Header { path: path.to_string(), problem: problem.to_string() };
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(header_err(&format!("unreadable header row: {e}"))),
+        None => return Err(header_err("the file is empty: expected a header row")),
+    };
+    let header: Vec<String> = header
+        .iter()
+        .map(|f| std::str::from_utf8(f).map(str::to_string))
+        .collect::<Result<_, _>>()
+        .map_err(|_| header_err("the header row is not valid UTF-8"))?;
+    let ti = pick_column(path, &header, opts.text_col.as_deref(), TEXT_COLUMNS, "text")?;
+    let li = if opts.text_only { None } else { Some(pick_column(path, &header, opts.label_col.as_deref(), LABEL_COLUMNS, "label")?) };
+    let mut b = Builder::new();
+    b.table.text_col = header[ti].clone();
+    b.table.label_col = li.map(|i| header[i].clone()).unwrap_or_default();
+    let sep = char::from(delim).to_string();
+    for rec in records {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                b.reject(line, RejectReason::WrongFieldCount, e.to_string());
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, |p| p.line());
+        let raw = || rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>().join(&sep);
+        if rec.len() != header.len() {
+            b.reject(line, RejectReason::WrongFieldCount, raw());
+            continue;
+        }
+        b.row(line, rec.get(ti), li.and_then(|i| rec.get(i)), opts.text_only, raw);
+    }
+    Ok(b.table)
+}
+
+fn json_scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(x) => Some(x.to_string()),
+        _ => None,
+    }
+}
+
+fn read_jsonl(path: &str, data: &[u8], opts: &ReadOptions) -> Result<Table, ReadError> {
+    let mut b = Builder::new();
+    let mut cols: Option<(String, Option<String>)> = None;
+    for (i, line) in data.split(|&c| c == b'\n').enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let raw = || String::from_utf8_lossy(line).into_owned();
+        let Ok(s) = std::str::from_utf8(line) else {
+            b.reject(line_no, RejectReason::InvalidUtf8, raw());
+            continue;
+        };
+        let obj = match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(o)) => o,
+            _ => {
+                b.reject(line_no, RejectReason::InvalidJson, raw());
+                continue;
+            }
+        };
+        if cols.is_none() {
+            let keys: Vec<String> = obj.keys().cloned().collect();
+            let t = pick_column(path, &keys, opts.text_col.as_deref(), TEXT_COLUMNS, "text")?;
+            let l = if opts.text_only {
+                None
+            } else {
+                Some(keys[pick_column(path, &keys, opts.label_col.as_deref(), LABEL_COLUMNS, "label")?].clone())
+            };
+            b.table.text_col = keys[t].clone();
+            b.table.label_col = l.clone().unwrap_or_default();
+            cols = Some((keys[t].clone(), l));
+        }
+        let Some((tc, lc)) = &cols else { continue };
+        let text = obj.get(tc).and_then(json_scalar);
+        let label = lc.as_ref().and_then(|l| obj.get(l)).and_then(json_scalar);
+        b.row(line_no, text.as_deref().map(str::as_bytes), label.as_deref().map(str::as_bytes), opts.text_only, raw);
+    }
+    Ok(b.table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, data: &[u8]) -> Table {
+        read_bytes(name, data, &ReadOptions::default()).unwrap()
+    }
+
+    fn reasons(t: &Table) -> Vec<(&str, u64)> {
+        t.report.reasons.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+    }
+
+    #[test]
+    fn csv_with_quotes_and_multiline_fields() {
+        let t = read("x.csv", b"id,review,sentiment\n1,\"Great, really \"\"great\"\"\nfilm\",pos\n2,meh,neg\n");
+        assert_eq!(t.texts, ["Great, really \"great\"\nfilm", "meh"]);
+        assert_eq!(t.label_values, ["pos", "neg"]);
+        assert_eq!(t.lines, [2, 4]);
+        assert_eq!((t.text_col.as_str(), t.label_col.as_str()), ("review", "sentiment"));
+    }
+
+    #[test]
+    fn bad_rows_are_rejected_with_reasons_and_counted() {
+        let data = b"text,label\nok,1\n,1\nno label,\n\xff\xfe bad,0\ntoo,many,fields\n   ,0\n";
+        let t = read("x.csv", data);
+        assert_eq!(t.texts, ["ok"]);
+        assert_eq!(reasons(&t), [("invalid_utf8", 1), ("missing_label", 1), ("missing_text", 2), ("wrong_field_count", 1)]);
+        assert_eq!(t.report.rows_in, 6);
+        assert_eq!(t.report.rows_in, t.report.accepted + t.report.rejected);
+        assert_eq!(t.rejected[2].line, 5);
+        assert!(t.rejected[2].raw.contains("bad"));
+    }
+
+    #[test]
+    fn tsv_keeps_quotes_literal() {
+        let t = read("x.tsv", b"label\tsentence\n1\tsaid \"hi\n0\tplain\n");
+        assert_eq!(t.texts, ["said \"hi", "plain"]);
+    }
+
+    #[test]
+    fn jsonl_with_numbers_bools_and_garbage() {
+        let data = b"{\"content\": \"good\", \"polarity\": 1}\n\n{\"content\": \"bad\", \"polarity\": false}\nnot json\n{\"content\": 5}\n[1]\n";
+        let t = read("x.jsonl", data);
+        assert_eq!(t.texts, ["good", "bad"]);
+        assert_eq!(t.label_values, ["1", "false"]);
+        assert_eq!(reasons(&t), [("invalid_json", 2), ("missing_label", 1)]);
+        assert_eq!(t.report.rows_in, 5);
+    }
+
+    #[test]
+    fn sniffs_format_and_gzip() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"label\ttext\n1\tfine\n").unwrap();
+        let t = read("upload.bin", &gz.finish().unwrap());
+        assert_eq!(t.texts, ["fine"]);
+        assert_eq!(detect_format("a", b"{\"text\":1}"), Format::Jsonl);
+        assert_eq!(detect_format("a", b"text,label\n"), Format::Csv);
+        assert_eq!(detect_format("A.TSV.GZ", b""), Format::Tsv);
+    }
+
+    #[test]
+    fn missing_columns_and_empty_files_are_errors() {
+        let e = read_bytes("f.csv", b"foo,bar\n1,2\n", &ReadOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "f.csv: no text column (looked for text, sentence, content, review, review_text, comment, body, message, tweet, document, utterance; pass --text-col); columns are: foo, bar");
+        let opts = ReadOptions { text_col: Some("foo".into()), label_col: Some("nope".into()), ..Default::default() };
+        assert!(matches!(read_bytes("f.csv", b"foo,bar\n", &opts), Err(ReadError::ColumnNotFound { role: "label", .. })));
+        assert!(matches!(read_bytes("f.csv", b"", &ReadOptions::default()), Err(ReadError::Header { .. })));
+        assert!(matches!(read_bytes("f.csv", b"\x1f\x8bxx", &ReadOptions::default()), Err(ReadError::Gzip { .. })));
+    }
+
+    #[test]
+    fn explicit_columns_bom_and_text_only() {
+        let opts = ReadOptions { text_col: Some("Body".into()), text_only: true, ..Default::default() };
+        let t = read_bytes("f.csv", b"\xEF\xBB\xBFbody,x\nhello,1\n", &opts).unwrap();
+        assert_eq!(t.texts, ["hello"]);
+        assert!(t.labels.is_empty());
+    }
+}

@@ -1,0 +1,349 @@
+//! Text cleaning and tokenisation: the one place where raw text becomes tokens.
+//!
+//! The same [`CleanConfig`] is stored in every model artifact and applied, unchanged, at training and at
+//! prediction time. Cleaning runs these steps, in this order, each one switchable:
+//!
+//! 1. **Unicode NFKC** normalisation (`ｆｕｌｌ` → `full`, `ﬁ` → `fi`), skipped for pure-ASCII text.
+//! 2. **HTML**: tags (`<br/>`, `<b>`) become a space, then entities (`&amp;`, `&#39;`, `&#x27;`, `&nbsp;`…)
+//!    are decoded.
+//! 3. **URLs** (`http://…`, `https://…`, `www.…`, up to the next whitespace) become the token [`URL_TOKEN`].
+//! 4. **@mentions** (`@` + letters, digits or `_`, at a word start) become the token [`USER_TOKEN`].
+//! 5. **Case folding** (Unicode lower case).
+//! 6. **Whitespace**: runs of whitespace become one space; leading and trailing space is dropped.
+//!
+//! Tokenisation follows scikit-learn's default `token_pattern` `(?u)\b\w\w+\b`: a token is a maximal run of
+//! word characters (alphanumeric or `_`) at least two characters long; everything else separates tokens.
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+/// Token that replaces every URL when [`CleanConfig::urls`] is on.
+pub const URL_TOKEN: &str = "xxurl";
+/// Token that replaces every @mention when [`CleanConfig::mentions`] is on.
+pub const USER_TOKEN: &str = "xxuser";
+
+/// Which cleaning steps run. Stored in the model artifact so prediction cleans exactly like training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanConfig {
+    /// Unicode NFKC normalisation.
+    pub unicode_nfkc: bool,
+    /// Strip HTML tags and decode HTML entities.
+    pub html: bool,
+    /// Replace URLs with [`URL_TOKEN`].
+    pub urls: bool,
+    /// Replace @mentions with [`USER_TOKEN`].
+    pub mentions: bool,
+    /// Lower-case the text.
+    pub lowercase: bool,
+    /// Collapse whitespace runs and trim.
+    pub whitespace: bool,
+}
+
+impl Default for CleanConfig {
+    /// Every step on.
+    fn default() -> Self {
+        Self { unicode_nfkc: true, html: true, urls: true, mentions: true, lowercase: true, whitespace: true }
+    }
+}
+
+impl CleanConfig {
+    /// Only lower-casing: what scikit-learn's `TfidfVectorizer()` does before tokenising (used for parity).
+    pub fn lowercase_only() -> Self {
+        Self { unicode_nfkc: false, html: false, urls: false, mentions: false, lowercase: true, whitespace: false }
+    }
+}
+
+/// Cleans `text` with `cfg` into a new string. See the module docs for the steps.
+pub fn clean(text: &str, cfg: &CleanConfig) -> String {
+    let mut out = String::with_capacity(text.len());
+    clean_into(text, cfg, &mut out);
+    out
+}
+
+/// Cleans `text` with `cfg` into `out` (cleared first), reusing its allocation: the hot-path form of [`clean`].
+pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
+    out.clear();
+    if text.is_ascii() && !needs_markup_pass(text.as_bytes(), cfg) {
+        ascii_fold(text.as_bytes(), cfg, out);
+        return;
+    }
+    let mut cur: String = if cfg.unicode_nfkc && !text.is_ascii() { text.nfkc().collect() } else { text.to_owned() };
+    if cfg.html {
+        cur = decode_entities(&strip_tags(&cur));
+    }
+    if cfg.urls || cfg.mentions {
+        cur = replace_urls_mentions(&cur, cfg);
+    }
+    if cfg.lowercase {
+        cur = cur.to_lowercase();
+    }
+    if cfg.whitespace {
+        let mut first = true;
+        for word in cur.split_whitespace() {
+            if !first {
+                out.push(' ');
+            }
+            out.push_str(word);
+            first = false;
+        }
+    } else {
+        out.push_str(&cur);
+    }
+}
+
+/// True when an ASCII text has something the HTML/URL/mention steps would change.
+fn needs_markup_pass(b: &[u8], cfg: &CleanConfig) -> bool {
+    let html = cfg.html && b.iter().any(|&c| c == b'<' || c == b'&');
+    let mention = cfg.mentions && b.contains(&b'@');
+    let url = cfg.urls && (contains_ci(b, b"http") || contains_ci(b, b"www."));
+    html || mention || url
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Single pass for plain ASCII text: lower-case and whitespace only.
+fn ascii_fold(b: &[u8], cfg: &CleanConfig, out: &mut String) {
+    let mut pending_space = false;
+    for &c in b {
+        if cfg.whitespace && c.is_ascii_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(if cfg.lowercase { c.to_ascii_lowercase() } else { c } as char);
+    }
+}
+
+/// Replaces every `<…>` tag that starts with a letter, `/` or `!` by a space. A lone `<` stays.
+fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let opens_tag = after.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match after.find('>') {
+            Some(j) if opens_tag => {
+                out.push(' ');
+                rest = &after[j + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decodes the common named entities and every numeric one; an unknown entity stays as written.
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let decoded = after.find(';').filter(|&j| j <= 10).and_then(|j| entity(&after[..j]).map(|c| (c, j)));
+        match decoded {
+            Some((c, j)) => {
+                out.push(c);
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn entity(name: &str) -> Option<char> {
+    if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse::<u32>().ok()?,
+        };
+        return char::from_u32(code);
+    }
+    Some(match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        "ndash" => '–',
+        "mdash" => '—',
+        "hellip" => '…',
+        "lsquo" => '‘',
+        "rsquo" => '’',
+        "ldquo" => '“',
+        "rdquo" => '”',
+        _ => return None,
+    })
+}
+
+/// Replaces URLs and @mentions with their placeholder tokens (surrounded by spaces).
+fn replace_urls_mentions(s: &str, cfg: &CleanConfig) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_is_word = false;
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        let at_word_start = !prev_is_word;
+        if cfg.urls && at_word_start && starts_url(rest) {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            out.push(' ');
+            out.push_str(URL_TOKEN);
+            out.push(' ');
+            i += end;
+            prev_is_word = false;
+            continue;
+        }
+        if cfg.mentions && at_word_start && rest.starts_with('@') {
+            let name_len: usize =
+                rest[1..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
+            if name_len > 0 {
+                out.push(' ');
+                out.push_str(USER_TOKEN);
+                out.push(' ');
+                i += 1 + name_len;
+                prev_is_word = false;
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        out.push(c);
+        prev_is_word = is_word_char(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+fn starts_url(s: &str) -> bool {
+    let b = s.as_bytes();
+    let pre = |p: &[u8]| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p);
+    pre(b"http://") || pre(b"https://") || pre(b"www.")
+}
+
+/// A word character for tokenisation: Unicode alphanumeric or `_` (Python's `\w`).
+#[inline]
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Calls `f` with every token of `text` (maximal runs of word characters, at least two characters long),
+/// in order. Allocation-free.
+#[inline]
+pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let b = text.as_bytes();
+    if text.is_ascii() {
+        let mut start = 0;
+        let mut i = 0;
+        while i <= b.len() {
+            let w = i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_');
+            if !w {
+                if i - start >= 2 {
+                    f(&text[start..i]);
+                }
+                start = i + 1;
+            }
+            i += 1;
+        }
+        return;
+    }
+    let mut start: Option<usize> = None;
+    let mut chars = 0usize;
+    for (i, c) in text.char_indices() {
+        if is_word_char(c) {
+            if start.is_none() {
+                start = Some(i);
+                chars = 0;
+            }
+            chars += 1;
+        } else if let Some(s) = start.take()
+            && chars >= 2
+        {
+            f(&text[s..i]);
+        }
+    }
+    if let Some(s) = start
+        && chars >= 2
+    {
+        f(&text[s..]);
+    }
+}
+
+/// Tokens of `text` as a vector: convenience over [`for_each_token`].
+pub fn tokens(text: &str) -> Vec<&str> {
+    let mut v = Vec::new();
+    for_each_token(text, |t| v.push(t));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> String {
+        clean(s, &CleanConfig::default())
+    }
+
+    #[test]
+    fn lowercases_and_collapses_whitespace() {
+        assert_eq!(c("  Hello   WORLD\t\n ok "), "hello world ok");
+        assert_eq!(c("Crème  BRÛLÉE"), "crème brûlée");
+    }
+
+    #[test]
+    fn html_tags_and_entities() {
+        assert_eq!(c("great<br/>movie &amp; cast"), "great movie & cast");
+        assert_eq!(c("it&#39;s &quot;fine&quot; &#x41;"), "it's \"fine\" a");
+        assert_eq!(c("a < b and c&d; x"), "a < b and c&d; x");
+        assert_eq!(c("<p>Loved it</p>"), "loved it");
+    }
+
+    #[test]
+    fn urls_and_mentions_become_tokens() {
+        assert_eq!(c("see https://x.io/a?b=1 now"), "see xxurl now");
+        assert_eq!(c("WWW.example.com rocks"), "xxurl rocks");
+        assert_eq!(c("@Bob_1 thanks, mail me@home"), "xxuser thanks, mail me@home");
+        assert_eq!(c("ping @ you"), "ping @ you");
+    }
+
+    #[test]
+    fn nfkc_normalises_compatibility_forms() {
+        assert_eq!(c("ｆｕｌｌ ﬁne"), "full fine");
+    }
+
+    #[test]
+    fn steps_can_be_switched_off() {
+        let cfg = CleanConfig::lowercase_only();
+        assert_eq!(clean("A  <b>B</b> @x", &cfg), "a  <b>b</b> @x");
+    }
+
+    #[test]
+    fn tokens_follow_sklearn_pattern() {
+        assert_eq!(tokens("it's a fine, fine day_1 x"), vec!["it", "fine", "fine", "day_1"]);
+        assert_eq!(tokens("naïve café ok é"), vec!["naïve", "café", "ok"]);
+        assert_eq!(tokens(""), Vec::<&str>::new());
+        assert_eq!(tokens("ab"), vec!["ab"]);
+    }
+
+    #[test]
+    fn clean_into_reuses_buffer_and_matches_clean() {
+        let mut buf = String::from("old");
+        for s in ["Plain TEXT", "<i>x</i> &amp; @y http://z", "ÀB  c"] {
+            clean_into(s, &CleanConfig::default(), &mut buf);
+            assert_eq!(buf, c(s));
+        }
+    }
+}

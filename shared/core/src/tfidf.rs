@@ -1,0 +1,497 @@
+//! TF-IDF with scikit-learn `TfidfVectorizer` semantics, over already-cleaned text.
+//!
+//! * Tokens come from [`crate::text::for_each_token`] (scikit-learn's default token pattern); word n-grams
+//!   for `n` in `ngram_min..=ngram_max` are the tokens joined by one space.
+//! * `min_df` (a document count) and `max_df` (a fraction of documents) filter terms first, then
+//!   `max_features` keeps the terms with the highest corpus frequency (total count over all documents).
+//!   Ties at that boundary are broken by term, ascending (scikit-learn's own order there is unspecified).
+//! * Features are numbered in ascending term order (byte order of the UTF-8 string, as Python sorts `str`).
+//! * `idf(t) = ln((1 + n) / (1 + df(t))) + 1` with `smooth_idf` (else `ln(n / df(t)) + 1`);
+//!   `tf` is the raw count, or `1 + ln(count)` with `sublinear_tf`; each row is scaled to unit L2 norm.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::sparse::Csr;
+use crate::text::for_each_token;
+
+/// Largest supported `ngram_max` (n-grams are keyed by packed word ids).
+pub const MAX_NGRAM: usize = 3;
+const ID_BITS: u32 = 21;
+/// Word ids must stay below this so that three of them pack into one `u64` key.
+const MAX_WORD_ID: u32 = (1 << ID_BITS) - 2;
+const NO_FEATURE: u32 = u32::MAX;
+
+/// Unfitted TF-IDF settings. Validated by [`TfidfConfig::validate`]; fitted by [`Tfidf::fit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TfidfConfig {
+    /// Smallest n-gram length (≥ 1).
+    pub ngram_min: usize,
+    /// Largest n-gram length (≥ `ngram_min`, ≤ [`MAX_NGRAM`]).
+    pub ngram_max: usize,
+    /// Keep at most this many terms, by corpus frequency; `None` keeps all.
+    pub max_features: Option<usize>,
+    /// Drop terms found in fewer than this many documents.
+    pub min_df: usize,
+    /// Drop terms found in more than this fraction of documents (0 < max_df ≤ 1).
+    pub max_df: f64,
+    /// Use `1 + ln(tf)` instead of the raw count.
+    pub sublinear_tf: bool,
+    /// Add one to document counts, as if one extra document held every term.
+    pub smooth_idf: bool,
+}
+
+impl Default for TfidfConfig {
+    /// The peer's settings: word 1–2 grams, 20,000 features, `min_df` 1, smooth idf, raw tf.
+    fn default() -> Self {
+        Self {
+            ngram_min: 1,
+            ngram_max: 2,
+            max_features: Some(20_000),
+            min_df: 1,
+            max_df: 1.0,
+            sublinear_tf: false,
+            smooth_idf: true,
+        }
+    }
+}
+
+/// An invalid TF-IDF or model setting.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TfidfError {
+    /// `ngram_min..=ngram_max` is empty or out of the supported range.
+    #[error("invalid n-gram range {min},{max}: need 1 <= min <= max <= {MAX_NGRAM}")]
+    NgramRange {
+        /// Given minimum.
+        min: usize,
+        /// Given maximum.
+        max: usize,
+    },
+    /// `max_features` is zero.
+    #[error("max_features must be at least 1")]
+    MaxFeatures,
+    /// `max_df` is not in (0, 1].
+    #[error("max_df must be in (0, 1], got {0}")]
+    MaxDf(f64),
+    /// No term survived the filters (empty corpus, or min_df/max_df too strict).
+    #[error("no terms remain after tokenising and filtering {docs} documents; lower min_df or raise max_df")]
+    EmptyVocabulary {
+        /// Documents seen.
+        docs: usize,
+    },
+}
+
+impl TfidfConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// The first invalid setting as a [`TfidfError`].
+    pub fn validate(&self) -> Result<(), TfidfError> {
+        if self.ngram_min < 1 || self.ngram_min > self.ngram_max || self.ngram_max > MAX_NGRAM {
+            return Err(TfidfError::NgramRange { min: self.ngram_min, max: self.ngram_max });
+        }
+        if self.max_features == Some(0) {
+            return Err(TfidfError::MaxFeatures);
+        }
+        if !(self.max_df > 0.0 && self.max_df <= 1.0) {
+            return Err(TfidfError::MaxDf(self.max_df));
+        }
+        Ok(())
+    }
+}
+
+/// A fitted vectoriser: vocabulary and idf. Only this type transforms text.
+#[derive(Debug, Clone)]
+pub struct Tfidf {
+    config: TfidfConfig,
+    terms: Vec<String>,
+    idf: Vec<f64>,
+    words: FxHashMap<Box<str>, u32>,
+    unigram: Vec<u32>,
+    ngrams: FxHashMap<u64, u32>,
+}
+
+/// Per-text counters from [`Tfidf::transform_into`], for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenStats {
+    /// Tokens in the text.
+    pub tokens: usize,
+    /// Tokens that are not a unigram feature of the vocabulary (out of vocabulary).
+    pub oov_tokens: usize,
+}
+
+/// Reusable buffers for [`Tfidf::transform_into`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    ids: Vec<u32>,
+    feats: Vec<u32>,
+    /// The row written by the last transform: `(feature, value)` sorted by feature.
+    pub row: Vec<(u32, f32)>,
+}
+
+#[inline]
+fn pack(ids: &[u32]) -> u64 {
+    // Field k holds id + 1 for k > 0, so an n-gram never collides with a shorter one.
+    ids.iter().enumerate().fold(0u64, |acc, (k, &id)| acc | (u64::from(id) + u64::from(k > 0)) << (ID_BITS * k as u32))
+}
+
+impl Tfidf {
+    /// Rebuilds a fitted vectoriser from its vocabulary (ascending terms) and idf, as stored in an artifact.
+    ///
+    /// # Errors
+    /// [`TfidfError`] when the config is invalid or a term has more words than `ngram_max`.
+    pub fn from_parts(config: TfidfConfig, terms: Vec<String>, idf: Vec<f64>) -> Result<Self, TfidfError> {
+        config.validate()?;
+        let mut words: FxHashMap<Box<str>, u32> = FxHashMap::default();
+        let mut unigram: Vec<u32> = Vec::new();
+        let mut ngrams = FxHashMap::default();
+        let mut ids = Vec::with_capacity(MAX_NGRAM);
+        for (f, term) in terms.iter().enumerate() {
+            ids.clear();
+            for w in term.split(' ') {
+                let next = words.len() as u32;
+                let id = *words.entry(w.into()).or_insert(next);
+                if id as usize >= unigram.len() {
+                    unigram.push(NO_FEATURE);
+                }
+                ids.push(id);
+            }
+            if ids.len() > config.ngram_max || id_overflow(&ids) {
+                return Err(TfidfError::NgramRange { min: config.ngram_min, max: ids.len() });
+            }
+            if ids.len() == 1 {
+                unigram[ids[0] as usize] = f as u32;
+            } else {
+                ngrams.insert(pack(&ids), f as u32);
+            }
+        }
+        Ok(Self { config, terms, idf, words, unigram, ngrams })
+    }
+
+    /// Fits on cleaned `docs` and returns the vectoriser with the documents' TF-IDF matrix.
+    ///
+    /// # Errors
+    /// [`TfidfError`] for an invalid config or when no term survives.
+    pub fn fit_transform(config: &TfidfConfig, docs: &[String]) -> Result<(Self, Csr), TfidfError> {
+        config.validate()?;
+        let n_docs = docs.len();
+        // 1. Tokenise and intern words (ids borrow the documents: no allocation per word).
+        let mut vocab: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut names: Vec<&str> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
+        let mut offs: Vec<usize> = Vec::with_capacity(n_docs + 1);
+        offs.push(0);
+        for d in docs {
+            for_each_token(d, |t| {
+                let next = names.len() as u32;
+                let id = *vocab.entry(t).or_insert_with(|| {
+                    names.push(t);
+                    next
+                });
+                ids.push(id.min(MAX_WORD_ID + 1));
+            });
+            offs.push(ids.len());
+        }
+        drop(vocab);
+        // 2. Count corpus frequency and document frequency of every n-gram key.
+        let (nmin, nmax) = (config.ngram_min, config.ngram_max);
+        let mut counts: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
+        let mut keys: Vec<u64> = Vec::new();
+        for d in 0..n_docs {
+            doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
+            keys.sort_unstable();
+            let mut i = 0;
+            while i < keys.len() {
+                let mut j = i + 1;
+                while j < keys.len() && keys[j] == keys[i] {
+                    j += 1;
+                }
+                let e = counts.entry(keys[i]).or_insert((0, 0));
+                e.0 = e.0.saturating_add((j - i) as u32);
+                e.1 += 1;
+                i = j;
+            }
+        }
+        // 3. Filter by document frequency, then cap by corpus frequency (ties: ascending term).
+        let max_df_docs = config.max_df * n_docs as f64;
+        let mut cand: Vec<(u64, u32, u32)> = counts
+            .into_iter()
+            .filter(|&(_, (_, df))| df as usize >= config.min_df && f64::from(df) <= max_df_docs)
+            .map(|(k, (tf, df))| (k, tf, df))
+            .collect();
+        let named = |c: &(u64, u32, u32)| (key_to_term(c.0, &names), c.0, c.2);
+        let mut chosen: Vec<(String, u64, u32)> = match config.max_features {
+            Some(limit) if cand.len() > limit => {
+                cand.select_nth_unstable_by(limit - 1, |a, b| b.1.cmp(&a.1));
+                let cut_tf = cand[limit - 1].1;
+                let mut out: Vec<_> = cand.iter().filter(|c| c.1 > cut_tf).map(named).collect();
+                let mut ties: Vec<_> = cand.iter().filter(|c| c.1 == cut_tf).map(named).collect();
+                ties.sort_unstable();
+                ties.truncate(limit - out.len());
+                out.extend(ties);
+                out
+            }
+            _ => cand.iter().map(named).collect(),
+        };
+        if chosen.is_empty() {
+            return Err(TfidfError::EmptyVocabulary { docs: n_docs });
+        }
+        chosen.sort_unstable();
+        let sm = if config.smooth_idf { 1.0 } else { 0.0 };
+        let n = n_docs as f64 + sm;
+        let idf: Vec<f64> = chosen.iter().map(|c| (n / (f64::from(c.2) + sm)).ln() + 1.0).collect();
+        // 4. Map training keys straight to features and build the matrix without re-tokenising.
+        let key_feature: FxHashMap<u64, u32> =
+            chosen.iter().enumerate().map(|(f, c)| (c.1, f as u32)).collect();
+        let terms: Vec<String> = chosen.into_iter().map(|c| c.0).collect();
+        let fitted = Self::from_parts(config.clone(), terms, idf)?;
+        let rows: Vec<Csr> = (0..n_docs)
+            .collect::<Vec<_>>()
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut m = Csr::new(fitted.terms.len());
+                let (mut keys, mut feats, mut row) = (Vec::new(), Vec::new(), Vec::new());
+                for &d in chunk {
+                    doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
+                    feats.clear();
+                    feats.extend(keys.iter().filter_map(|k| key_feature.get(k).copied()));
+                    fitted.weigh(&mut feats, &mut row);
+                    m.push_row(&row);
+                }
+                m
+            })
+            .collect();
+        let cols = fitted.terms.len();
+        Ok((fitted, concat_rows(rows, cols)))
+    }
+
+    /// Transforms one cleaned text into `scratch.row` and returns its token counters. Allocation-free once
+    /// the scratch buffers have grown.
+    pub fn transform_into(&self, text: &str, scratch: &mut Scratch) -> TokenStats {
+        let mut stats = TokenStats::default();
+        scratch.ids.clear();
+        for_each_token(text, |t| {
+            let id = self.words.get(t).copied().unwrap_or(NO_FEATURE);
+            stats.tokens += 1;
+            if id == NO_FEATURE || self.unigram[id as usize] == NO_FEATURE {
+                stats.oov_tokens += 1;
+            }
+            scratch.ids.push(id);
+        });
+        scratch.feats.clear();
+        let ids = &scratch.ids;
+        for i in 0..ids.len() {
+            for n in self.config.ngram_min..=self.config.ngram_max {
+                if i + n > ids.len() {
+                    break;
+                }
+                let g = &ids[i..i + n];
+                if g.contains(&NO_FEATURE) {
+                    break;
+                }
+                let f = if n == 1 { self.unigram[g[0] as usize] } else { self.ngrams.get(&pack(g)).copied().unwrap_or(NO_FEATURE) };
+                if f != NO_FEATURE {
+                    scratch.feats.push(f);
+                }
+            }
+        }
+        self.weigh(&mut scratch.feats, &mut scratch.row);
+        stats
+    }
+
+    /// Transforms cleaned texts into a matrix (in parallel, deterministic).
+    pub fn transform(&self, docs: &[String]) -> Csr {
+        let rows: Vec<Csr> = docs
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut m = Csr::new(self.terms.len());
+                let mut s = Scratch::default();
+                for d in chunk {
+                    self.transform_into(d, &mut s);
+                    m.push_row(&s.row);
+                }
+                m
+            })
+            .collect();
+        concat_rows(rows, self.terms.len())
+    }
+
+    /// Turns a bag of feature indices into sorted, weighted, L2-normalised `(feature, value)` pairs.
+    fn weigh(&self, feats: &mut [u32], row: &mut Vec<(u32, f32)>) {
+        feats.sort_unstable();
+        row.clear();
+        let tf = |count: usize| {
+            let c = count as f64;
+            if self.config.sublinear_tf { 1.0 + c.ln() } else { c }
+        };
+        let mut norm2 = 0.0;
+        for_each_run(feats, |f, count| {
+            let v = tf(count) * self.idf[f as usize];
+            norm2 += v * v;
+        });
+        let scale = if norm2 > 0.0 { 1.0 / norm2.sqrt() } else { 0.0 };
+        for_each_run(feats, |f, count| row.push((f, (tf(count) * self.idf[f as usize] * scale) as f32)));
+    }
+
+    /// The settings this vectoriser was fitted with.
+    pub fn config(&self) -> &TfidfConfig {
+        &self.config
+    }
+
+    /// Feature index → term, ascending.
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+
+    /// Feature index → idf.
+    pub fn idf(&self) -> &[f64] {
+        &self.idf
+    }
+
+    /// Number of features.
+    pub fn n_features(&self) -> usize {
+        self.terms.len()
+    }
+}
+
+/// Calls `f(value, run_length)` for each run of equal values in a sorted slice.
+#[inline]
+fn for_each_run(sorted: &[u32], mut f: impl FnMut(u32, usize)) {
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i + 1;
+        while j < sorted.len() && sorted[j] == sorted[i] {
+            j += 1;
+        }
+        f(sorted[i], j - i);
+        i = j;
+    }
+}
+
+fn id_overflow(ids: &[u32]) -> bool {
+    ids.iter().any(|&i| i > MAX_WORD_ID)
+}
+
+/// Every n-gram key of one document's word ids (ids past [`MAX_WORD_ID`] break n-grams).
+fn doc_keys(ids: &[u32], nmin: usize, nmax: usize, keys: &mut Vec<u64>) {
+    keys.clear();
+    for i in 0..ids.len() {
+        for n in nmin..=nmax {
+            if i + n > ids.len() || id_overflow(&ids[i..i + n]) {
+                break;
+            }
+            keys.push(pack(&ids[i..i + n]));
+        }
+    }
+}
+
+fn key_to_term(key: u64, names: &[&str]) -> String {
+    let mut s = String::new();
+    let mask = (1u64 << ID_BITS) - 1;
+    for k in 0..MAX_NGRAM {
+        let field = (key >> (ID_BITS * k as u32)) & mask;
+        if k > 0 && field == 0 {
+            break;
+        }
+        let id = if k > 0 { field - 1 } else { field };
+        if k > 0 {
+            s.push(' ');
+        }
+        s.push_str(names[id as usize]);
+    }
+    s
+}
+
+fn concat_rows(parts: Vec<Csr>, cols: usize) -> Csr {
+    let nnz = parts.iter().map(Csr::nnz).sum();
+    let mut out = Csr::new(cols);
+    out.indices.reserve(nnz);
+    out.values.reserve(nnz);
+    for p in parts {
+        let base = out.indices.len();
+        out.indptr.extend(p.indptr[1..].iter().map(|o| o + base));
+        out.indices.extend_from_slice(&p.indices);
+        out.values.extend_from_slice(&p.values);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn vocabulary_is_sorted_and_idf_smoothed() {
+        let d = docs(&["good movie", "bad movie", "good good fun"]);
+        let (v, m) = Tfidf::fit_transform(&TfidfConfig { ngram_max: 1, ..Default::default() }, &d).unwrap();
+        assert_eq!(v.terms(), ["bad", "fun", "good", "movie"]);
+        let idf_movie = (4.0f64 / 3.0).ln() + 1.0;
+        assert!((v.idf()[3] - idf_movie).abs() < 1e-12);
+        // row 2: good x2, fun x1
+        let (idx, val) = m.row(2);
+        assert_eq!(idx, &[1, 2]);
+        let (f, g) = (v.idf()[1], 2.0 * v.idf()[2]);
+        let n = (f * f + g * g).sqrt();
+        assert!((f64::from(val[0]) - f / n).abs() < 1e-6);
+        assert!((f64::from(val[1]) - g / n).abs() < 1e-6);
+    }
+
+    #[test]
+    fn max_features_keeps_most_frequent_with_term_tiebreak() {
+        let d = docs(&["aa aa aa bb bb cc dd", "cc dd ee"]);
+        let cfg = TfidfConfig { ngram_max: 1, max_features: Some(3), ..Default::default() };
+        let (v, _) = Tfidf::fit_transform(&cfg, &d).unwrap();
+        // aa:3, bb:2, cc:2, dd:2 -> aa plus the two smallest of the tied {bb, cc, dd}
+        assert_eq!(v.terms(), ["aa", "bb", "cc"]);
+    }
+
+    #[test]
+    fn bigrams_and_transform_agree_with_fit() {
+        let d = docs(&["not good at all", "very good film", "not bad"]);
+        let (v, m) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
+        assert!(v.terms().iter().any(|t| t == "not good"));
+        assert_eq!(v.transform(&d), m);
+    }
+
+    #[test]
+    fn unknown_words_break_ngrams_and_count_as_oov() {
+        let d = docs(&["not good", "good film"]);
+        let (v, _) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
+        let mut s = Scratch::default();
+        let st = v.transform_into("not zzz good", &mut s);
+        assert_eq!(st, TokenStats { tokens: 3, oov_tokens: 1 });
+        let feats: Vec<&str> = s.row.iter().map(|(f, _)| v.terms()[*f as usize].as_str()).collect();
+        assert_eq!(feats, ["good", "not"]);
+    }
+
+    #[test]
+    fn min_df_and_empty_vocabulary() {
+        let d = docs(&["aa bb", "aa cc"]);
+        let cfg = TfidfConfig { ngram_max: 1, min_df: 2, ..Default::default() };
+        assert_eq!(Tfidf::fit_transform(&cfg, &d).unwrap().0.terms(), ["aa"]);
+        let cfg = TfidfConfig { min_df: 3, ..Default::default() };
+        assert!(matches!(Tfidf::fit_transform(&cfg, &d), Err(TfidfError::EmptyVocabulary { docs: 2 })));
+    }
+
+    #[test]
+    fn rejects_bad_config() {
+        let bad = TfidfConfig { ngram_min: 2, ngram_max: 1, ..Default::default() };
+        assert!(bad.validate().is_err());
+        assert!(TfidfConfig { ngram_max: 4, ..Default::default() }.validate().is_err());
+        assert!(TfidfConfig { max_df: 0.0, ..Default::default() }.validate().is_err());
+        assert!(TfidfConfig { max_features: Some(0), ..Default::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn from_parts_round_trips() {
+        let d = docs(&["the plot is thin", "a thin plot , great cast", "great cast"]);
+        let (v, m) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
+        let v2 = Tfidf::from_parts(v.config().clone(), v.terms().to_vec(), v.idf().to_vec()).unwrap();
+        assert_eq!(v2.transform(&d), m);
+    }
+}
