@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::lbfgs::{self, LbfgsConfig, LbfgsReport};
 use crate::sparse::Csr;
 
-/// Rows per block of the parallel loss/gradient sum (fixed, for thread-count-independent results).
-const BLOCK_ROWS: usize = 2048;
+/// Number of row blocks of the parallel loss/gradient sum: fixed, so results do not depend on the number of
+/// threads; each block needs its own gradient buffer, so more blocks cost memory and a longer final sum.
+const BLOCKS: usize = 16;
 
 /// Unfitted logistic-regression settings; [`LogisticConfig::fit`] turns them into a [`LogisticModel`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,18 +111,40 @@ impl LogisticConfig {
         let d = x.cols;
         let n = x.rows() as f64;
         let reg = 1.0 / (self.c * n);
-        let blocks: Vec<usize> = (0..x.rows()).step_by(BLOCK_ROWS).collect();
+        let block_rows = x.rows().div_ceil(BLOCKS).max(1);
+        let blocks: Vec<usize> = (0..x.rows()).step_by(block_rows).collect();
+        let mut bufs: Vec<Vec<f64>> = blocks.iter().map(|_| vec![0.0; d * k + k]).collect();
         let mut theta = vec![0.0; d * k + k];
         let cfg = LbfgsConfig { max_iter: self.max_iter, gtol: self.tol, ..Default::default() };
         let report = lbfgs::minimize(&cfg, &mut theta, |th, grad| {
             let (w, b) = th.split_at(d * k);
-            let parts: Vec<(f64, Vec<f64>)> = blocks
+            let losses: Vec<f64> = blocks
                 .par_iter()
-                .map(|&lo| {
-                    let hi = (lo + BLOCK_ROWS).min(x.rows());
-                    let mut g = vec![0.0; d * k + k];
+                .zip(bufs.par_iter_mut())
+                .map(|(&lo, g)| {
+                    let hi = (lo + block_rows).min(x.rows());
+                    g.iter_mut().for_each(|v| *v = 0.0);
                     let mut z = vec![0.0; k];
                     let mut loss = 0.0;
+                    if k == 1 {
+                        // Binary: one output, so skip the per-nonzero slicing of the general loop.
+                        let (w, b0) = (&w[..d], b[0]);
+                        let (gw, gb) = g.split_at_mut(d);
+                        for r in lo..hi {
+                            let (idx, val) = x.row(r);
+                            let mut s = b0;
+                            for (&c, &v) in idx.iter().zip(val) {
+                                s += f64::from(v) * w[c as usize];
+                            }
+                            let (l, res) = binary_loss_residual(s, y[r] == 1);
+                            loss += l;
+                            for (&c, &v) in idx.iter().zip(val) {
+                                gw[c as usize] += f64::from(v) * res;
+                            }
+                            gb[0] += res;
+                        }
+                        return loss;
+                    }
                     for r in lo..hi {
                         let (idx, val) = x.row(r);
                         z.copy_from_slice(b);
@@ -136,13 +159,12 @@ impl LogisticConfig {
                         }
                         g[d * k..].iter_mut().zip(&z).for_each(|(gj, rj)| *gj += rj);
                     }
-                    (loss, g)
+                    loss
                 })
                 .collect();
             grad.iter_mut().for_each(|v| *v = 0.0);
-            let mut loss = 0.0;
-            for (l, g) in &parts {
-                loss += l;
+            let loss: f64 = losses.iter().sum();
+            for g in &bufs {
                 grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
             }
             grad.iter_mut().for_each(|v| *v /= n);
@@ -159,16 +181,18 @@ pub fn outputs(classes: usize) -> usize {
     if classes == 2 { 1 } else { classes }
 }
 
-/// Turns scores `z` into `p − onehot(y)` in place and returns the row's log-loss.
+/// Binary log-loss `ln(1 + e^s) − y·s` and residual `σ(s) − y`, from one `exp` and one `ln_1p`.
+#[inline]
+fn binary_loss_residual(s: f64, positive: bool) -> (f64, f64) {
+    let e = (-s.abs()).exp();
+    let softplus = s.max(0.0) + e.ln_1p();
+    let p = if s >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    if positive { (softplus - s, p - 1.0) } else { (softplus, p) }
+}
+
+/// Turns scores `z` into `p − onehot(y)` in place and returns the row's log-loss (multinomial).
 #[inline]
 fn residuals(z: &mut [f64], y: usize) -> f64 {
-    if z.len() == 1 {
-        let s = z[0];
-        let yf = if y == 1 { 1.0 } else { 0.0 };
-        let loss = softplus(s) - yf * s;
-        z[0] = sigmoid(s) - yf;
-        return loss;
-    }
     let m = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
     let sum: f64 = z.iter().map(|v| (v - m).exp()).sum();
     let lse = m + sum.ln();
@@ -176,12 +200,6 @@ fn residuals(z: &mut [f64], y: usize) -> f64 {
     z.iter_mut().for_each(|v| *v = (*v - lse).exp());
     z[y] -= 1.0;
     loss
-}
-
-/// `ln(1 + e^x)` without overflow.
-#[inline]
-fn softplus(x: f64) -> f64 {
-    if x > 0.0 { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
 }
 
 /// The logistic function.
@@ -259,7 +277,7 @@ mod tests {
             let mut l = 0.0;
             for r in 0..6 {
                 let z = x.row_dot(r, &m.coef) + b;
-                l += softplus(z) - f64::from(y[r]) * z;
+                l += (1.0 + z.exp()).ln() - f64::from(y[r]) * z;
             }
             l / n
         };

@@ -27,6 +27,8 @@ pub struct DataInfo {
 pub struct FitInfo {
     /// L-BFGS iterations.
     pub iterations: usize,
+    /// Objective evaluations (including line-search trials).
+    pub evaluations: usize,
     /// Whether a tolerance was reached.
     pub converged: bool,
     /// Final objective value.

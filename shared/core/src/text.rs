@@ -11,8 +11,9 @@
 //! 5. **Case folding** (Unicode lower case).
 //! 6. **Whitespace**: runs of whitespace become one space; leading and trailing space is dropped.
 //!
-//! Tokenisation follows scikit-learn's default `token_pattern` `(?u)\b\w\w+\b`: a token is a maximal run of
-//! word characters (alphanumeric or `_`) at least two characters long; everything else separates tokens.
+//! Tokenisation follows scikit-learn's `token_pattern`: a token is a maximal run of word characters
+//! (alphanumeric or `_`) at least `min_chars` long (2 is scikit-learn's default `(?u)\b\w\w+\b`, 1 is
+//! `(?u)\b\w+\b`); everything else separates tokens.
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
@@ -240,10 +241,11 @@ pub fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Calls `f` with every token of `text` (maximal runs of word characters, at least two characters long),
-/// in order. Allocation-free.
+/// Calls `f` with every token of `text` (maximal runs of word characters at least `min_chars` characters
+/// long), in order. `min_chars = 2` is scikit-learn's default `(?u)\b\w\w+\b`; `1` is `(?u)\b\w+\b`.
+/// Allocation-free.
 #[inline]
-pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+pub fn for_each_token<'a>(text: &'a str, min_chars: usize, mut f: impl FnMut(&'a str)) {
     let b = text.as_bytes();
     if text.is_ascii() {
         let mut start = 0;
@@ -251,7 +253,7 @@ pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
         while i <= b.len() {
             let w = i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_');
             if !w {
-                if i - start >= 2 {
+                if i > start && i - start >= min_chars {
                     f(&text[start..i]);
                 }
                 start = i + 1;
@@ -270,22 +272,22 @@ pub fn for_each_token<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
             }
             chars += 1;
         } else if let Some(s) = start.take()
-            && chars >= 2
+            && chars >= min_chars
         {
             f(&text[s..i]);
         }
     }
     if let Some(s) = start
-        && chars >= 2
+        && chars >= min_chars
     {
         f(&text[s..]);
     }
 }
 
-/// Tokens of `text` as a vector: convenience over [`for_each_token`].
-pub fn tokens(text: &str) -> Vec<&str> {
+/// Tokens of `text` (at least `min_chars` characters) as a vector: convenience over [`for_each_token`].
+pub fn tokens(text: &str, min_chars: usize) -> Vec<&str> {
     let mut v = Vec::new();
-    for_each_token(text, |t| v.push(t));
+    for_each_token(text, min_chars, |t| v.push(t));
     v
 }
 
@@ -332,10 +334,12 @@ mod tests {
 
     #[test]
     fn tokens_follow_sklearn_pattern() {
-        assert_eq!(tokens("it's a fine, fine day_1 x"), vec!["it", "fine", "fine", "day_1"]);
-        assert_eq!(tokens("naïve café ok é"), vec!["naïve", "café", "ok"]);
-        assert_eq!(tokens(""), Vec::<&str>::new());
-        assert_eq!(tokens("ab"), vec!["ab"]);
+        assert_eq!(tokens("it's a fine, fine day_1 x", 2), vec!["it", "fine", "fine", "day_1"]);
+        assert_eq!(tokens("naïve café ok é", 2), vec!["naïve", "café", "ok"]);
+        assert_eq!(tokens("", 2), Vec::<&str>::new());
+        assert_eq!(tokens("ab", 2), vec!["ab"]);
+        assert_eq!(tokens("it's a fine, x", 1), vec!["it", "s", "a", "fine", "x"]);
+        assert_eq!(tokens("é ok", 1), vec!["é", "ok"]);
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub fn fit_classifier(
         tfidf: cfg.tfidf.clone(),
         logistic: cfg.logistic.clone(),
         metrics: None,
-        fit: FitInfo { iterations: report.iterations, converged: report.converged, objective: report.value },
+        fit: FitInfo { iterations: report.iterations, evaluations: report.evaluations, converged: report.converged, objective: report.value },
     };
     Ok((Classifier { meta, tfidf, model }, TrainTimings { vectorize_s, fit_s, eval_s: 0.0 }))
 }
