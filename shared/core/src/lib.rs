@@ -22,6 +22,7 @@ pub mod logistic;
 pub mod metrics;
 pub mod model;
 pub mod reader;
+pub mod routing;
 pub mod sparse;
 pub mod split;
 pub mod text;

@@ -1,0 +1,1 @@
+//! Polarity inference server (to be built).
