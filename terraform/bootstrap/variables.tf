@@ -1,0 +1,28 @@
+variable "region" {
+  description = "AWS region for the state bucket and lock table (use the same region as the main root)."
+  type        = string
+  default     = "eu-west-1"
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like eu-west-1."
+  }
+}
+
+variable "state_bucket_name" {
+  description = "Globally unique name of the S3 bucket holding Terraform state."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.state_bucket_name))
+    error_message = "state_bucket_name must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)."
+  }
+}
+
+variable "lock_table_name" {
+  description = "Name of the DynamoDB table used for Terraform state locking."
+  type        = string
+  default     = "polarity-tfstate-lock"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.lock_table_name))
+    error_message = "lock_table_name must be 3-255 characters of letters, digits, '_', '-' or '.'."
+  }
+}

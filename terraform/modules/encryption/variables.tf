@@ -1,0 +1,4 @@
+variable "name" {
+  description = "Name prefix (also the KMS alias)."
+  type        = string
+}

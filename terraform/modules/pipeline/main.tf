@@ -1,0 +1,323 @@
+# The S3-triggered pipeline: four Lambda stages, their least-privilege roles, async-invoke settings with an
+# SQS on-failure destination (alarmed), the one bucket notification, and the serverless /predict function.
+
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  # Per-stage scope. `reads`/`writes` are the prefixes each role may touch; they mirror `Route::writes` in
+  # shared/core/src/routing.rs and shared/core/tests/terraform_routes.rs checks both against it.
+  # Sizing (memory MB / timeout s) is set from measurements and can be overridden with var.stage_sizing:
+  #   train: sparse L-BFGS fit of SST-2 (67k docs x 20k features) took 1.6 s on one core and the whole
+  #          train command stays in a few hundred MB; 2048 MB buys > 1 vCPU (1769 MB = 1 vCPU) and room for
+  #          larger datasets, 900 s is the Lambda ceiling so a big upload fails loudly instead of silently.
+  #   ingest/process: streaming CSV/JSONL passes, I/O bound: 1024 MB / 300 s.
+  #   validate: loads two models and scores the test split: 1024 MB / 300 s.
+  # Re-measure with the `Max Memory Used` / `Duration` fields of each REPORT log line and adjust.
+  stages = {
+    ingest = {
+      reads       = ["incoming/"]
+      writes      = ["raw/", "quarantine/"]
+      registry    = []
+      concurrency = var.ingest_process_concurrency
+    }
+    process = {
+      reads       = ["raw/"]
+      writes      = ["processed/"]
+      registry    = []
+      concurrency = var.ingest_process_concurrency
+    }
+    train = {
+      reads       = ["processed/"]
+      writes      = ["models/"]
+      registry    = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      concurrency = 1 # two trainings at once would race on version numbers
+    }
+    validate = {
+      reads       = ["models/", "processed/"]
+      writes      = ["decisions/"]
+      registry    = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+      concurrency = 1 # the production pointer must be moved by one decision at a time
+    }
+  }
+
+  default_sizing = {
+    ingest   = { memory = 1024, timeout = 300 }
+    process  = { memory = 1024, timeout = 300 }
+    train    = { memory = 2048, timeout = 900 }
+    validate = { memory = 1024, timeout = 300 }
+  }
+  sizing = merge(local.default_sizing, var.stage_sizing)
+
+  function_env = {
+    POLARITY_STORE    = "s3://${var.bucket_id}"
+    POLARITY_REGISTRY = "dynamodb://${var.registry_table_name}"
+    RUST_LOG          = var.rust_log
+  }
+}
+
+# --- logs ------------------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "fn" {
+  for_each          = toset(concat(keys(local.stages), ["predict"]))
+  name              = "/aws/lambda/${var.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+# --- failure destination -------------------------------------------------------------------------------------
+
+resource "aws_sqs_queue" "failures" {
+  name                      = "${var.name}-pipeline-failures"
+  message_retention_seconds = 1209600 # 14 days, the maximum: time to inspect and replay
+  kms_master_key_id         = var.kms_key_arn
+}
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = var.kms_key_arn
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count     = var.alarm_email == "" ? 0 : 1
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+resource "aws_cloudwatch_metric_alarm" "failures_queued" {
+  alarm_name          = "${var.name}-pipeline-failures-queued"
+  alarm_description   = "A pipeline event exhausted its retries or max age and landed in ${aws_sqs_queue.failures.name}."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.failures.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# StageFailures comes from the functions' Embedded Metric Format lines (namespace Polarity, dimension Stage).
+resource "aws_cloudwatch_metric_alarm" "stage_failures" {
+  for_each            = local.stages
+  alarm_name          = "${var.name}-${each.key}-failures"
+  alarm_description   = "The ${each.key} stage reported failures (EMF metric Polarity/StageFailures)."
+  namespace           = "Polarity"
+  metric_name         = "StageFailures"
+  dimensions          = { Stage = each.key }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each            = toset(concat(keys(local.stages), ["predict"]))
+  alarm_name          = "${var.name}-${each.key}-errors"
+  alarm_description   = "Lambda ${var.name}-${each.key} returned errors (includes timeouts and crashes)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = "${var.name}-${each.key}" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+}
+
+# --- roles -----------------------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "stage" {
+  for_each           = local.stages
+  name               = "${var.name}-${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+data "aws_iam_policy_document" "stage" {
+  for_each = local.stages
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.fn[each.key].arn}:*"]
+  }
+
+  statement {
+    sid       = "ReadInput"
+    actions   = ["s3:GetObject"]
+    resources = [for p in each.value.reads : "${var.bucket_arn}/${p}*"]
+  }
+
+  # Without ListBucket a missing key reads as 403 instead of 404; scoped to the input prefixes.
+  statement {
+    sid       = "ListInput"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for p in each.value.reads : "${p}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOutput"
+    actions   = ["s3:PutObject"]
+    resources = [for p in each.value.writes : "${var.bucket_arn}/${p}*"]
+  }
+
+  statement {
+    sid       = "BucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failures.arn]
+  }
+
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.registry) > 0 ? [1] : []
+    content {
+      sid       = "Registry"
+      actions   = each.value.registry
+      resources = [var.registry_table_arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "stage" {
+  for_each = local.stages
+  name     = "least-privilege"
+  role     = aws_iam_role.stage[each.key].id
+  policy   = data.aws_iam_policy_document.stage[each.key].json
+}
+
+# --- stage functions -------------------------------------------------------------------------------------------
+
+resource "aws_lambda_function" "stage" {
+  #checkov:skip=CKV_AWS_117:The stages reach only S3 and DynamoDB through IAM-authenticated public endpoints; a VPC would add NAT cost and cold-start latency for no isolation gain.
+  #checkov:skip=CKV_AWS_116:Async failures go to the SQS on-failure destination (aws_lambda_function_event_invoke_config), which supersedes a DLQ and carries the error context.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the CD account; artifacts are built and deployed only by the OIDC-authenticated CD workflow.
+  for_each = local.stages
+
+  function_name    = "${var.name}-${each.key}"
+  role             = aws_iam_role.stage[each.key].arn
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["arm64"]
+  filename         = "${var.lambda_zip_dir}/polarity-fn-${each.key}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_zip_dir}/polarity-fn-${each.key}/bootstrap.zip")
+  memory_size      = local.sizing[each.key].memory
+  timeout          = local.sizing[each.key].timeout
+  kms_key_arn      = var.kms_key_arn
+
+  reserved_concurrent_executions = each.value.concurrency
+
+  environment {
+    variables = local.function_env
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.fn[each.key].name
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [aws_iam_role_policy.stage]
+}
+
+resource "aws_lambda_function_event_invoke_config" "stage" {
+  for_each                     = local.stages
+  function_name                = aws_lambda_function.stage[each.key].function_name
+  maximum_retry_attempts       = var.max_retry_attempts
+  maximum_event_age_in_seconds = var.max_event_age_seconds
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failures.arn
+    }
+  }
+}
+
+resource "aws_lambda_permission" "s3" {
+  for_each       = local.stages
+  statement_id   = "AllowS3Invoke"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.stage[each.key].function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = var.bucket_arn
+  source_account = data.aws_caller_identity.current.account_id
+}
+
+# The ONE notification for the bucket: its filters are the routing table of shared/core/src/routing.rs
+# (checked by shared/core/tests/terraform_routes.rs; keep one literal block per stage).
+resource "aws_s3_bucket_notification" "pipeline" {
+  bucket = var.bucket_id
+
+  lambda_function {
+    id                  = "ingest"
+    lambda_function_arn = aws_lambda_function.stage["ingest"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "incoming/"
+  }
+
+  lambda_function {
+    id                  = "process"
+    lambda_function_arn = aws_lambda_function.stage["process"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "raw/"
+    filter_suffix       = "manifest.json"
+  }
+
+  lambda_function {
+    id                  = "train"
+    lambda_function_arn = aws_lambda_function.stage["train"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "processed/"
+    filter_suffix       = "manifest.json"
+  }
+
+  lambda_function {
+    id                  = "validate"
+    lambda_function_arn = aws_lambda_function.stage["validate"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "models/"
+    filter_suffix       = "manifest.json"
+  }
+
+  depends_on = [aws_lambda_permission.s3]
+}

@@ -1,0 +1,93 @@
+# The serverless /predict: the server's axum router behind lambda_http, model from the registry's production
+# pointer. Exposed through a function URL with IAM auth (callers sign with SigV4) unless told otherwise.
+
+resource "aws_iam_role" "predict" {
+  name               = "${var.name}-predict"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+}
+
+data "aws_iam_policy_document" "predict" {
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.fn["predict"].arn}:*"]
+  }
+  statement {
+    sid       = "ReadModels"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/models/*"]
+  }
+  statement {
+    sid       = "ListModels"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["models/*"]
+    }
+  }
+  statement {
+    sid       = "BucketKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+  statement {
+    sid       = "RegistryRead"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    resources = [var.registry_table_arn]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+}
+
+resource "aws_iam_role_policy" "predict" {
+  name   = "least-privilege"
+  role   = aws_iam_role.predict.id
+  policy = data.aws_iam_policy_document.predict.json
+}
+
+resource "aws_lambda_function" "predict" {
+  #checkov:skip=CKV_AWS_117:Reads S3 and DynamoDB through IAM-authenticated public endpoints; a VPC adds cold-start latency and NAT cost for no isolation gain.
+  #checkov:skip=CKV_AWS_116:Invoked synchronously through the function URL; a dead-letter queue only applies to asynchronous invokes.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile in the CD account; artifacts are built and deployed only by the OIDC-authenticated CD workflow.
+  function_name    = "${var.name}-predict"
+  role             = aws_iam_role.predict.arn
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = ["arm64"]
+  filename         = "${var.lambda_zip_dir}/polarity-fn-predict/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_zip_dir}/polarity-fn-predict/bootstrap.zip")
+  # The model is a few MB and inference is microseconds per text; 512 MB keeps cold start (model load from S3)
+  # short. 10 s covers a cold start plus a full batch.
+  memory_size = 512
+  timeout     = 10
+  kms_key_arn = var.kms_key_arn
+
+  reserved_concurrent_executions = var.predict_concurrency
+
+  environment {
+    variables = local.function_env
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.fn["predict"].name
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [aws_iam_role_policy.predict]
+}
+
+resource "aws_lambda_function_url" "predict" {
+  function_name      = aws_lambda_function.predict.function_name
+  authorization_type = var.predict_url_auth_type
+}

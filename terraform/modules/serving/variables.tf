@@ -1,0 +1,125 @@
+variable "name" {
+  description = "Name prefix for serving resources."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC id."
+  type        = string
+}
+
+variable "public_subnet_ids" {
+  description = "Subnets for the ALB."
+  type        = list(string)
+}
+
+variable "private_subnet_ids" {
+  description = "Subnets for the instances."
+  type        = list(string)
+}
+
+variable "logs_bucket_id" {
+  description = "Bucket receiving ALB access logs under alb/."
+  type        = string
+}
+
+variable "bucket_id" {
+  description = "Data bucket (artifacts/server/<version>/polarity-server, models/)."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "Data bucket ARN."
+  type        = string
+}
+
+variable "registry_table_name" {
+  description = "Registry table name."
+  type        = string
+}
+
+variable "registry_table_arn" {
+  description = "Registry table ARN."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the data bucket."
+  type        = string
+}
+
+variable "server_version" {
+  description = "Server artifact version: the instances install s3://<bucket>/artifacts/server/<version>/polarity-server."
+  type        = string
+}
+
+variable "server_sha256" {
+  description = "Expected SHA-256 of the server artifact (empty: not checked)."
+  type        = string
+  default     = ""
+}
+
+variable "ami_id" {
+  description = "AMI override (empty: latest Amazon Linux 2023 arm64 from SSM)."
+  type        = string
+  default     = ""
+}
+
+variable "instance_type" {
+  description = "Graviton (arm64) instance type."
+  type        = string
+}
+
+variable "min_size" {
+  description = "ASG minimum."
+  type        = number
+}
+
+variable "max_size" {
+  description = "ASG maximum."
+  type        = number
+}
+
+variable "desired_capacity" {
+  description = "ASG initial desired capacity."
+  type        = number
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU for target tracking."
+  type        = number
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for HTTPS (empty: HTTP only)."
+  type        = string
+  default     = ""
+}
+
+variable "allowed_ingress_cidrs" {
+  description = "CIDRs allowed to reach the ALB."
+  type        = list(string)
+}
+
+variable "deletion_protection" {
+  description = "ALB deletion protection."
+  type        = bool
+}
+
+variable "waf_web_acl_arn" {
+  description = "Optional WAFv2 web ACL to associate with the ALB."
+  type        = string
+  default     = ""
+}
+
+variable "rust_log" {
+  description = "RUST_LOG for the server."
+  type        = string
+  default     = "info"
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic for the no-healthy-hosts alarm."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,49 @@
+output "alb_url" {
+  description = "Base URL of the inference API (POST /predict)."
+  value       = module.serving.alb_url
+}
+
+output "bucket" {
+  description = "Data bucket: upload datasets to incoming/."
+  value       = module.storage.bucket_id
+}
+
+output "registry_table" {
+  description = "DynamoDB registry table."
+  value       = module.registry.table_name
+}
+
+output "grafana_url" {
+  description = "Grafana URL (reachable from monitoring_allowed_cidrs)."
+  value       = module.monitoring.grafana_url
+}
+
+output "prometheus_url" {
+  description = "Prometheus URL (reachable from monitoring_allowed_cidrs)."
+  value       = module.monitoring.prometheus_url
+}
+
+output "grafana_password_parameter" {
+  description = "SSM parameter with Grafana's admin password."
+  value       = module.monitoring.grafana_password_parameter
+}
+
+output "predict_function_url" {
+  description = "Function URL of the serverless /predict (IAM auth unless predict_url_auth_type = NONE)."
+  value       = module.pipeline.predict_function_url
+}
+
+output "function_names" {
+  description = "Pipeline function names by stage."
+  value       = module.pipeline.function_names
+}
+
+output "failure_queue_url" {
+  description = "SQS queue of pipeline events whose retries were exhausted."
+  value       = module.pipeline.failure_queue_url
+}
+
+output "asg_name" {
+  description = "Server Auto Scaling Group (for `aws autoscaling start-instance-refresh`)."
+  value       = module.serving.asg_name
+}
