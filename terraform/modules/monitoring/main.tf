@@ -2,6 +2,7 @@
 # small instance, reachable only from var.allowed_cidrs, provisioned with the files docker-compose uses.
 
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
 
 data "aws_ssm_parameter" "al2023_arm64" {
   name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -165,6 +166,7 @@ resource "aws_instance" "monitoring" {
 
   user_data = templatefile("${path.module}/user-data.sh.tftpl", {
     bucket                     = var.bucket_id
+    region                     = data.aws_region.current.name
     prefix                     = local.prefix
     config_digest              = local.config_digest
     grafana_password_parameter = aws_ssm_parameter.grafana_password.name
