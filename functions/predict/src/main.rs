@@ -1,0 +1,92 @@
+//! `polarity-fn-predict`: the inference server's axum router as an AWS Lambda function (function URL or API
+//! Gateway), through `lambda_http`. Configuration comes from the same `POLARITY_…` variables as the server
+//! (`POLARITY_MODEL` = artifact path, limits); the model is loaded, verified and warmed once per cold start.
+//! No hot reload here: a new model ships with a new function version.
+
+use clap::Parser;
+
+/// Settings of the Lambda function, read from the environment only.
+#[derive(Debug, Parser)]
+struct FnArgs {
+    #[command(flatten)]
+    args: polarity_server::ServeArgs,
+}
+
+/// Loads the configured model and builds the router.
+async fn router(cfg: polarity_server::ServeArgs) -> Result<axum::Router, lambda_http::Error> {
+    let path = cfg
+        .model
+        .ok_or("POLARITY_MODEL (path of the model artifact) is not set")?;
+    let source = polarity_server::FileSource::new(path, cfg.model_sidecar);
+    Ok(polarity_server::app(
+        polarity_server::load_state(&source, cfg.limits).await?,
+    ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    polarity_server::init_tracing(true);
+    let cfg = FnArgs::try_parse_from(["polarity-fn-predict"])?.args;
+    lambda_http::run(router(cfg).await?).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use polarity_core::{labels::LabelScheme, train};
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn function_url_event_goes_through_the_same_router() {
+        let rows = train::Labelled {
+            texts: [
+                "a great film",
+                "dull and bad",
+                "great fun",
+                "bad plot",
+                "witty and great",
+                "awful dull",
+            ]
+            .map(String::from)
+            .to_vec(),
+            classes: vec![1, 0, 1, 0, 1, 0],
+        };
+        let labels = vec!["negative".to_string(), "positive".to_string()];
+        let (model, _) = train::train(
+            &train::TrainConfig::default(),
+            &rows,
+            &train::Labelled::default(),
+            labels,
+            LabelScheme::Names,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.plm");
+        std::fs::write(&path, polarity_core::artifact::encode(&model)).unwrap();
+        let cfg = FnArgs::try_parse_from(["x", "--model", path.to_str().unwrap()])
+            .unwrap()
+            .args;
+        let app = router(cfg).await.unwrap();
+
+        let event = include_str!("../events/function_url_predict.json");
+        let req = lambda_http::request::from_str(event).unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().contains_key("x-model-version"));
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["label"], "positive");
+    }
+
+    #[tokio::test]
+    async fn missing_model_is_a_clear_cold_start_error() {
+        let cfg = FnArgs::try_parse_from(["x"]).unwrap().args;
+        if cfg.model.is_none() {
+            let err = router(cfg).await.err().unwrap();
+            assert!(err.to_string().contains("POLARITY_MODEL"));
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Typed server configuration: every flag has a long name, a `POLARITY_…` environment variable and a doc
+//! comment. Read once at start; `polarity serve` and the standalone `polarity-server` share [`ServeArgs`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of `polarity serve` / `polarity-server`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Model artifact (.plm) to serve. Re-read every poll interval and hot-swapped when its content changes.
+    #[arg(long, env = "POLARITY_MODEL", value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// Optional JSON sidecar `{"version": "…", "sha256": "…"}` beside the model: names the version (default:
+    /// the first 12 hex digits of the artifact's SHA-256) and pins the SHA-256 the artifact must have.
+    #[arg(long, env = "POLARITY_MODEL_SIDECAR", value_name = "FILE")]
+    pub model_sidecar: Option<PathBuf>,
+
+    /// Address to listen on (use 0.0.0.0:8080 behind a load balancer).
+    #[arg(
+        long,
+        env = "POLARITY_ADDR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub addr: String,
+
+    /// Seconds between checks of the model source for a new version; 0 disables hot reload.
+    #[arg(long, env = "POLARITY_POLL_INTERVAL", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub poll_interval: Duration,
+
+    /// Seconds to let in-flight requests finish after SIGTERM or ctrl-c before exiting anyway.
+    #[arg(long, env = "POLARITY_SHUTDOWN_TIMEOUT", value_name = "SECONDS", default_value = "20", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// Write logs as JSON lines (for CloudWatch and friends) instead of human-readable text.
+    #[arg(long, env = "POLARITY_JSON_LOGS")]
+    pub json_logs: bool,
+
+    /// Request limits.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Limits that protect the server from oversized or excessive requests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Largest request body in bytes; a larger body gets 413 `body_too_large`.
+    #[arg(long, env = "POLARITY_MAX_BODY_BYTES", value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Most texts in one `{"texts": [...]}` request; more get 422 `too_many_texts`.
+    #[arg(
+        long,
+        env = "POLARITY_MAX_BATCH",
+        value_name = "N",
+        default_value_t = 64
+    )]
+    pub max_batch: usize,
+
+    /// Longest text in characters (Unicode scalar values); longer gets 422 `text_too_long`.
+    #[arg(
+        long,
+        env = "POLARITY_MAX_TEXT_CHARS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_text_chars: usize,
+
+    /// `/predict` requests handled at once; beyond it requests get 429 `overloaded` at once.
+    #[arg(
+        long,
+        env = "POLARITY_MAX_CONCURRENT_REQUESTS",
+        value_name = "N",
+        default_value_t = 512
+    )]
+    pub max_concurrent_requests: usize,
+
+    /// Seconds a `/predict` request may take, receiving its body included, before 503 `timeout`.
+    #[arg(long, env = "POLARITY_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_batch: 64,
+            max_text_chars: 10_000,
+            max_concurrent_requests: 512,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that every limit lets at least something through.
+    ///
+    /// # Errors
+    /// A message naming the flag when a limit is zero.
+    pub fn validate(&self) -> Result<(), String> {
+        let zero = [
+            (self.max_body_bytes, "--max-body-bytes"),
+            (self.max_batch, "--max-batch"),
+            (self.max_text_chars, "--max-text-chars"),
+            (self.max_concurrent_requests, "--max-concurrent-requests"),
+        ];
+        if let Some((_, flag)) = zero.iter().find(|(v, _)| *v == 0) {
+            return Err(format!("{flag} must be at least 1"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err("--request-timeout must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses a non-negative, finite number of seconds such as `10` or `0.25`.
+///
+/// # Errors
+/// A message when the value is not such a number.
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| format!("`{s}` must be a finite, non-negative number of seconds"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn defaults_and_flags_parse() {
+        let a = Cli::try_parse_from(["x"]).unwrap().args;
+        assert_eq!(a.addr, "127.0.0.1:8080");
+        assert_eq!(a.poll_interval, Duration::from_secs(10));
+        assert_eq!(a.limits.max_batch, Limits::default().max_batch);
+        let a = Cli::try_parse_from([
+            "x",
+            "--model",
+            "m.plm",
+            "--poll-interval",
+            "0.5",
+            "--max-batch",
+            "8",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(a.poll_interval, Duration::from_millis(500));
+        assert_eq!(a.limits.max_batch, 8);
+        assert!(Cli::try_parse_from(["x", "--poll-interval", "-1"]).is_err());
+        assert!(
+            Limits {
+                max_batch: 0,
+                ..Limits::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(Limits::default().validate().is_ok());
+    }
+}
