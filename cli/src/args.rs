@@ -22,6 +22,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// Predict the sentiment of texts given as arguments, or one per line on stdin.
     Predict(PredictArgs),
+    /// Run the training pipeline on files: upload, ingest, process, train, validate, promote.
+    Pipeline(crate::commands::pipeline::PipelineArgs),
+    /// Inspect and operate the model registry.
+    Registry(crate::commands::registry::RegistryArgs),
+    /// Create the bucket and the registry table when missing (for local S3/DynamoDB servers).
+    Init(crate::commands::init::InitArgs),
 }
 
 /// Which columns hold the text and the label.

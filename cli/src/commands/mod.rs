@@ -9,7 +9,10 @@ use polarity_core::Classifier;
 use crate::args::{Cli, Command};
 
 mod eval;
+pub mod init;
+pub mod pipeline;
 mod predict;
+pub mod registry;
 mod train;
 
 /// Runs the parsed command line.
@@ -21,6 +24,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Predict(a) => predict::run(&a),
+        Command::Pipeline(a) => pipeline::run(&a),
+        Command::Registry(a) => registry::run(&a),
+        Command::Init(a) => init::run(&a),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `polarity predict`: one JSON line per text, from arguments or streamed from stdin in parallel batches.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Read, Write};
 
 use anyhow::{Context, Result};
 use polarity_core::Classifier;
@@ -10,59 +10,58 @@ use rayon::prelude::*;
 use super::load_model;
 use crate::args::PredictArgs;
 
-/// Lines per parallel batch when streaming stdin.
-const BATCH: usize = 16_384;
+/// Bytes of stdin per parallel batch (whole lines; a longer line makes a bigger batch).
+const BATCH_BYTES: usize = 4 << 20;
+/// Lines per parallel work item inside a batch.
+const CHUNK_LINES: usize = 2048;
 
 pub fn run(a: &PredictArgs) -> Result<()> {
     let model = load_model(&a.model)?;
     let out = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, out.lock());
+    let mut out = BufWriter::with_capacity(1 << 20, out.lock());
     let fmt = LineFormat::new(&model);
     if !a.texts.is_empty() {
         let mut s = PredictScratch::default();
         let mut line = Vec::new();
         for t in &a.texts {
             fmt.write(&model, t.as_bytes(), &mut s, &mut line);
-            out.write_all(&line)?;
         }
+        out.write_all(&line)?;
         return out.flush().context("cannot write to stdout");
     }
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+    let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + (1 << 16));
     loop {
-        batch.clear();
-        for _ in 0..BATCH {
-            let mut buf = Vec::new();
-            if input.read_until(b'\n', &mut buf).context("cannot read stdin")? == 0 {
-                break;
-            }
-            batch.push(buf);
-        }
-        if batch.is_empty() {
+        // Fill a batch: a block of bytes, then complete the last line.
+        buf.clear();
+        (&mut input).take(BATCH_BYTES as u64).read_to_end(&mut buf).context("cannot read stdin")?;
+        if buf.is_empty() {
             break;
         }
-        let lines: Vec<Vec<u8>> = batch
-            .par_iter()
-            .map_init(PredictScratch::default, |s, raw| {
-                let mut line = Vec::with_capacity(96);
-                fmt.write(&model, trim_eol(raw), s, &mut line);
-                line
+        let full = buf.len() == BATCH_BYTES;
+        if full && buf.last() != Some(&b'\n') {
+            input.read_until(b'\n', &mut buf).context("cannot read stdin")?;
+        }
+        let lines: Vec<&[u8]> = buf.strip_suffix(b"\n").unwrap_or(&buf).split(|&c| c == b'\n').collect();
+        let outputs: Vec<Vec<u8>> = lines
+            .par_chunks(CHUNK_LINES)
+            .map_init(PredictScratch::default, |s, chunk| {
+                let mut o = Vec::with_capacity(chunk.len() * 120);
+                for l in chunk {
+                    fmt.write(&model, l.strip_suffix(b"\r").unwrap_or(l), s, &mut o);
+                }
+                o
             })
             .collect();
-        for l in &lines {
-            out.write_all(l)?;
+        for o in &outputs {
+            out.write_all(o).context("cannot write to stdout")?;
         }
-        if batch.len() < BATCH {
+        if !full {
             break;
         }
     }
     out.flush().context("cannot write to stdout")
-}
-
-fn trim_eol(b: &[u8]) -> &[u8] {
-    let b = b.strip_suffix(b"\n").unwrap_or(b);
-    b.strip_suffix(b"\r").unwrap_or(b)
 }
 
 /// Pre-escaped label strings so each output line is assembled without a JSON serialiser.
@@ -76,18 +75,27 @@ impl LineFormat {
         Self { labels }
     }
 
-    /// Writes one JSON line for `text` into `line` (cleared first).
-    fn write(&self, model: &Classifier, text: &[u8], s: &mut PredictScratch, line: &mut Vec<u8>) {
-        line.clear();
+    /// Appends one JSON line for `text` to `out`.
+    fn write(&self, model: &Classifier, text: &[u8], s: &mut PredictScratch, out: &mut Vec<u8>) {
         let Ok(text) = std::str::from_utf8(text) else {
-            line.extend_from_slice(b"{\"error\":\"input line is not valid UTF-8\",\"error_type\":\"invalid_utf8\"}\n");
+            out.extend_from_slice(b"{\"error\":\"input line is not valid UTF-8\",\"error_type\":\"invalid_utf8\"}\n");
             return;
         };
         let (best, _) = model.predict_into(text, s);
-        let _ = write!(line, "{{\"label\":{},\"score\":{},\"probabilities\":{{", self.labels[best], s.probs[best]);
+        let mut f = ryu::Buffer::new();
+        out.extend_from_slice(b"{\"label\":");
+        out.extend_from_slice(self.labels[best].as_bytes());
+        out.extend_from_slice(b",\"score\":");
+        out.extend_from_slice(f.format(s.probs[best]).as_bytes());
+        out.extend_from_slice(b",\"probabilities\":{");
         for (i, (l, p)) in self.labels.iter().zip(&s.probs).enumerate() {
-            let _ = write!(line, "{}{}:{}", if i > 0 { "," } else { "" }, l, p);
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(l.as_bytes());
+            out.push(b':');
+            out.extend_from_slice(f.format(*p).as_bytes());
         }
-        line.extend_from_slice(b"}}\n");
+        out.extend_from_slice(b"}}\n");
     }
 }

@@ -65,7 +65,7 @@ pub fn clean(text: &str, cfg: &CleanConfig) -> String {
 pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
     out.clear();
     if text.is_ascii() && !needs_markup_pass(text.as_bytes(), cfg) {
-        ascii_fold(text.as_bytes(), cfg, out);
+        ascii_fold(text, cfg, out);
         return;
     }
     let mut cur: String = if cfg.unicode_nfkc && !text.is_ascii() { text.nfkc().collect() } else { text.to_owned() };
@@ -94,29 +94,44 @@ pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
 
 /// True when an ASCII text has something the HTML/URL/mention steps would change.
 fn needs_markup_pass(b: &[u8], cfg: &CleanConfig) -> bool {
-    let html = cfg.html && b.iter().any(|&c| c == b'<' || c == b'&');
-    let mention = cfg.mentions && b.contains(&b'@');
-    let url = cfg.urls && (contains_ci(b, b"http") || contains_ci(b, b"www."));
-    html || mention || url
+    for (i, &c) in b.iter().enumerate() {
+        let hit = match c {
+            b'<' | b'&' => cfg.html,
+            b'@' => cfg.mentions,
+            b'h' | b'H' => cfg.urls && contains_ci_at(b, i, b"http"),
+            b'w' | b'W' => cfg.urls && contains_ci_at(b, i, b"www."),
+            _ => false,
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
 }
 
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+fn contains_ci_at(hay: &[u8], at: usize, needle: &[u8]) -> bool {
+    hay.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// Single pass for plain ASCII text: lower-case and whitespace only.
-fn ascii_fold(b: &[u8], cfg: &CleanConfig, out: &mut String) {
-    let mut pending_space = false;
-    for &c in b {
-        if cfg.whitespace && c.is_ascii_whitespace() {
-            pending_space = !out.is_empty();
-            continue;
+/// Plain ASCII text: lower-case and whitespace only (the common case, kept cheap).
+fn ascii_fold(text: &str, cfg: &CleanConfig, out: &mut String) {
+    let b = text.as_bytes();
+    let tidy = !cfg.whitespace
+        || (b.first().is_none_or(|c| !c.is_ascii_whitespace())
+            && b.last().is_none_or(|c| !c.is_ascii_whitespace())
+            && !b.windows(2).any(|w| w[0].is_ascii_whitespace() && (w[1].is_ascii_whitespace() || w[0] != b' ')));
+    if tidy {
+        out.push_str(text);
+    } else {
+        for (i, word) in text.split_ascii_whitespace().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
         }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
-        out.push(if cfg.lowercase { c.to_ascii_lowercase() } else { c } as char);
+    }
+    if cfg.lowercase {
+        out.make_ascii_lowercase();
     }
 }
 
@@ -303,6 +318,9 @@ mod tests {
     fn lowercases_and_collapses_whitespace() {
         assert_eq!(c("  Hello   WORLD\t\n ok "), "hello world ok");
         assert_eq!(c("Crème  BRÛLÉE"), "crème brûlée");
+        assert_eq!(c("a\tb\r\nc "), "a b c");
+        assert_eq!(c(" Lead"), "lead");
+        assert_eq!(c("HTTP is a protocol, www is not a url"), "http is a protocol, www is not a url");
     }
 
     #[test]
