@@ -2,7 +2,8 @@
 //!
 //! Reads `terraform/modules/pipeline/main.tf` (no HCL crate: a small scanner that skips strings and comments
 //! and matches braces), extracts each `lambda_function` block of the one `aws_s3_bucket_notification` and the
-//! per-stage `writes` prefixes of the IAM scope (`locals.stages`), and checks them against `ROUTES`.
+//! per-stage `writes` prefixes of the IAM scope (`locals.stages`), and checks them against `ROUTES`; also the
+//! route table of `localstack/init.sh`, which builds the local notifications.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -270,4 +271,26 @@ resource "aws_s3_bucket_notification" "x" { # a { brace in a comment
 "#;
     let t = notification_triggers(tf);
     assert_eq!(t, vec![Trigger { prefix: "in}coming/".into(), suffix: String::new(), stage: "ingest".into() }]);
+}
+
+#[test]
+fn localstack_init_routes_equal_the_routing_table() {
+    // localstack/init.sh builds the local notifications (Lambda or SQS) from its `ROUTES='…'` block.
+    let path = terraform_dir().join("../localstack/init.sh");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let block = text.split("\nROUTES='").nth(1).and_then(|s| s.split('\'').next()).expect("ROUTES='…' block in init.sh");
+    let got: Vec<Trigger> = block
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.trim().split('|').collect();
+            assert_eq!(f.len(), 3, "prefix|suffix|stage, got {l}");
+            Trigger { prefix: f[0].into(), suffix: f[1].into(), stage: f[2].into() }
+        })
+        .collect();
+    let want: Vec<Trigger> = ROUTES
+        .iter()
+        .map(|r| Trigger { prefix: r.prefix.to_string(), suffix: r.suffix.to_string(), stage: r.stage.name().to_string() })
+        .collect();
+    assert_eq!(got, want, "localstack/init.sh ROUTES vs polarity_core::routing::ROUTES");
 }
