@@ -44,8 +44,14 @@ models/|manifest.json|validate
 '
 
 AWS_BIN="${AWS_CLI:-$(command -v aws || true)}"
-[ -n "$AWS_BIN" ] || { echo "init.sh: aws CLI not found (set AWS_CLI)" >&2; exit 1; }
-aws_() { "$AWS_BIN" --endpoint-url "$ENDPOINT" --output json "$@"; }
+if [ -n "$AWS_BIN" ]; then
+  aws_() { "$AWS_BIN" --endpoint-url "$ENDPOINT" --output json "$@"; }
+elif command -v awslocal >/dev/null; then # LocalStack's wrapper sets the endpoint itself
+  aws_() { awslocal --output json "$@"; }
+else
+  echo "init.sh: neither aws nor awslocal found (set AWS_CLI)" >&2
+  exit 1
+fi
 log() { echo "[polarity-init] $*"; }
 # Small JSON helpers (python3 is in the LocalStack image and on every CI runner; jq may not be).
 json() { python3 -c "$1" "${@:2}"; }
