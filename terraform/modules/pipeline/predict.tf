@@ -91,3 +91,14 @@ resource "aws_lambda_function_url" "predict" {
   function_name      = aws_lambda_function.predict.function_name
   authorization_type = var.predict_url_auth_type
 }
+
+# With NONE the URL is public and needs a resource policy; with AWS_IAM the caller's own IAM policy must allow
+# lambda:InvokeFunctionUrl on this function.
+resource "aws_lambda_permission" "predict_public_url" {
+  count                  = var.predict_url_auth_type == "NONE" ? 1 : 0
+  statement_id           = "AllowPublicFunctionUrl"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.predict.function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}
