@@ -68,7 +68,9 @@ fn code_mask(text: &str) -> Vec<bool> {
 /// its matching `}`, counting only braces in code.
 fn block_body<'a>(text: &'a str, mask: &[bool], from: usize) -> (&'a str, usize) {
     let b = text.as_bytes();
-    let open = (from..b.len()).find(|&i| mask[i] && b[i] == b'{').expect("block has an opening brace");
+    let open = (from..b.len())
+        .find(|&i| mask[i] && b[i] == b'{')
+        .expect("block has an opening brace");
     let mut depth = 0usize;
     for i in open..b.len() {
         if !mask[i] {
@@ -90,7 +92,10 @@ fn block_body<'a>(text: &'a str, mask: &[bool], from: usize) -> (&'a str, usize)
 
 /// Offsets (in code) where `needle` starts.
 fn find_in_code(text: &str, mask: &[bool], needle: &str) -> Vec<usize> {
-    text.match_indices(needle).map(|(i, _)| i).filter(|&i| mask[i]).collect()
+    text.match_indices(needle)
+        .map(|(i, _)| i)
+        .filter(|&i| mask[i])
+        .collect()
 }
 
 /// Top-level blocks named `name` inside `body` (e.g. `lambda_function {`), as bodies.
@@ -101,7 +106,8 @@ fn sub_blocks<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
     while let Some(rel) = body[pos..].find(name) {
         let at = pos + rel;
         let after = body[at + name.len()..].trim_start();
-        let boundary = at == 0 || !body.as_bytes()[at - 1].is_ascii_alphanumeric() && body.as_bytes()[at - 1] != b'_';
+        let boundary = at == 0
+            || !body.as_bytes()[at - 1].is_ascii_alphanumeric() && body.as_bytes()[at - 1] != b'_';
         if mask[at] && boundary && after.starts_with('{') {
             let (inner, end) = block_body(body, &mask, at);
             out.push(inner);
@@ -116,7 +122,11 @@ fn sub_blocks<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
 /// `key = "value"` at the top level of a block body.
 fn string_attr(body: &str, key: &str) -> Option<String> {
     body.lines().map(str::trim).find_map(|line| {
-        let rest = line.strip_prefix(key)?.trim_start().strip_prefix('=')?.trim();
+        let rest = line
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim();
         Some(rest.strip_prefix('"')?.strip_suffix('"')?.to_string())
     })
 }
@@ -133,12 +143,19 @@ fn raw_attr(body: &str, key: &str) -> Option<String> {
 fn list_attr(body: &str, key: &str) -> Option<Vec<String>> {
     let raw = raw_attr(body, key)?;
     let inner = raw.strip_prefix('[')?.split(']').next()?;
-    Some(inner.split(',').map(|s| s.trim().trim_matches('"').to_string()).filter(|s| !s.is_empty()).collect())
+    Some(
+        inner
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    )
 }
 
 /// Every `.tf` file under `dir`.
 fn tf_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display())) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+    {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
             if path.file_name().is_some_and(|n| n != ".terraform") {
@@ -160,9 +177,16 @@ struct Trigger {
 fn notification_triggers(tf: &str) -> Vec<Trigger> {
     let mask = code_mask(tf);
     let starts = find_in_code(tf, &mask, "resource \"aws_s3_bucket_notification\"");
-    assert_eq!(starts.len(), 1, "modules/pipeline/main.tf must hold exactly one aws_s3_bucket_notification");
+    assert_eq!(
+        starts.len(),
+        1,
+        "modules/pipeline/main.tf must hold exactly one aws_s3_bucket_notification"
+    );
     let (body, _) = block_body(tf, &mask, starts[0]);
-    assert!(!body.contains("dynamic"), "keep one literal lambda_function block per stage (no dynamic blocks)");
+    assert!(
+        !body.contains("dynamic"),
+        "keep one literal lambda_function block per stage (no dynamic blocks)"
+    );
     sub_blocks(body, "lambda_function")
         .into_iter()
         .map(|b| {
@@ -218,7 +242,10 @@ fn exactly_one_bucket_notification_in_terraform() {
             find_in_code(&text, &mask, "resource \"aws_s3_bucket_notification\"").len()
         })
         .sum();
-    assert_eq!(count, 1, "S3 allows one notification configuration per bucket; terraform must declare exactly one");
+    assert_eq!(
+        count, 1,
+        "S3 allows one notification configuration per bucket; terraform must declare exactly one"
+    );
 }
 
 #[test]
@@ -226,9 +253,16 @@ fn notification_filters_equal_the_routing_table() {
     let got = notification_triggers(&pipeline_tf());
     let want: Vec<Trigger> = ROUTES
         .iter()
-        .map(|r| Trigger { prefix: r.prefix.to_string(), suffix: r.suffix.to_string(), stage: r.stage.name().to_string() })
+        .map(|r| Trigger {
+            prefix: r.prefix.to_string(),
+            suffix: r.suffix.to_string(),
+            stage: r.stage.name().to_string(),
+        })
         .collect();
-    assert_eq!(got, want, "terraform/modules/pipeline/main.tf notification vs polarity_core::routing::ROUTES");
+    assert_eq!(
+        got, want,
+        "terraform/modules/pipeline/main.tf notification vs polarity_core::routing::ROUTES"
+    );
 }
 
 #[test]
@@ -243,7 +277,12 @@ fn iam_write_scopes_equal_the_routing_table_and_never_retrigger() {
         let mut want: Vec<String> = r.writes.iter().map(|w| w.to_string()).collect();
         want.sort();
         assert_eq!(tf_writes, want, "IAM write prefixes of {}", r.stage.name());
-        assert!(reads.iter().any(|p| p == r.prefix), "{} must be allowed to read its trigger prefix {}", r.stage.name(), r.prefix);
+        assert!(
+            reads.iter().any(|p| p == r.prefix),
+            "{} must be allowed to read its trigger prefix {}",
+            r.stage.name(),
+            r.prefix
+        );
         // No stage triggers on a prefix it may write (per terraform's own notification and IAM scope).
         for t in triggers.iter().filter(|t| t.stage == r.stage.name()) {
             for w in writes {
@@ -270,27 +309,50 @@ resource "aws_s3_bucket_notification" "x" { # a { brace in a comment
 }
 "#;
     let t = notification_triggers(tf);
-    assert_eq!(t, vec![Trigger { prefix: "in}coming/".into(), suffix: String::new(), stage: "ingest".into() }]);
+    assert_eq!(
+        t,
+        vec![Trigger {
+            prefix: "in}coming/".into(),
+            suffix: String::new(),
+            stage: "ingest".into()
+        }]
+    );
 }
 
 #[test]
 fn localstack_init_routes_equal_the_routing_table() {
     // localstack/init.sh builds the local notifications (Lambda or SQS) from its `ROUTES='…'` block.
     let path = terraform_dir().join("../localstack/init.sh");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let block = text.split("\nROUTES='").nth(1).and_then(|s| s.split('\'').next()).expect("ROUTES='…' block in init.sh");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let block = text
+        .split("\nROUTES='")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("ROUTES='…' block in init.sh");
     let got: Vec<Trigger> = block
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let f: Vec<&str> = l.trim().split('|').collect();
             assert_eq!(f.len(), 3, "prefix|suffix|stage, got {l}");
-            Trigger { prefix: f[0].into(), suffix: f[1].into(), stage: f[2].into() }
+            Trigger {
+                prefix: f[0].into(),
+                suffix: f[1].into(),
+                stage: f[2].into(),
+            }
         })
         .collect();
     let want: Vec<Trigger> = ROUTES
         .iter()
-        .map(|r| Trigger { prefix: r.prefix.to_string(), suffix: r.suffix.to_string(), stage: r.stage.name().to_string() })
+        .map(|r| Trigger {
+            prefix: r.prefix.to_string(),
+            suffix: r.suffix.to_string(),
+            stage: r.stage.name().to_string(),
+        })
         .collect();
-    assert_eq!(got, want, "localstack/init.sh ROUTES vs polarity_core::routing::ROUTES");
+    assert_eq!(
+        got, want,
+        "localstack/init.sh ROUTES vs polarity_core::routing::ROUTES"
+    );
 }
