@@ -50,13 +50,11 @@ impl LoadError {
 /// [`LoadError::Checksum`], [`LoadError::Artifact`] or [`LoadError::Smoke`].
 pub fn prepare(r: &ModelRef, bytes: &[u8], metrics: &Metrics) -> Result<LoadedModel, LoadError> {
     let sha = sha256_hex(bytes);
-    if let Some(expected) = &r.sha256 {
-        if *expected != sha {
-            return Err(LoadError::Checksum {
-                expected: expected.clone(),
-                found: sha,
-            });
-        }
+    if let Some(expected) = r.sha256.as_ref().filter(|e| **e != sha) {
+        return Err(LoadError::Checksum {
+            expected: expected.clone(),
+            found: sha,
+        });
     }
     let classifier = decode(bytes)?;
     let labels = classifier.labels().len();
@@ -147,13 +145,14 @@ pub enum ReloadOutcome {
 /// Polls `source` and hot-swaps new models; see [`reload_once`].
 #[derive(Debug, Default)]
 pub struct Reloader {
-    refused: Option<(String, String)>,
+    /// The last refused artifact: (pointer, SHA-256 of the bytes it gave).
+    refused: Option<(ModelRef, String)>,
 }
 
 impl Reloader {
     /// Checks the source once. A new version is fetched, verified, smoke-tested and swapped in; a refused
     /// artifact is logged, counted in `polarity_model_reloads_total{result="failure"}` and remembered (by
-    /// version and content hash) so that it is not retried every poll. Source errors are logged and counted.
+    /// pointer and content hash) so that it is not retried every poll. Source errors are logged and counted.
     pub async fn reload_once(
         &mut self,
         state: &AppState,
@@ -182,7 +181,7 @@ impl Reloader {
                 return ReloadOutcome::Failed(e.to_string());
             }
         };
-        let key = (r.version.clone(), sha256_hex(&bytes));
+        let key = (r.clone(), sha256_hex(&bytes));
         if self.refused.as_ref() == Some(&key) {
             return ReloadOutcome::Unchanged;
         }

@@ -1,0 +1,379 @@
+//! Tests against a real server on an ephemeral 127.0.0.1 port with a real HTTP client: hot swap under load,
+//! refused corrupt artifacts, overload (429), timeout (503), graceful drain.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use polarity_server::reload::{ReloadOutcome, Reloader};
+use polarity_server::{FileSource, Limits, ModelSource};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_client_predicts_over_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let srv = common::start(common::state(&path, Limits::default()).await, None).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .post(srv.url("/predict"))
+        .json(&json!({"text": "great fun"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["label"], "positive");
+    let r = c.get(srv.url("/predict")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error_type"],
+        "method_not_allowed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_swap_under_load_loses_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let state = common::state(&path, Limits::default()).await;
+    let v1 = state.model().unwrap().version.clone();
+    let poll = Duration::from_millis(200);
+    let source: Arc<dyn ModelSource> = Arc::new(FileSource::new(&path, None));
+    let srv = common::start(state, Some((source, poll))).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::new();
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (stop, ok, client, url) = (
+            stop.clone(),
+            ok.clone(),
+            client.clone(),
+            srv.url("/predict"),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut seen: Vec<String> = Vec::new();
+            let mut failures = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let body = if i.is_multiple_of(5) {
+                    json!({"texts": ["great fun", "bad plot"]})
+                } else {
+                    json!({"text": format!("great film {w} {i}")})
+                };
+                match client.post(&url).json(&body).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        let header = r.headers()["x-model-version"].to_str().unwrap().to_string();
+                        let v: Value = r.json().await.unwrap();
+                        assert_eq!(
+                            v["model_version"],
+                            header.as_str(),
+                            "header and body name the same model"
+                        );
+                        if seen.last() != Some(&header) {
+                            seen.push(header);
+                        }
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failures.push(format!("status {}", r.status())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            (seen, failures)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = ok.load(Ordering::Relaxed);
+    assert!(before > 0);
+    let new_bytes = common::artifact(3);
+    let v2 = polarity_core::artifact::sha256_hex(&new_bytes)[..12].to_string();
+    assert_ne!(v1, v2);
+    let swapped_at = Instant::now();
+    common::replace(&path, &new_bytes);
+    // /info moves to the new version within the poll interval (plus scheduling slack)
+    loop {
+        let info: Value = client
+            .get(srv.url("/info"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if info["model_version"] == v2.as_str() {
+            break;
+        }
+        assert!(
+            swapped_at.elapsed() < poll + Duration::from_millis(800),
+            "no swap after {:?}",
+            swapped_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = swapped_at.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let (seen, failures) = w.await.unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        assert_eq!(seen.first(), Some(&v1));
+        assert_eq!(
+            seen.last(),
+            Some(&v2),
+            "every client moved to the new version"
+        );
+        assert!(seen.len() == 2, "versions never go back: {seen:?}");
+    }
+    let metrics = client
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::metric_sum(&metrics, "polarity_model_reloads_total", "success"),
+        1.0
+    );
+    assert_eq!(
+        common::metric_sum(&metrics, "polarity_model_reloads_total", "failure"),
+        0.0
+    );
+    assert_eq!(
+        common::metric_sum(
+            &metrics,
+            "polarity_model_info",
+            &format!("version=\"{v2}\"")
+        ),
+        1.0
+    );
+    assert_eq!(
+        common::metric_sum(&metrics, "polarity_model_info", ""),
+        1.0,
+        "only the new model is listed"
+    );
+    eprintln!(
+        "{} requests ok, swap visible after {took:?}",
+        ok.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_artifacts_are_refused_and_the_old_model_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    let good = common::artifact(0);
+    std::fs::write(&path, &good).unwrap();
+    let state = common::state(&path, Limits::default()).await;
+    let v1 = state.model().unwrap().version.clone();
+    let srv = common::start(state.clone(), None).await;
+    let source = FileSource::new(&path, None);
+    let mut reloader = Reloader::default();
+    assert_eq!(
+        reloader.reload_once(&state, &source).await,
+        ReloadOutcome::Unchanged
+    );
+
+    let mut flipped = common::artifact(2);
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    let truncated = common::artifact(2)[..100].to_vec();
+    let c = reqwest::Client::new();
+    for (i, bad) in [flipped, truncated, b"not a model".to_vec()]
+        .into_iter()
+        .enumerate()
+    {
+        common::replace(&path, &bad);
+        assert!(matches!(
+            reloader.reload_once(&state, &source).await,
+            ReloadOutcome::Failed(_)
+        ));
+        // the same bad bytes are not retried (nor counted) at every poll
+        assert_eq!(
+            reloader.reload_once(&state, &source).await,
+            ReloadOutcome::Unchanged
+        );
+        let r = c
+            .post(srv.url("/predict"))
+            .json(&json!({"text": "great fun"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-model-version"], v1.as_str());
+        let m = c
+            .get(srv.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            common::metric_sum(&m, "polarity_model_reloads_total", "failure"),
+            (i + 1) as f64
+        );
+        assert_eq!(common::metric_sum(&m, "polarity_model_ready", ""), 1.0);
+    }
+    // a sidecar pinning a different SHA-256 is refused too
+    let sidecar = dir.path().join("m.json");
+    std::fs::write(
+        &sidecar,
+        json!({"version": "v9", "sha256": "00".repeat(32)}).to_string(),
+    )
+    .unwrap();
+    common::replace(&path, &common::artifact(4));
+    let pinned = FileSource::new(&path, Some(sidecar.clone()));
+    let out = reloader.reload_once(&state, &pinned).await;
+    assert!(
+        matches!(&out, ReloadOutcome::Failed(e) if e.contains("does not match")),
+        "{out:?}"
+    );
+    assert_eq!(state.model().unwrap().version, v1);
+    // and a correct one is accepted under its sidecar name
+    std::fs::write(&sidecar, json!({"version": "v9", "sha256": polarity_core::artifact::sha256_hex(&common::artifact(4))}).to_string()).unwrap();
+    assert_eq!(
+        reloader.reload_once(&state, &pinned).await,
+        ReloadOutcome::Swapped("v9".into())
+    );
+    let r = c
+        .post(srv.url("/predict"))
+        .json(&json!({"text": "great fun"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-model-version"], "v9");
+    // a missing file is a (non-retryable) source failure; the model keeps serving
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        reloader
+            .reload_once(&state, &FileSource::new(&path, None))
+            .await,
+        ReloadOutcome::Failed(_)
+    ));
+    assert_eq!(c.get(srv.url("/ready")).send().await.unwrap().status(), 200);
+}
+
+/// Sends headers and the first half of a /predict body, leaving the request in flight.
+async fn half_request(addr: std::net::SocketAddr) -> (TcpStream, &'static [u8]) {
+    let body: &'static [u8] = br#"{"text": "a great , witty film"}"#;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body[..10]).await.unwrap();
+    s.flush().await.unwrap();
+    (s, &body[10..])
+}
+
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        if let Some(i) = text.find("\r\n\r\n") {
+            let len = text[..i].lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            });
+            if len.is_some_and(|len| buf.len() >= i + 4 + len) {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_gets_429_and_slow_requests_time_out_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let limits = Limits {
+        max_concurrent_requests: 1,
+        request_timeout: Duration::from_millis(400),
+        ..Limits::default()
+    };
+    let srv = common::start(common::state(&path, limits).await, None).await;
+    let (mut slow, rest) = half_request(srv.addr).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .post(srv.url("/predict"))
+        .json(&json!({"text": "great"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.json::<Value>().await.unwrap()["error_type"], "overloaded");
+    assert_eq!(
+        c.get(srv.url("/health")).send().await.unwrap().status(),
+        200,
+        "health is not limited"
+    );
+    // the slow request never finishes its body: 503 timeout
+    let resp = read_response(&mut slow).await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(resp.contains(r#""error_type":"timeout""#), "{resp}");
+    drop((slow, rest));
+    let r = c
+        .post(srv.url("/predict"))
+        .json(&json!({"text": "great"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "permit released after the timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let mut srv = common::start(common::state(&path, Limits::default()).await, None).await;
+    let (mut s, rest) = half_request(srv.addr).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    srv.shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !srv.handle.is_finished(),
+        "must wait for the in-flight request"
+    );
+    s.write_all(rest).await.unwrap();
+    let resp = read_response(&mut s).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains(r#""label":"positive""#), "{resp}");
+    drop(s);
+    let done = tokio::time::timeout(Duration::from_secs(5), &mut srv.handle).await;
+    assert!(
+        matches!(done, Ok(Ok(Ok(())))),
+        "server exits cleanly after draining: {done:?}"
+    );
+    assert!(
+        TcpStream::connect(srv.addr).await.is_err(),
+        "no longer accepting"
+    );
+}
