@@ -1,0 +1,112 @@
+//! Shared AWS plumbing: one SDK configuration per process and one rule for classifying SDK errors as
+//! transient (throttling, 5xx, timeouts, dropped connections) or not.
+//!
+//! Endpoints come from the standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` /
+//! `AWS_ENDPOINT_URL_DYNAMODB` variables (read by `aws-config`), or from [`AwsSettings::endpoint`] in tests.
+//! When any custom endpoint is in use, S3 uses path-style addressing (MinIO, LocalStack, moto).
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// How to reach AWS (everything optional: the default chain is used for what is not set).
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Endpoint for every service (overrides `AWS_ENDPOINT_URL*`).
+    pub endpoint: Option<String>,
+    /// Region (default: the provider chain, else `us-east-1`).
+    pub region: Option<String>,
+    /// Static access key and secret (default: the provider chain).
+    pub static_credentials: Option<(String, String)>,
+}
+
+impl AwsSettings {
+    /// Settings for a local server: endpoint, static test credentials, `us-east-1`.
+    pub fn local(endpoint: &str) -> Self {
+        Self {
+            endpoint: Some(endpoint.to_string()),
+            region: Some("us-east-1".into()),
+            static_credentials: Some(("testing".into(), "testing".into())),
+        }
+    }
+
+    /// True when requests go to a custom endpoint (so S3 must use path-style addressing).
+    pub fn custom_endpoint(&self) -> bool {
+        self.endpoint.is_some()
+            || ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+                .iter()
+                .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+    }
+
+    /// Loads the SDK configuration (call once per process / cold start).
+    pub async fn load(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::from_env();
+        if let Some(e) = &self.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        if let Some((key, secret)) = &self.static_credentials {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                key,
+                secret,
+                None,
+                None,
+                "polarity-static",
+            ));
+        }
+        let region = self.region.clone();
+        let cfg = loader.load().await;
+        if region.is_some() || cfg.region().is_none() {
+            let r = aws_config::Region::new(region.unwrap_or_else(|| "us-east-1".into()));
+            return cfg.into_builder().region(r).build();
+        }
+        cfg
+    }
+}
+
+/// Error codes that mean "slow down / try again".
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "InternalError",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "TransactionInProgressException",
+];
+
+/// `(transient, message)` for an SDK error.
+pub fn classify<E>(e: &SdkError<E, HttpResponse>) -> (bool, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let msg = DisplayErrorContext(e).to_string();
+    let transient = match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            status >= 500
+                || status == 429
+                || se
+                    .err()
+                    .code()
+                    .is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    (transient, msg)
+}
+
+/// The HTTP status of a service error, if it is one.
+pub fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    match e {
+        SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
+        _ => None,
+    }
+}

@@ -1,0 +1,171 @@
+//! The embedded runner: the whole chain in one process, driven exactly as the bucket would drive it.
+//! Every object a stage creates becomes an `ObjectCreated` event ([`crate::events::object_created`]), is
+//! decoded by [`crate::events::object_refs`] and routed by [`polarity_core::routing::route`]; objects no
+//! route matches trigger nothing. The queue is first-in first-out, like one notification stream.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::s3::S3Event;
+use bytes::Bytes;
+use polarity_core::routing::Stage;
+
+use crate::config::PipelineConfig;
+use crate::error::PipelineError;
+use crate::events::{object_created, object_refs};
+use crate::registry::Registry;
+use crate::stages::{StageOutcome, run_stage};
+use crate::store::{ObjectStore, StoreError};
+use crate::telemetry;
+
+/// A store wrapper that remembers every object it created (what S3 would notify about).
+struct Recording<'a, S: ?Sized> {
+    inner: &'a S,
+    created: Mutex<Vec<(String, u64)>>,
+}
+
+impl<'a, S: ObjectStore + ?Sized> Recording<'a, S> {
+    fn new(inner: &'a S) -> Self {
+        Self {
+            inner,
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, key: &str, size: usize) {
+        if let Ok(mut c) = self.created.lock() {
+            c.push((key.to_string(), size as u64));
+        }
+    }
+
+    fn take(&self) -> Vec<(String, u64)> {
+        self.created
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl<S: ObjectStore + ?Sized> ObjectStore for Recording<'_, S> {
+    fn url(&self) -> String {
+        self.inner.url()
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        let n = body.len();
+        self.inner.put(key, body).await?;
+        self.note(key, n);
+        Ok(())
+    }
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
+        let n = body.len();
+        let wrote = self.inner.put_if_absent(key, body).await?;
+        if wrote {
+            self.note(key, n);
+        }
+        Ok(wrote)
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.exists(key).await
+    }
+    async fn ensure(&self) -> Result<bool, StoreError> {
+        self.inner.ensure().await
+    }
+}
+
+/// One stage run.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The stage.
+    pub stage: Stage,
+    /// The object that triggered it.
+    pub key: String,
+    /// What it did.
+    pub outcome: StageOutcome,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Runs the chain in-process.
+pub struct Dispatcher<'a, S: ?Sized> {
+    store: &'a S,
+    registry: &'a dyn Registry,
+    cfg: &'a PipelineConfig,
+    bucket: String,
+}
+
+impl<'a, S: ObjectStore + ?Sized> Dispatcher<'a, S> {
+    /// A dispatcher over a store (named `bucket` in events) and a registry.
+    pub fn new(
+        store: &'a S,
+        registry: &'a dyn Registry,
+        cfg: &'a PipelineConfig,
+        bucket: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            cfg,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// Uploads `body` to `key` and runs everything it triggers. `on_step` sees each stage as it finishes.
+    ///
+    /// # Errors
+    /// The first stage error (the chain stops there, as a Lambda would retry that event).
+    pub async fn upload_and_run(
+        &self,
+        key: &str,
+        body: Bytes,
+        on_step: impl FnMut(&Step),
+    ) -> Result<Vec<Step>, PipelineError> {
+        let size = body.len() as u64;
+        self.store.put(key, body).await?;
+        self.run(object_created(&self.bucket, key, size), on_step)
+            .await
+    }
+
+    /// Delivers `event` and every event the stages' writes cause, until the queue is empty.
+    ///
+    /// # Errors
+    /// The first stage error.
+    pub async fn run(
+        &self,
+        event: S3Event,
+        mut on_step: impl FnMut(&Step),
+    ) -> Result<Vec<Step>, PipelineError> {
+        let mut queue = VecDeque::from([event]);
+        let mut steps = Vec::new();
+        while let Some(ev) = queue.pop_front() {
+            for obj in object_refs(&ev) {
+                let Some(stage) = obj.stage() else { continue };
+                let rec = Recording::new(self.store);
+                let t0 = Instant::now();
+                let result = run_stage(stage, &rec, Some(self.registry), self.cfg, &obj.key).await;
+                telemetry::record(stage, result.as_ref());
+                let outcome = result?;
+                let step = Step {
+                    stage,
+                    key: obj.key.clone(),
+                    outcome,
+                    elapsed: t0.elapsed(),
+                };
+                on_step(&step);
+                steps.push(step);
+                for (key, size) in rec.take() {
+                    queue.push_back(object_created(&self.bucket, &key, size));
+                }
+            }
+        }
+        Ok(steps)
+    }
+}

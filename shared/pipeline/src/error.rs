@@ -1,0 +1,68 @@
+//! The pipeline's error type and its one rule for retrying: transient problems (throttling, 5xx, timeouts,
+//! lost races that can be re-run) are retryable and make a Lambda handler return `Err`; permanent input
+//! problems never reach here, the stages quarantine or skip them and succeed.
+
+use crate::registry::RegistryError;
+use crate::store::StoreError;
+
+/// Why a stage could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The object store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// An object the pipeline wrote itself is unreadable (a bug or manual tampering, not user input).
+    #[error("{key}: {problem}")]
+    Corrupt {
+        /// Object key.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl PipelineError {
+    /// True when running the same event again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Registry(e) => e.is_retryable(),
+            Self::Corrupt { .. } | Self::Config(_) => false,
+        }
+    }
+
+    /// A stable, short name for the kind of error (for logs and the Lambda error type).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::Registry(_) => "registry",
+            Self::Corrupt { .. } => "corrupt",
+            Self::Config(_) => "config",
+        }
+    }
+}
+
+/// Parses JSON the pipeline wrote earlier, naming the key when it is unreadable.
+///
+/// # Errors
+/// [`PipelineError::Corrupt`] when the bytes are not the expected JSON.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, PipelineError> {
+    serde_json::from_slice(bytes).map_err(|e| PipelineError::Corrupt {
+        key: key.to_string(),
+        problem: e.to_string(),
+    })
+}
+
+/// Serialises a value the pipeline writes (cannot fail for the pipeline's own types).
+pub fn to_json<T: serde::Serialize>(v: &T) -> bytes::Bytes {
+    bytes::Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
+}

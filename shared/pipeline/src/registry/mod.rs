@@ -1,0 +1,413 @@
+//! The model registry port. Versions are immutable records; the production pointer moves only through
+//! [`Registry::transition`], which is conditional on the pointer still being what the caller read
+//! (`expected` version and sequence number), so of two validators racing from the same state exactly one
+//! wins. Every move is appended to the history in the same atomic step. A freeze flag stops automatic
+//! promotions (operators can still promote by hand and roll back).
+//!
+//! Adapters: [`FileRegistry`] (one JSON file, embedded mode and tests) and [`DynamoRegistry`] (one
+//! DynamoDB table), with the same semantics. The rules built on top (rollback target, statuses) are here,
+//! once.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub mod conformance;
+mod dynamo;
+mod file;
+
+pub use dynamo::DynamoRegistry;
+pub use file::FileRegistry;
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The production pointer is no longer what the caller expected (someone else moved it first).
+    #[error(
+        "production pointer changed concurrently (expected {expected:?} at seq {seq}); re-read and retry"
+    )]
+    Conflict {
+        /// The version the caller expected in production.
+        expected: Option<String>,
+        /// The sequence number the caller expected.
+        seq: u64,
+    },
+    /// Automatic promotions are frozen.
+    #[error(
+        "the registry is frozen: automatic promotions are stopped (run `polarity registry unfreeze`)"
+    )]
+    Frozen,
+    /// No such version.
+    #[error("no model version {0}")]
+    UnknownVersion(String),
+    /// A version with this name exists with different content.
+    #[error("version {0} is already registered with a different artifact")]
+    VersionMismatch(String),
+    /// Nothing to roll back to.
+    #[error("nothing to roll back to: {0}")]
+    NoRollbackTarget(String),
+    /// Throttling, a 5xx, a timeout or a dropped connection: try again.
+    #[error("transient registry error: {0}")]
+    Transient(String),
+    /// Any other failure.
+    #[error("registry error: {0}")]
+    Other(String),
+}
+
+impl RegistryError {
+    /// True when trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::Conflict { .. })
+    }
+}
+
+/// Headline scores of a version on its own held-out rows (at training time).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// Held-out rows.
+    pub n: u64,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Unweighted mean F1 (the primary metric).
+    pub macro_f1: f64,
+}
+
+/// One immutable model version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Version name (derived from the training inputs).
+    pub version: String,
+    /// Object key of the artifact in the store.
+    pub artifact_key: String,
+    /// SHA-256 (hex) of the artifact bytes.
+    pub sha256: String,
+    /// Object key of the model card.
+    pub card_key: String,
+    /// Class names in index order.
+    pub labels: Vec<String>,
+    /// Scores on the held-out rows at training time.
+    pub scores: Scores,
+    /// Datasets trained on.
+    pub datasets: Vec<String>,
+    /// SHA-256 over the cleaned training rows.
+    pub data_digest: String,
+    /// Production version when this one was trained.
+    pub parent: Option<String>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Git commit of the code that trained it (`POLARITY_GIT_SHA`), when known.
+    pub git_sha: Option<String>,
+}
+
+/// Where the production pointer is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointerState {
+    /// Production version, if any.
+    pub version: Option<String>,
+    /// Number of moves so far (the history length); part of every transition's condition.
+    pub seq: u64,
+    /// Automatic promotions stopped.
+    pub frozen: bool,
+}
+
+/// Why the pointer moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    /// The validate stage promoted a candidate (refused while frozen).
+    Promote,
+    /// An operator promoted a version.
+    ManualPromote,
+    /// An operator rolled back.
+    Rollback,
+}
+
+impl TransitionKind {
+    /// Stable name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Promote => "promote",
+            Self::ManualPromote => "manual_promote",
+            Self::Rollback => "rollback",
+        }
+    }
+
+    /// True when a freeze stops this kind of move.
+    pub fn respects_freeze(&self) -> bool {
+        matches!(self, Self::Promote)
+    }
+}
+
+/// One entry of the append-only history: the pointer moved `from` → `to`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// 1-based position; equals the pointer's `seq` after the move.
+    pub seq: u64,
+    /// Previous production version.
+    pub from: Option<String>,
+    /// New production version.
+    pub to: String,
+    /// Why.
+    pub kind: TransitionKind,
+    /// Human-readable reason.
+    pub reason: String,
+    /// When, seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// A requested move of the production pointer, conditional on `expected`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The pointer state the caller read (version and seq must still match).
+    pub expected: PointerState,
+    /// The version to put in production.
+    pub to: String,
+    /// Why.
+    pub kind: TransitionKind,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+impl Transition {
+    /// The history entry this move appends.
+    pub fn entry(&self, at: u64) -> HistoryEntry {
+        HistoryEntry {
+            seq: self.expected.seq + 1,
+            from: self.expected.version.clone(),
+            to: self.to.clone(),
+            kind: self.kind,
+            reason: self.reason.clone(),
+            at,
+        }
+    }
+}
+
+/// The validation verdict recorded on a version (written once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    /// `promote`, `reject` or `hold`.
+    pub verdict: String,
+    /// Why.
+    pub reason: String,
+    /// When, seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// A model registry.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Where the registry points (`file:///…` or `dynamodb://table`), for messages.
+    fn url(&self) -> String;
+
+    /// Creates the backing file or table when missing. Returns `true` when it was created.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when creation failed.
+    async fn ensure(&self) -> Result<bool, RegistryError>;
+
+    /// Registers a version once. Returns `false` when the same record was already there.
+    ///
+    /// # Errors
+    /// [`RegistryError::VersionMismatch`] when the name is taken by a different artifact.
+    async fn register(&self, rec: &VersionRecord) -> Result<bool, RegistryError>;
+
+    /// One version.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the read failed.
+    async fn version(&self, version: &str) -> Result<Option<VersionRecord>, RegistryError>;
+
+    /// Every version, oldest first.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the read failed.
+    async fn versions(&self) -> Result<Vec<VersionRecord>, RegistryError>;
+
+    /// The production pointer.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the read failed.
+    async fn pointer(&self) -> Result<PointerState, RegistryError>;
+
+    /// Moves the pointer and appends the history entry atomically, only if the pointer still equals
+    /// `t.expected` (version and seq) and, for automatic promotions, is not frozen.
+    ///
+    /// # Errors
+    /// [`RegistryError::Conflict`], [`RegistryError::Frozen`], [`RegistryError::UnknownVersion`].
+    async fn transition(&self, t: &Transition) -> Result<HistoryEntry, RegistryError>;
+
+    /// The history, oldest first.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the read failed.
+    async fn history(&self) -> Result<Vec<HistoryEntry>, RegistryError>;
+
+    /// Sets or clears the freeze flag.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the write failed.
+    async fn set_frozen(&self, frozen: bool) -> Result<(), RegistryError>;
+
+    /// Records the validation verdict of a version once. Returns `false` when one was already recorded.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the write failed.
+    async fn record_verdict(&self, version: &str, v: &VerdictRecord)
+    -> Result<bool, RegistryError>;
+
+    /// The recorded verdicts by version.
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the read failed.
+    async fn verdicts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, VerdictRecord>, RegistryError>;
+
+    /// The production version's record: what the inference server loads (`artifact_key`, `sha256`).
+    ///
+    /// # Errors
+    /// A [`RegistryError`] when the read failed.
+    async fn production(&self) -> Result<Option<VersionRecord>, RegistryError> {
+        match self.pointer().await?.version {
+            Some(v) => self.version(&v).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// Current time in seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The version a rollback returns to: the `from` of the latest promotion (automatic or manual) that put
+/// the current production version in place. Rollbacks themselves are skipped, so repeated rollbacks walk
+/// back through the promotion chain instead of bouncing between two versions.
+pub fn rollback_target(history: &[HistoryEntry], current: &str) -> Option<String> {
+    history
+        .iter()
+        .rev()
+        .find(|h| h.to == current && h.kind != TransitionKind::Rollback)
+        .and_then(|h| h.from.clone())
+}
+
+/// Rolls production back to the previous version (see [`rollback_target`]).
+///
+/// # Errors
+/// [`RegistryError::NoRollbackTarget`] when there is no production or no earlier version; `Conflict` when
+/// the pointer moved meanwhile.
+pub async fn rollback<R: Registry + ?Sized>(
+    reg: &R,
+    reason: &str,
+) -> Result<HistoryEntry, RegistryError> {
+    let state = reg.pointer().await?;
+    let current = state
+        .version
+        .clone()
+        .ok_or_else(|| RegistryError::NoRollbackTarget("no production model".into()))?;
+    let history = reg.history().await?;
+    let to = rollback_target(&history, &current).ok_or_else(|| {
+        RegistryError::NoRollbackTarget(format!("{current} was the first production model"))
+    })?;
+    reg.transition(&Transition {
+        expected: state,
+        to,
+        kind: TransitionKind::Rollback,
+        reason: reason.to_string(),
+    })
+    .await
+}
+
+/// Puts `version` in production by hand (ignores the freeze).
+///
+/// # Errors
+/// [`RegistryError::UnknownVersion`]; `Conflict` when the pointer moved meanwhile.
+pub async fn promote_manual<R: Registry + ?Sized>(
+    reg: &R,
+    version: &str,
+    reason: &str,
+) -> Result<HistoryEntry, RegistryError> {
+    let state = reg.pointer().await?;
+    let t = Transition {
+        expected: state,
+        to: version.to_string(),
+        kind: TransitionKind::ManualPromote,
+        reason: reason.to_string(),
+    };
+    reg.transition(&t).await
+}
+
+/// A version with its status, as `polarity registry list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionStatus {
+    /// The record.
+    #[serde(flatten)]
+    pub record: VersionRecord,
+    /// `production`, `retired` (was production), `rejected`, `held` or `candidate` (no verdict yet).
+    pub status: &'static str,
+    /// The recorded verdict, if any.
+    pub verdict: Option<VerdictRecord>,
+}
+
+/// Every version with its status, oldest first.
+///
+/// # Errors
+/// A [`RegistryError`] when a read failed.
+pub async fn statuses<R: Registry + ?Sized>(reg: &R) -> Result<Vec<VersionStatus>, RegistryError> {
+    let state = reg.pointer().await?;
+    let history = reg.history().await?;
+    let mut verdicts = reg.verdicts().await?;
+    let mut out = Vec::new();
+    for record in reg.versions().await? {
+        let verdict = verdicts.remove(&record.version);
+        let status = if state.version.as_deref() == Some(record.version.as_str()) {
+            "production"
+        } else if history.iter().any(|h| h.to == record.version) {
+            "retired"
+        } else {
+            match verdict.as_ref().map(|v| v.verdict.as_str()) {
+                Some("reject") => "rejected",
+                Some("hold") => "held",
+                _ => "candidate",
+            }
+        };
+        out.push(VersionStatus {
+            record,
+            status,
+            verdict,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, from: Option<&str>, to: &str, kind: TransitionKind) -> HistoryEntry {
+        HistoryEntry {
+            seq,
+            from: from.map(String::from),
+            to: to.into(),
+            kind,
+            reason: String::new(),
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn rollback_walks_back_through_promotions() {
+        let mut h = vec![
+            entry(1, None, "a", TransitionKind::Promote),
+            entry(2, Some("a"), "b", TransitionKind::Promote),
+            entry(3, Some("b"), "c", TransitionKind::Promote),
+        ];
+        assert_eq!(rollback_target(&h, "c").as_deref(), Some("b"));
+        h.push(entry(4, Some("c"), "b", TransitionKind::Rollback));
+        assert_eq!(rollback_target(&h, "b").as_deref(), Some("a"));
+        h.push(entry(5, Some("b"), "a", TransitionKind::Rollback));
+        assert_eq!(rollback_target(&h, "a"), None);
+    }
+}

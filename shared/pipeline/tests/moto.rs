@@ -1,0 +1,180 @@
+//! The same scenarios against real S3 and DynamoDB protocol servers: a `moto_server` started per test on
+//! a free 127.0.0.1 port (found via `MOTO_SERVER`, `.venv-moto/bin/moto_server`, or `PATH`). Without the
+//! binary these tests fail when `CI` is set and are skipped loudly otherwise.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Reg, Store};
+use polarity_pipeline::aws::AwsSettings;
+use polarity_pipeline::registry::{DynamoRegistry, Registry, conformance};
+use polarity_pipeline::store::{ObjectStore, S3Store};
+
+/// A moto server, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_moto() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../.venv-moto/bin/moto_server"
+    ));
+    if venv.exists() {
+        return Some(venv);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("moto_server"))
+            .find(|p| p.exists())
+    })
+}
+
+/// Starts moto, or returns `None` (skip) when it is not installed and `CI` is not set.
+pub fn start() -> Option<Moto> {
+    let Some(bin) = find_moto() else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "moto_server not found (set MOTO_SERVER or install moto[server] into .venv-moto) and CI is set"
+            );
+        }
+        eprintln!(
+            "\n!!! SKIPPING moto test: moto_server not found. Install it with:\n!!!   python3 -m venv .venv-moto && .venv-moto/bin/pip install \"moto[server]\"\n"
+        );
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "moto_server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(moto)
+}
+
+async fn backends(moto: &Moto) -> (Arc<S3Store>, Arc<DynamoRegistry>) {
+    let settings = AwsSettings::local(&moto.endpoint);
+    let sdk = settings.load().await;
+    let store = Arc::new(S3Store::from_config(&sdk, &settings, "polarity-test"));
+    let reg = Arc::new(DynamoRegistry::from_config(&sdk, "polarity-registry"));
+    assert!(store.ensure().await.unwrap(), "bucket created");
+    assert!(
+        !store.ensure().await.unwrap(),
+        "second ensure finds the bucket"
+    );
+    assert!(reg.ensure().await.unwrap(), "table created");
+    assert!(
+        !reg.ensure().await.unwrap(),
+        "second ensure finds the table"
+    );
+    (store, reg)
+}
+
+macro_rules! scenario {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let Some(moto) = start() else { return };
+            let (s, r) = backends(&moto).await;
+            let (s, r): (Store, Reg) = (s, r);
+            common::$name(s, r).await;
+        }
+    };
+}
+
+scenario!(full_chain_and_redelivery);
+scenario!(better_worse_and_rollback);
+scenario!(freeze_holds_promotions);
+scenario!(corrupt_upload);
+scenario!(out_of_order_and_concurrent_duplicates);
+scenario!(racing_candidates);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamo_registry_meets_the_contract_and_racing_transactions_promote_once() {
+    let Some(moto) = start() else { return };
+    let (_, reg) = backends(&moto).await;
+    conformance::contract(reg.as_ref()).await;
+    let settings = AwsSettings::local(&moto.endpoint);
+    let other = Arc::new(DynamoRegistry::from_config(
+        &settings.load().await,
+        "polarity-race",
+    ));
+    conformance::race(other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_store_round_trips_lists_and_conditional_writes_win_once() {
+    let Some(moto) = start() else { return };
+    let (store, _) = backends(&moto).await;
+    assert!(matches!(
+        store.get("nope").await,
+        Err(polarity_pipeline::store::StoreError::NotFound { .. })
+    ));
+    store
+        .put("a/my file.txt", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    assert_eq!(&store.get("a/my file.txt").await.unwrap()[..], b"1");
+    assert!(
+        store.exists("a/my file.txt").await.unwrap() && !store.exists("a/other").await.unwrap()
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.put_if_absent("once", Bytes::from(format!("{i}")))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one conditional write wins");
+    for i in 0..1005 {
+        store
+            .put(&format!("many/{i:05}"), Bytes::new())
+            .await
+            .unwrap();
+    }
+    let keys = store.list("many/").await.unwrap();
+    assert_eq!(keys.len(), 1005, "listing follows continuation tokens");
+    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+}
