@@ -120,22 +120,22 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
 
 
 def push_pipeline_samples(gateway: str) -> None:
-    """Push what a pipeline function pushes after a run: one group per stage."""
+    """Push what shared/pipeline's telemetry pushes: one group (job `polarity_pipeline`), `stage` as a label."""
     now = time.time()
+    lines = ["# TYPE polarity_pipeline_runs_total counter"]
     for i, stage in enumerate(["ingest", "process", "train", "validate"]):
-        body = (
-            "# TYPE polarity_pipeline_runs_total counter\n"
-            f'polarity_pipeline_runs_total{{outcome="success"}} {3 + i}\n'
-            f'polarity_pipeline_runs_total{{outcome="failure"}} {1 if stage == "ingest" else 0}\n'
-            "# TYPE polarity_pipeline_rows_total counter\n"
-            f'polarity_pipeline_rows_total{{outcome="accepted"}} {1000 - 10 * i}\n'
-            f'polarity_pipeline_rows_total{{outcome="quarantined"}} {10 * i}\n'
-            "# TYPE polarity_pipeline_last_success_timestamp_seconds gauge\n"
-            f"polarity_pipeline_last_success_timestamp_seconds {now - 60 * i:.3f}\n"
-        ).encode()
-        status, text = http("PUT", f"{gateway}/metrics/job/polarity-pipeline/stage/{stage}", body, "text/plain; version=0.0.4")
-        if status // 100 != 2:
-            raise SystemExit(f"pushgateway rejected the {stage} sample: {status} {text[:200]!r}")
+        lines.append(f'polarity_pipeline_runs_total{{stage="{stage}",outcome="success"}} {3 + i}')
+        lines.append(f'polarity_pipeline_runs_total{{stage="{stage}",outcome="failure"}} {1 if stage == "ingest" else 0}')
+    lines += ["# TYPE polarity_pipeline_rows_total counter",
+              'polarity_pipeline_rows_total{stage="ingest",outcome="accepted"} 990',
+              'polarity_pipeline_rows_total{stage="ingest",outcome="quarantined"} 10',
+              "# TYPE polarity_pipeline_last_success_timestamp_seconds gauge"]
+    for i, stage in enumerate(["ingest", "process", "train", "validate"]):
+        lines.append(f'polarity_pipeline_last_success_timestamp_seconds{{stage="{stage}"}} {now - 60 * i:.3f}')
+    body = ("\n".join(lines) + "\n").encode()
+    status, text = http("PUT", f"{gateway}/metrics/job/polarity_pipeline", body, "text/plain; version=0.0.4")
+    if status // 100 != 2:
+        raise SystemExit(f"pushgateway rejected the sample: {status} {text[:200]!r}")
 
 
 def send_traffic(server: str, stop: threading.Event, stats: dict) -> None:

@@ -121,7 +121,7 @@ fi
 if [ $RUN_PANELS = 1 ]; then
   step "dashboards against a live server"
   if ! [ -x target/debug/polarity-server ] || ! [ -x target/debug/polarity ]; then
-    cargo build -q -p polarity-server -p polarity --locked
+    cargo build -q -p polarity-server -p polarity-cli --locked
   fi
   tmp="$(mktemp -d)"
   target/debug/polarity train --data shared/core/tests/fixtures/sst2_dev_head.tsv --out "$tmp/model.plm" >"$tmp/train.log" 2>&1 \
