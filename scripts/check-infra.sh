@@ -10,6 +10,8 @@
 #                 run monitoring/check_panels.py (real Prometheus + Pushgateway, every dashboard query)
 #   --panels-only only that step
 #   --routes      also: cargo test -p polarity-core --test terraform_routes (terraform/localstack vs routing.rs)
+#   --chain       also: localstack/tests/test_chain.sh (upload -> the four real functions under cargo lambda
+#                 watch, driven by S3 notifications through relay.py; compiles the functions, minutes cold)
 #
 # Installs what it needs when missing: Debian packages prometheus (promtool), prometheus-pushgateway, curl,
 # python3-venv (apt-get, with sudo when not root); Python venvs .venv-tools (checkov) and .venv-moto
@@ -20,13 +22,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-RUN_BASE=1 RUN_PANELS=0 RUN_ROUTES=0
+RUN_BASE=1 RUN_PANELS=0 RUN_ROUTES=0 RUN_CHAIN=0
 for arg in "$@"; do
   case "$arg" in
     --panels) RUN_PANELS=1 ;;
     --panels-only) RUN_PANELS=1 RUN_BASE=0 ;;
     --routes) RUN_ROUTES=1 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --chain) RUN_CHAIN=1 ;;
+    -h | --help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -116,6 +119,14 @@ fi
 if [ $RUN_ROUTES = 1 ]; then
   step "route table test (cargo)"
   cargo test -q -p polarity-core --test terraform_routes --locked
+fi
+
+if [ $RUN_CHAIN = 1 ]; then
+  step "pipeline chain through relay.py and cargo lambda watch"
+  venv .venv-tools "import checkov" "checkov>=3.2,<4"
+  [ -x .venv-tools/bin/cargo-lambda ] || .venv-tools/bin/pip install --quiet cargo-lambda
+  venv .venv-moto "import moto, boto3, awscli" "moto[server]>=5.1,<6" "awscli>=1.40,<2"
+  bash localstack/tests/test_chain.sh
 fi
 
 if [ $RUN_PANELS = 1 ]; then
