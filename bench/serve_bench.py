@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Serving benchmark: Polarity's server (release) vs the peer FastAPI server, in one run.
+
+wrk at concurrency 1, 16, 64 on the SST-2 dev sentences (POST /predict {"text": ...}, the peer's post.lua), then
+cold start (process spawn -> first HTTP 200 from POST /predict, median of N) and RSS for both. Prints a
+markdown table with ratios and writes it to bench/results/serve.md. Python stdlib + wrk only.
+
+Usage (from the repo root):
+  cargo build --release -p polarity-server -p polarity-cli
+  python3 bench/serve_bench.py [--duration 10] [--conc 1 16 64] [--peer-workers 1 2] [--runs 5]
+The peer needs /tmp/peervenv and /tmp/peer_artifacts/sst2_model.joblib (see ../shared/peers/README.md).
+"""
+import argparse, http.client, json, os, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "peers"))
+DEV = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "sst2", "dev.tsv"))
+TRAIN = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "sst2", "train.tsv"))
+LUA = os.path.join(PEERS, "post.lua")
+SERVER = os.path.join(ROOT, "target", "release", "polarity-server")
+CLI = os.path.join(ROOT, "target", "release", "polarity")
+sys.path.insert(0, PEERS)
+import srv as peer  # noqa: E402  (the peer's own start/stop helpers, stdlib only)
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+ap.add_argument("--conc", type=int, nargs="+", default=[1, 16, 64])
+ap.add_argument("--peer-workers", type=int, nargs="+", default=[1, 2])
+ap.add_argument("--runs", type=int, default=5, help="cold-start repetitions")
+ap.add_argument("--model", default="/tmp/sst2.plm", help="Polarity artifact (trained on SST-2 if missing)")
+ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve.md"))
+ap.add_argument("--skip-peer", action="store_true")
+a = ap.parse_args()
+
+BODY = json.dumps({"text": "a gorgeous , witty , seductive movie ."})
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def try_predict(port):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("POST", "/predict", BODY, {"Content-Type": "application/json"})
+        r = c.getresponse(); r.read(); c.close()
+        return r.status == 200
+    except OSError:
+        return False
+
+
+def wait_ready(port, limit=60.0):
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        if try_predict(port): return time.perf_counter() - t0
+        time.sleep(0.001)
+    raise RuntimeError(f"no 200 from :{port} within {limit}s")
+
+
+def start_polarity(port):
+    cmd = [SERVER, "--model", a.model, "--addr", f"127.0.0.1:{port}"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(p):
+    p.terminate()
+    try: p.wait(timeout=15)
+    except subprocess.TimeoutExpired: p.kill(); p.wait()
+
+
+def status_kb(pids, field):
+    tot = 0
+    for pid in pids:
+        try:
+            for l in open(f"/proc/{pid}/status"):
+                if l.startswith(field + ":"): tot += int(l.split()[1])
+        except OSError:
+            pass
+    return tot / 1024
+
+
+def wrk(port, c, d):
+    cmd = ["wrk", f"-t{min(c, 2)}", f"-c{c}", f"-d{d}s", "--timeout", "10s", "-s", LUA,
+           f"http://127.0.0.1:{port}/predict", "--", DEV]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    r = json.loads(next(l for l in out.splitlines() if l.startswith("WRKJSON "))[8:])
+    r["sockerr"] = r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"]
+    return r
+
+
+def load_runs(name, start, stopper, port, pids_of):
+    p = start(port)
+    rows = []
+    try:
+        wait_ready(port)
+        time.sleep(0.5)
+        wrk(port, 16, 2)  # warm-up, discarded
+        for c in a.conc:
+            r = wrk(port, c, a.duration)
+            pids = pids_of(p)
+            r.update(name=name, conc=c, rss=status_kb(pids, "VmRSS"), hwm=status_kb(pids, "VmHWM"))
+            rows.append(r)
+            print(f"  {name:<22} c={c:<3} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  "
+                  f"non2xx {r['non2xx']}  sockerr {r['sockerr']}  RSS {r['rss']:.1f} MB", flush=True)
+        extra = None
+        if name.startswith("polarity"):
+            c = http.client.HTTPConnection("127.0.0.1", port); c.request("GET", "/metrics")
+            text = c.getresponse().read().decode()
+            extra = sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("polarity_predictions_total{"))
+    finally:
+        stopper(p)
+    return rows, extra
+
+
+def cold(start, stopper):
+    ts = []
+    for _ in range(a.runs):
+        port = free_port()
+        t0 = time.perf_counter(); p = start(port)
+        try:
+            wait_ready(port); ts.append(time.perf_counter() - t0)
+        finally:
+            stopper(p)
+        time.sleep(0.3)
+    return ts
+
+
+def main():
+    if not os.path.exists(SERVER):
+        sys.exit(f"{SERVER} missing: cargo build --release -p polarity-server")
+    if not os.path.exists(a.model):
+        print(f"training {a.model} ...", flush=True)
+        subprocess.run([CLI, "train", "--data", TRAIN, "--test", DEV, "--out", a.model], check=True,
+                       stdout=subprocess.DEVNULL)
+    load0 = os.getloadavg()
+    print(f"cores {os.cpu_count()}, loadavg before {load0[0]:.2f}; wrk -d{a.duration}s on {DEV}", flush=True)
+    rows = []
+    r, pol_count = load_runs("polarity", start_polarity, stop, free_port(), lambda p: [p.pid])
+    rows += r
+    if not a.skip_peer:
+        for w in a.peer_workers:
+            r, _ = load_runs(f"peer FastAPI {w}w", lambda port, w=w: peer.start(w, port), peer.stop, free_port(),
+                             lambda p: [p.pid] + peer.descendants(p.pid))
+            rows += r
+    print("cold start ...", flush=True)
+    pol_cold = cold(start_polarity, stop)
+    peer_cold = [] if a.skip_peer else cold(lambda port: peer.start(1, port), peer.stop)
+    load1 = os.getloadavg()
+
+    out = []
+    out.append(f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores (wrk shares the cores with the server); "
+               f"loadavg before {load0[0]:.2f}, after {load1[0]:.2f}. wrk {a.duration} s per row, POST /predict "
+               f"{{\"text\"}} cycling through SST-2 dev (872 sentences), `../shared/peers/post.lua`.\n")
+    out.append("| server | conc | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | RSS MB |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        out.append(f"| {r['name']} | {r['conc']} | {r['rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['max_ms']:.1f} | "
+                   f"{r['non2xx']} | {r['sockerr']} | {r['rss']:.1f} |")
+    pol = {r["conc"]: r for r in rows if r["name"] == "polarity"}
+    peers = [r for r in rows if r["name"] != "polarity"]
+    out.append("")
+    out.append(f"Cold start (spawn -> first 200 POST /predict), median of {a.runs}: polarity "
+               f"{statistics.median(pol_cold) * 1000:.1f} ms (runs " + ", ".join(f"{t * 1000:.1f}" for t in pol_cold) + ")"
+               + ("" if not peer_cold else f"; peer (1 worker) {statistics.median(peer_cold):.2f} s (runs "
+                  + ", ".join(f"{t:.2f}" for t in peer_cold) + f"); ratio {statistics.median(peer_cold) / statistics.median(pol_cold):.0f}x"))
+    out.append("")
+    if peers and 64 in pol:
+        best = max((r for r in peers if r["conc"] == 64), key=lambda r: r["rps"])
+        out.append(f"Ratio at c=64: polarity {pol[64]['rps']:.0f} req/s / peer best ({best['name']}) {best['rps']:.0f} req/s = "
+                   f"**{pol[64]['rps'] / best['rps']:.1f}x** (target >= 40x); p99 {pol[64]['p99_ms']:.2f} ms vs {best['p99_ms']:.1f} ms; "
+                   f"RSS {pol[64]['rss']:.1f} MB vs {best['rss']:.0f} MB.")
+    total_non2xx = sum(r["non2xx"] + r["sockerr"] for r in pol.values())
+    worst_p99 = max(r["p99_ms"] for r in pol.values())
+    out.append(f"Targets: p99 <= 5 ms: worst polarity p99 {worst_p99:.2f} ms -> {'met' if worst_p99 <= 5 else 'NOT met'}; "
+               f"zero non-2xx: {total_non2xx} -> {'met' if total_non2xx == 0 else 'NOT met'}; cold start <= 50 ms: "
+               f"{'met' if statistics.median(pol_cold) <= 0.05 else 'NOT met'}.")
+    if pol_count is not None:
+        out.append(f"Polarity /metrics after the load runs: polarity_predictions_total = {pol_count:.0f}.")
+    if max(load0[0], load1[0]) > 1.0:
+        out.append(f"\nNote: the 1-minute load average was {max(load0[0], load1[0]):.2f} around the run: other work "
+                   "(e.g. compilation) shared the 2 cores, so numbers may be disturbed.")
+    text = "\n".join(out)
+    print("\n" + text)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write("# Serving benchmark: Polarity vs peer FastAPI\n\nMade by `python3 bench/serve_bench.py`.\n\n" + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
