@@ -1,5 +1,7 @@
 //! End-to-end tests of the `polarity` binary on small fixtures.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -7,15 +9,24 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn polarity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polarity")).args(args).output().expect("run polarity")
+    Command::new(env!("CARGO_BIN_EXE_polarity"))
+        .args(args)
+        .output()
+        .expect("run polarity")
 }
 
 fn json_of(out: &Output) -> Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
 }
 
@@ -45,7 +56,14 @@ fn train_reports_counts_metrics_and_is_deterministic() {
     assert_eq!(r["rows_in"], 607);
     assert_eq!(r["rejected"], 6);
     let reasons = &r["rejected_reasons"];
-    for (k, v) in [("missing_text", 1), ("missing_label", 1), ("invalid_utf8", 1), ("wrong_field_count", 1), ("unknown_label", 1), ("invalid_json", 1)] {
+    for (k, v) in [
+        ("missing_text", 1),
+        ("missing_label", 1),
+        ("invalid_utf8", 1),
+        ("wrong_field_count", 1),
+        ("unknown_label", 1),
+        ("invalid_json", 1),
+    ] {
         assert_eq!(reasons[k], v, "{k} in {reasons}");
     }
     let acc = r["accuracy"].as_f64().unwrap();
@@ -53,7 +71,11 @@ fn train_reports_counts_metrics_and_is_deterministic() {
     for k in ["macro_f1", "weighted_f1", "log_loss"] {
         assert!(r[k].as_f64().is_some(), "{k}");
     }
-    assert_eq!(r["per_class"]["positive"]["support"].as_u64().unwrap() + r["per_class"]["negative"]["support"].as_u64().unwrap(), 100);
+    assert_eq!(
+        r["per_class"]["positive"]["support"].as_u64().unwrap()
+            + r["per_class"]["negative"]["support"].as_u64().unwrap(),
+        100
+    );
     assert_eq!(r["confusion"].as_array().unwrap().len(), 2);
     for k in ["read_s", "vectorize_s", "fit_s", "eval_s", "total_s"] {
         assert!(r["timings"][k].as_f64().unwrap() >= 0.0, "{k}");
@@ -61,18 +83,33 @@ fn train_reports_counts_metrics_and_is_deterministic() {
     let bytes = std::fs::read(&m1).unwrap();
     assert_eq!(r["sha256"].as_str().unwrap(), polarity_core_sha(&bytes));
     let (m2, r2) = train(dir.path(), "b.plm");
-    assert_eq!(bytes, std::fs::read(m2).unwrap(), "same data + config must give a byte-identical artifact");
+    assert_eq!(
+        bytes,
+        std::fs::read(m2).unwrap(),
+        "same data + config must give a byte-identical artifact"
+    );
     assert_eq!(r["sha256"], r2["sha256"]);
 }
 
 fn polarity_core_sha(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    let out = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
-        c.stdin.take().unwrap().write_all(bytes)?;
-        c.wait_with_output()
-    });
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        });
     let mut s = String::new();
-    let _ = write!(s, "{}", String::from_utf8_lossy(&out.unwrap().stdout).split_whitespace().next().unwrap_or(""));
+    let _ = write!(
+        s,
+        "{}",
+        String::from_utf8_lossy(&out.unwrap().stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+    );
     s
 }
 
@@ -81,14 +118,28 @@ fn eval_and_predict_use_the_saved_model() {
     let dir = tempfile::tempdir().unwrap();
     let (model, trained) = train(dir.path(), "m.plm");
     let model = model.to_str().unwrap();
-    let r = json_of(&polarity(&["eval", "--model", model, "--data", fixture("holdout.jsonl").to_str().unwrap(), "--json"]));
+    let r = json_of(&polarity(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        fixture("holdout.jsonl").to_str().unwrap(),
+        "--json",
+    ]));
     assert_eq!(r["n_test"], 100);
-    assert_eq!(r["accuracy"], trained["accuracy"], "eval of the saved model reproduces train's held-out score");
+    assert_eq!(
+        r["accuracy"], trained["accuracy"],
+        "eval of the saved model reproduces train's held-out score"
+    );
     assert_eq!(r["rejected_reasons"]["unknown_label"], 1);
 
     let out = polarity(&["predict", "--model", model, "great fun", "bad"]);
     assert!(out.status.success());
-    let lines: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["label"], "positive");
     assert_eq!(lines[1]["label"], "negative");
@@ -104,11 +155,19 @@ fn eval_and_predict_use_the_saved_model() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"great fun\r\n\xff\xfe broken\nbad\n\nlast line without newline").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"great fun\r\n\xff\xfe broken\nbad\n\nlast line without newline")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[1]["error_type"], "invalid_utf8");
     assert_eq!(lines[0]["label"], "positive");
@@ -118,23 +177,53 @@ fn eval_and_predict_use_the_saved_model() {
 #[test]
 fn errors_are_one_line_and_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let out = polarity(&["train", "--data", "/nonexistent/x.csv", "--out", dir.path().join("m").to_str().unwrap()]);
+    let out = polarity(&[
+        "train",
+        "--data",
+        "/nonexistent/x.csv",
+        "--out",
+        dir.path().join("m").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/x.csv"), "{err}");
 
-    let out = polarity(&["train", "--data", fixture("reviews.csv").to_str().unwrap(), "--text-col", "nope", "--out", "/tmp/never.plm"]);
+    let out = polarity(&[
+        "train",
+        "--data",
+        fixture("reviews.csv").to_str().unwrap(),
+        "--text-col",
+        "nope",
+        "--out",
+        "/tmp/never.plm",
+    ]);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success() && err.contains("no text column 'nope'") && err.contains("id, review, sentiment"), "{err}");
+    assert!(
+        !out.status.success()
+            && err.contains("no text column 'nope'")
+            && err.contains("id, review, sentiment"),
+        "{err}"
+    );
 
     let bad = dir.path().join("bad.plm");
     std::fs::write(&bad, b"POLARITY\x01\x00\x00\x00garbage").unwrap();
     let out = polarity(&["predict", "--model", bad.to_str().unwrap(), "x"]);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success() && err.contains("bad.plm") && err.contains("truncated"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("bad.plm") && err.contains("truncated"),
+        "{err}"
+    );
 
-    let out = polarity(&["train", "--data", fixture("reviews.csv").to_str().unwrap(), "--ngram", "3,1", "--out", "/tmp/never.plm"]);
+    let out = polarity(&[
+        "train",
+        "--data",
+        fixture("reviews.csv").to_str().unwrap(),
+        "--ngram",
+        "3,1",
+        "--out",
+        "/tmp/never.plm",
+    ]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!out.status.success() && err.contains("n-gram"), "{err}");
     assert!(!Path::new("/tmp/never.plm").exists());

@@ -37,13 +37,17 @@ pub enum ArtifactError {
     #[error("not a Polarity model file (bad magic bytes)")]
     BadMagic,
     /// Written by a newer Polarity.
-    #[error("model format v{found} is newer than this build supports (v{FORMAT_VERSION}); upgrade Polarity")]
+    #[error(
+        "model format v{found} is newer than this build supports (v{FORMAT_VERSION}); upgrade Polarity"
+    )]
     FutureVersion {
         /// Version in the file.
         found: u32,
     },
     /// Shorter or longer than the header says.
-    #[error("model file is truncated or has trailing bytes: header says {expected} payload bytes, found {found}")]
+    #[error(
+        "model file is truncated or has trailing bytes: header says {expected} payload bytes, found {found}"
+    )]
     Length {
         /// Payload bytes the header announces.
         expected: u64,
@@ -60,7 +64,10 @@ pub enum ArtifactError {
 
 /// SHA-256 of `bytes` as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Serialises a classifier.
@@ -75,9 +82,16 @@ pub fn encode(c: &Classifier) -> Vec<u8> {
         p.extend_from_slice(&(t.len() as u32).to_le_bytes());
         p.extend_from_slice(t.as_bytes());
     }
-    c.tfidf.idf().iter().for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
+    c.tfidf
+        .idf()
+        .iter()
+        .for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
     p.extend_from_slice(&(c.model.outputs() as u32).to_le_bytes());
-    c.model.coef.iter().chain(&c.model.intercept).for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
+    c.model
+        .coef
+        .iter()
+        .chain(&c.model.intercept)
+        .for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
     let mut out = Vec::with_capacity(HEADER + p.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -95,7 +109,9 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ArtifactError> {
         if self.b.len() < n {
-            return Err(ArtifactError::Malformed(format!("{what} runs past the end")));
+            return Err(ArtifactError::Malformed(format!(
+                "{what} runs past the end"
+            )));
         }
         let (a, rest) = self.b.split_at(n);
         self.b = rest;
@@ -108,9 +124,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn f64s(&mut self, n: usize, what: &str) -> Result<Vec<f64>, ArtifactError> {
-        let len = n.checked_mul(8).ok_or_else(|| ArtifactError::Malformed(format!("{what} too large")))?;
+        let len = n
+            .checked_mul(8)
+            .ok_or_else(|| ArtifactError::Malformed(format!("{what} too large")))?;
         let b = self.take(len, what)?;
-        Ok(b.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+        Ok(b.chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect())
     }
 }
 
@@ -123,7 +143,10 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
         return Err(ArtifactError::BadMagic);
     }
     if bytes.len() < HEADER {
-        return Err(ArtifactError::Length { expected: 0, found: 0 });
+        return Err(ArtifactError::Length {
+            expected: 0,
+            found: 0,
+        });
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if version > FORMAT_VERSION || version == 0 {
@@ -134,7 +157,10 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
     let expected = u64::from_le_bytes(len);
     let payload = &bytes[HEADER..];
     if payload.len() as u64 != expected {
-        return Err(ArtifactError::Length { expected, found: payload.len() as u64 });
+        return Err(ArtifactError::Length {
+            expected,
+            found: payload.len() as u64,
+        });
     }
     if Sha256::digest(payload).as_slice() != &bytes[20..52] {
         return Err(ArtifactError::Checksum);
@@ -147,21 +173,33 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
     let mut terms = Vec::with_capacity(n);
     for _ in 0..n {
         let l = c.u32("term length")?;
-        let t = std::str::from_utf8(c.take(l, "term")?).map_err(|_| ArtifactError::Malformed("term is not UTF-8".into()))?;
+        let t = std::str::from_utf8(c.take(l, "term")?)
+            .map_err(|_| ArtifactError::Malformed("term is not UTF-8".into()))?;
         terms.push(t.to_string());
     }
     let idf = c.f64s(n, "idf")?;
     let k = c.u32("outputs")?;
     if k != outputs(meta.labels.len()) {
-        return Err(ArtifactError::Malformed(format!("{k} outputs for {} labels", meta.labels.len())));
+        return Err(ArtifactError::Malformed(format!(
+            "{k} outputs for {} labels",
+            meta.labels.len()
+        )));
     }
     let coef = c.f64s(n * k, "weights")?;
     let intercept = c.f64s(k, "intercepts")?;
     if !c.b.is_empty() {
-        return Err(ArtifactError::Malformed("unexpected bytes after the intercepts".into()));
+        return Err(ArtifactError::Malformed(
+            "unexpected bytes after the intercepts".into(),
+        ));
     }
-    let tfidf = Tfidf::from_parts(meta.tfidf.clone(), terms, idf).map_err(|e| ArtifactError::Malformed(e.to_string()))?;
-    let model = LogisticModel { classes: meta.labels.len(), features: n, coef, intercept };
+    let tfidf = Tfidf::from_parts(meta.tfidf.clone(), terms, idf)
+        .map_err(|e| ArtifactError::Malformed(e.to_string()))?;
+    let model = LogisticModel {
+        classes: meta.labels.len(),
+        features: n,
+        coef,
+        intercept,
+    };
     Ok(Classifier { meta, tfidf, model })
 }
 
@@ -171,11 +209,19 @@ mod tests {
     use crate::train::{TrainConfig, fit_classifier};
 
     fn tiny() -> Classifier {
-        let texts: Vec<String> = ["good fun film", "bad dull film", "great fun", "awful bad"].map(String::from).to_vec();
+        let texts: Vec<String> = ["good fun film", "bad dull film", "great fun", "awful bad"]
+            .map(String::from)
+            .to_vec();
         let labels = vec!["negative".to_string(), "positive".to_string()];
-        fit_classifier(&TrainConfig::default(), &texts, &[1, 0, 1, 0], labels, crate::labels::LabelScheme::Names)
-            .unwrap()
-            .0
+        fit_classifier(
+            &TrainConfig::default(),
+            &texts,
+            &[1, 0, 1, 0],
+            labels,
+            crate::labels::LabelScheme::Names,
+        )
+        .unwrap()
+        .0
     }
 
     #[test]
@@ -199,14 +245,26 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert_eq!(decode(&flipped).unwrap_err(), ArtifactError::Checksum);
-        assert!(matches!(decode(&bytes[..bytes.len() - 9]).unwrap_err(), ArtifactError::Length { .. }));
-        assert!(matches!(decode(&bytes[..30]).unwrap_err(), ArtifactError::Length { .. }));
+        assert!(matches!(
+            decode(&bytes[..bytes.len() - 9]).unwrap_err(),
+            ArtifactError::Length { .. }
+        ));
+        assert!(matches!(
+            decode(&bytes[..30]).unwrap_err(),
+            ArtifactError::Length { .. }
+        ));
         let mut future = bytes.clone();
         future[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert_eq!(decode(&future).unwrap_err(), ArtifactError::FutureVersion { found: 2 });
+        assert_eq!(
+            decode(&future).unwrap_err(),
+            ArtifactError::FutureVersion { found: 2 }
+        );
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(decode(&longer).unwrap_err(), ArtifactError::Length { .. }));
+        assert!(matches!(
+            decode(&longer).unwrap_err(),
+            ArtifactError::Length { .. }
+        ));
         // every single-byte truncation is refused, never a panic
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err());

@@ -75,7 +75,9 @@ impl LabelScheme {
         let v = raw.trim().to_lowercase();
         let numeric = |map: &[(i64, &str)]| {
             let i = as_int(&v)?;
-            map.iter().find(|(k, _)| *k == i).map(|(_, name)| (*name).to_string())
+            map.iter()
+                .find(|(k, _)| *k == i)
+                .map(|(_, name)| (*name).to_string())
         };
         match self {
             Self::Binary01 => numeric(&[(0, NEGATIVE), (1, POSITIVE)]),
@@ -111,7 +113,10 @@ mod tests {
 
     #[test]
     fn detects_schemes() {
-        assert_eq!(LabelScheme::detect(["0", "1", "1.0"]), LabelScheme::Binary01);
+        assert_eq!(
+            LabelScheme::detect(["0", "1", "1.0"]),
+            LabelScheme::Binary01
+        );
         assert_eq!(LabelScheme::detect(["1"]), LabelScheme::Binary01);
         assert_eq!(LabelScheme::detect(["-1", "0", "1"]), LabelScheme::Signed);
         assert_eq!(LabelScheme::detect(["0", "2"]), LabelScheme::Ternary012);
@@ -127,15 +132,26 @@ mod tests {
         assert_eq!(n.normalize("Neutral").as_deref(), Some("neutral"));
         assert_eq!(n.normalize("Sports").as_deref(), Some("sports"));
         assert_eq!(n.normalize("5.0").as_deref(), Some("5"));
-        assert_eq!(LabelScheme::Binary01.normalize("1.0").as_deref(), Some("positive"));
+        assert_eq!(
+            LabelScheme::Binary01.normalize("1.0").as_deref(),
+            Some("positive")
+        );
         assert_eq!(LabelScheme::Binary01.normalize("2"), None);
-        assert_eq!(LabelScheme::Signed.normalize("-1").as_deref(), Some("negative"));
-        assert_eq!(LabelScheme::Ternary012.normalize("1").as_deref(), Some("neutral"));
+        assert_eq!(
+            LabelScheme::Signed.normalize("-1").as_deref(),
+            Some("negative")
+        );
+        assert_eq!(
+            LabelScheme::Ternary012.normalize("1").as_deref(),
+            Some("neutral")
+        );
     }
 
     #[test]
     fn sorts_sentiment_classes_first() {
-        let mut c: Vec<String> = ["zeta", "positive", "alpha", "negative", "neutral"].map(String::from).to_vec();
+        let mut c: Vec<String> = ["zeta", "positive", "alpha", "negative", "neutral"]
+            .map(String::from)
+            .to_vec();
         sort_classes(&mut c);
         assert_eq!(c, ["negative", "neutral", "positive", "alpha", "zeta"]);
     }

@@ -1,5 +1,6 @@
-//! Limited-memory BFGS for smooth unconstrained minimisation (two-loop recursion, backtracking Armijo line
-//! search). Deterministic: no randomness, no thread-count dependence.
+//! Limited-memory BFGS for smooth unconstrained minimisation: two-loop recursion and a line search that
+//! enforces the strong Wolfe conditions (Nocedal & Wright, algorithms 3.5 and 3.6, with cubic interpolation),
+//! as scipy's L-BFGS-B does with its Moré–Thuente search. Deterministic: no randomness.
 //!
 //! Stops when the largest absolute gradient component is at most `gtol` (scipy's `pgtol`, which
 //! scikit-learn's `lbfgs` solver sets to its `tol`), when the relative decrease of the objective falls below
@@ -20,7 +21,12 @@ pub struct LbfgsConfig {
 
 impl Default for LbfgsConfig {
     fn default() -> Self {
-        Self { memory: 10, max_iter: 2000, gtol: 1e-4, ftol: 64.0 * f64::EPSILON }
+        Self {
+            memory: 10,
+            max_iter: 2000,
+            gtol: 1e-4,
+            ftol: 64.0 * f64::EPSILON,
+        }
     }
 }
 
@@ -48,7 +54,11 @@ fn max_abs(a: &[f64]) -> f64 {
 }
 
 /// Minimises `f` from `x` (updated in place). `f(x, grad)` returns the value and writes the gradient.
-pub fn minimize(cfg: &LbfgsConfig, x: &mut [f64], mut f: impl FnMut(&[f64], &mut [f64]) -> f64) -> LbfgsReport {
+pub fn minimize(
+    cfg: &LbfgsConfig,
+    x: &mut [f64],
+    mut f: impl FnMut(&[f64], &mut [f64]) -> f64,
+) -> LbfgsReport {
     let n = x.len();
     let mut g = vec![0.0; n];
     let mut fx = f(x, &mut g);
@@ -76,13 +86,21 @@ pub fn minimize(cfg: &LbfgsConfig, x: &mut [f64], mut f: impl FnMut(&[f64], &mut
         let k = s_hist.len();
         for i in (0..k).rev() {
             alpha[i] = rho[i] * dot(&s_hist[i], &d);
-            d.iter_mut().zip(&y_hist[i]).for_each(|(di, yi)| *di -= alpha[i] * yi);
+            d.iter_mut()
+                .zip(&y_hist[i])
+                .for_each(|(di, yi)| *di -= alpha[i] * yi);
         }
-        let gamma = if k > 0 { dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1]) } else { 1.0 / max_abs(&g).max(1.0) };
+        let gamma = if k > 0 {
+            dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
+        } else {
+            1.0 / max_abs(&g).max(1.0)
+        };
         d.iter_mut().for_each(|di| *di *= gamma);
         for i in 0..k {
             let beta = rho[i] * dot(&y_hist[i], &d);
-            d.iter_mut().zip(&s_hist[i]).for_each(|(di, si)| *di += (alpha[i] - beta) * si);
+            d.iter_mut()
+                .zip(&s_hist[i])
+                .for_each(|(di, si)| *di += (alpha[i] - beta) * si);
         }
         d.iter_mut().for_each(|di| *di = -*di);
         let mut slope = dot(&g, &d);
@@ -94,20 +112,9 @@ pub fn minimize(cfg: &LbfgsConfig, x: &mut [f64], mut f: impl FnMut(&[f64], &mut
             d.iter_mut().zip(&g).for_each(|(di, gi)| *di = -gi);
             slope = dot(&g, &d);
         }
-        // Backtracking line search with the Armijo condition.
-        let mut step = 1.0;
-        let mut accepted = None;
-        for _ in 0..50 {
-            x_new.iter_mut().zip(x.iter().zip(&d)).for_each(|(xn, (xi, di))| *xn = xi + step * di);
-            let f_new = f(&x_new, &mut g_new);
-            evals += 1;
-            if f_new.is_finite() && f_new <= fx + 1e-4 * step * slope {
-                accepted = Some(f_new);
-                break;
-            }
-            step *= 0.5;
-        }
-        let Some(f_new) = accepted else {
+        let Some(f_new) =
+            wolfe_search(&mut f, x, &d, fx, slope, &mut x_new, &mut g_new, &mut evals)
+        else {
             return report(iter, evals, fx, &g, false);
         };
         // Curvature pair.
@@ -135,6 +142,120 @@ pub fn minimize(cfg: &LbfgsConfig, x: &mut [f64], mut f: impl FnMut(&[f64], &mut
     report(cfg.max_iter, evals, fx, &g, false)
 }
 
+const C1: f64 = 1e-4;
+const C2: f64 = 0.9;
+const MAX_TRIALS: usize = 40;
+
+/// One trial point of the line search.
+struct Trial {
+    step: f64,
+    value: f64,
+    slope: f64,
+}
+
+/// Finds a step along `d` from `x` that satisfies the strong Wolfe conditions. On success the accepted point
+/// and its gradient are in `x_new`/`g_new` and its value is returned.
+#[allow(clippy::too_many_arguments)]
+fn wolfe_search(
+    f: &mut impl FnMut(&[f64], &mut [f64]) -> f64,
+    x: &[f64],
+    d: &[f64],
+    f0: f64,
+    slope0: f64,
+    x_new: &mut [f64],
+    g_new: &mut [f64],
+    evals: &mut usize,
+) -> Option<f64> {
+    let mut eval = |step: f64, x_new: &mut [f64], g_new: &mut [f64]| -> Trial {
+        x_new
+            .iter_mut()
+            .zip(x.iter().zip(d))
+            .for_each(|(xn, (xi, di))| *xn = xi + step * di);
+        let value = f(x_new, g_new);
+        *evals += 1;
+        Trial {
+            step,
+            value,
+            slope: dot(g_new, d),
+        }
+    };
+    let armijo = |t: &Trial| t.value.is_finite() && t.value <= f0 + C1 * t.step * slope0;
+    let curvature = |t: &Trial| t.slope.abs() <= -C2 * slope0;
+    let mut prev = Trial {
+        step: 0.0,
+        value: f0,
+        slope: slope0,
+    };
+    let mut step = 1.0;
+    for i in 0..MAX_TRIALS {
+        let t = eval(step, x_new, g_new);
+        if !armijo(&t) || (i > 0 && t.value >= prev.value) {
+            return zoom(&mut eval, prev, t, f0, slope0, x_new, g_new);
+        }
+        if curvature(&t) {
+            return Some(t.value);
+        }
+        if t.slope >= 0.0 {
+            return zoom(&mut eval, t, prev, f0, slope0, x_new, g_new);
+        }
+        step = t.step * 2.0;
+        prev = t;
+    }
+    None
+}
+
+/// The zoom phase: `lo` satisfies Armijo and has the lower value; the minimiser lies between `lo` and `hi`.
+fn zoom(
+    eval: &mut impl FnMut(f64, &mut [f64], &mut [f64]) -> Trial,
+    mut lo: Trial,
+    mut hi: Trial,
+    f0: f64,
+    slope0: f64,
+    x_new: &mut [f64],
+    g_new: &mut [f64],
+) -> Option<f64> {
+    for _ in 0..MAX_TRIALS {
+        let step = interpolate(&lo, &hi);
+        let t = eval(step, x_new, g_new);
+        if !(t.value.is_finite() && t.value <= f0 + C1 * t.step * slope0) || t.value >= lo.value {
+            hi = t;
+        } else {
+            if t.slope.abs() <= -C2 * slope0 {
+                return Some(t.value);
+            }
+            if t.slope * (hi.step - lo.step) >= 0.0 {
+                hi = lo;
+            }
+            lo = t;
+        }
+        if (hi.step - lo.step).abs() < 1e-14 * lo.step.abs().max(1.0) {
+            break;
+        }
+    }
+    // The interval collapsed: accept `lo` if it made progress (it satisfies Armijo), re-evaluating it.
+    (lo.step > 0.0).then(|| eval(lo.step, x_new, g_new).value)
+}
+
+/// Minimiser of the cubic through two trial points, kept inside the middle 80% of the interval
+/// (bisection when the cubic is not usable).
+fn interpolate(a: &Trial, b: &Trial) -> f64 {
+    let (lo, hi) = if a.step < b.step { (a, b) } else { (b, a) };
+    let width = hi.step - lo.step;
+    let d1 = lo.slope + hi.slope - 3.0 * (lo.value - hi.value) / (lo.step - hi.step);
+    let disc = d1 * d1 - lo.slope * hi.slope;
+    let mid = lo.step + 0.5 * width;
+    if disc.is_nan() || disc < 0.0 || !disc.is_finite() {
+        return mid;
+    }
+    let d2 = disc.sqrt();
+    let t = hi.step - width * (hi.slope + d2 - d1) / (hi.slope - lo.slope + 2.0 * d2);
+    if t.is_finite() {
+        t.clamp(lo.step + 0.1 * width, hi.step - 0.1 * width)
+    } else {
+        mid
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +263,11 @@ mod tests {
     #[test]
     fn minimises_rosenbrock() {
         let mut x = vec![-1.2, 1.0];
-        let cfg = LbfgsConfig { gtol: 1e-8, ftol: 0.0, ..Default::default() };
+        let cfg = LbfgsConfig {
+            gtol: 1e-8,
+            ftol: 0.0,
+            ..Default::default()
+        };
         let r = minimize(&cfg, &mut x, |p, g| {
             let (a, b) = (p[0], p[1]);
             g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
@@ -150,21 +275,31 @@ mod tests {
             (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
         });
         assert!(r.converged, "{r:?}");
-        assert!((x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5, "{x:?}");
+        assert!(
+            (x[0] - 1.0).abs() < 1e-5 && (x[1] - 1.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 
     #[test]
     fn minimises_quadratic_exactly() {
         let mut x = vec![5.0, -3.0, 2.0];
         let c = [1.0, 10.0, 100.0];
-        let r = minimize(&LbfgsConfig { gtol: 1e-10, ..Default::default() }, &mut x, |p, g| {
-            let mut v = 0.0;
-            for i in 0..3 {
-                g[i] = c[i] * (p[i] - 1.0);
-                v += 0.5 * c[i] * (p[i] - 1.0).powi(2);
-            }
-            v
-        });
+        let r = minimize(
+            &LbfgsConfig {
+                gtol: 1e-10,
+                ..Default::default()
+            },
+            &mut x,
+            |p, g| {
+                let mut v = 0.0;
+                for i in 0..3 {
+                    g[i] = c[i] * (p[i] - 1.0);
+                    v += 0.5 * c[i] * (p[i] - 1.0).powi(2);
+                }
+                v
+            },
+        );
         assert!(r.converged);
         assert!(x.iter().all(|v| (v - 1.0).abs() < 1e-8), "{x:?}");
     }

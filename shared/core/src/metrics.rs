@@ -57,16 +57,48 @@ impl Metrics {
             let tp = confusion[i][i] as f64;
             let support: u64 = confusion[i].iter().sum();
             let predicted: u64 = confusion.iter().map(|row| row[i]).sum();
-            let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+            let precision = if predicted > 0 {
+                tp / predicted as f64
+            } else {
+                0.0
+            };
+            let recall = if support > 0 {
+                tp / support as f64
+            } else {
+                0.0
+            };
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
             macro_f1 += f1 / k as f64;
             weighted_f1 += f1 * support as f64;
-            per_class.insert(name.clone(), ClassMetrics { precision, recall, f1, support });
+            per_class.insert(
+                name.clone(),
+                ClassMetrics {
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                },
+            );
         }
         let nf = n.max(1) as f64;
-        let log_loss = p_true.iter().map(|p| -p.clamp(1e-15, 1.0).ln()).sum::<f64>() / nf;
-        Self { n, accuracy: correct as f64 / nf, macro_f1, weighted_f1: weighted_f1 / nf, log_loss, per_class, confusion }
+        let log_loss = p_true
+            .iter()
+            .map(|p| -p.clamp(1e-15, 1.0).ln())
+            .sum::<f64>()
+            / nf;
+        Self {
+            n,
+            accuracy: correct as f64 / nf,
+            macro_f1,
+            weighted_f1: weighted_f1 / nf,
+            log_loss,
+            per_class,
+            confusion,
+        }
     }
 }
 
@@ -78,7 +110,12 @@ mod tests {
     fn matches_hand_computed_values() {
         let labels = vec!["negative".to_string(), "positive".to_string()];
         // truth: 0 0 0 1 1 ; pred: 0 1 0 1 1
-        let m = Metrics::compute(&labels, &[0, 0, 0, 1, 1], &[0, 1, 0, 1, 1], &[0.9, 0.4, 0.8, 0.7, 0.6]);
+        let m = Metrics::compute(
+            &labels,
+            &[0, 0, 0, 1, 1],
+            &[0, 1, 0, 1, 1],
+            &[0.9, 0.4, 0.8, 0.7, 0.6],
+        );
         assert_eq!(m.confusion, vec![vec![2, 1], vec![0, 2]]);
         assert!((m.accuracy - 0.8).abs() < 1e-12);
         let neg = &m.per_class["negative"];

@@ -106,7 +106,11 @@ impl Classifier {
     }
 
     /// Like [`Classifier::predict_into`] for text that is already cleaned with this model's config.
-    pub fn predict_cleaned_into(&self, cleaned: &str, s: &mut PredictScratch) -> (usize, TokenStats) {
+    pub fn predict_cleaned_into(
+        &self,
+        cleaned: &str,
+        s: &mut PredictScratch,
+    ) -> (usize, TokenStats) {
         let stats = self.tfidf.transform_into(cleaned, &mut s.tf);
         self.model.predict_proba_row(&s.tf.row, &mut s.probs);
         (argmax(&s.probs), stats)
@@ -124,19 +128,29 @@ impl Classifier {
         Prediction {
             label: self.meta.labels[best].clone(),
             score: probs[best],
-            probabilities: self.meta.labels.iter().cloned().zip(probs.iter().copied()).collect(),
+            probabilities: self
+                .meta
+                .labels
+                .iter()
+                .cloned()
+                .zip(probs.iter().copied())
+                .collect(),
         }
     }
 
     /// The n-grams of the last text predicted with `s` that pushed hardest towards `class`, with their
     /// contributions (`tfidf value × weight`), strongest first, at most `top`.
     pub fn explain(&self, s: &PredictScratch, class: usize, top: usize) -> Vec<(String, f64)> {
-        let mut c: Vec<(String, f64)> = s
-            .tf
-            .row
-            .iter()
-            .map(|&(f, v)| (self.tfidf.terms()[f as usize].clone(), f64::from(v) * self.model.weight(f as usize, class)))
-            .collect();
+        let mut c: Vec<(String, f64)> =
+            s.tf.row
+                .iter()
+                .map(|&(f, v)| {
+                    (
+                        self.tfidf.terms()[f as usize].clone(),
+                        f64::from(v) * self.model.weight(f as usize, class),
+                    )
+                })
+                .collect();
         c.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         c.truncate(top);
         c
@@ -145,7 +159,9 @@ impl Classifier {
 
 /// Index of the largest value (first on ties).
 pub fn argmax(v: &[f64]) -> usize {
-    v.iter().enumerate().fold(0, |best, (i, x)| if *x > v[best] { i } else { best })
+    v.iter()
+        .enumerate()
+        .fold(0, |best, (i, x)| if *x > v[best] { i } else { best })
 }
 
 #[cfg(test)]

@@ -16,10 +16,30 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// Text column names recognised automatically, in order of preference.
-pub const TEXT_COLUMNS: &[&str] =
-    &["text", "sentence", "content", "review", "review_text", "comment", "body", "message", "tweet", "document", "utterance"];
+pub const TEXT_COLUMNS: &[&str] = &[
+    "text",
+    "sentence",
+    "content",
+    "review",
+    "review_text",
+    "comment",
+    "body",
+    "message",
+    "tweet",
+    "document",
+    "utterance",
+];
 /// Label column names recognised automatically, in order of preference.
-pub const LABEL_COLUMNS: &[&str] = &["label", "sentiment", "polarity", "class", "target", "category", "labels", "y"];
+pub const LABEL_COLUMNS: &[&str] = &[
+    "label",
+    "sentiment",
+    "polarity",
+    "class",
+    "target",
+    "category",
+    "labels",
+    "y",
+];
 
 /// A supported input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +222,10 @@ impl ReadError {
 /// [`ReadError`] when the file cannot be read or its header lacks a needed column.
 pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Table, ReadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: name.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: name.clone(),
+        source,
+    })?;
     read_bytes(&name, &bytes, opts)
 }
 
@@ -217,7 +240,10 @@ pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table,
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(data)
             .read_to_end(&mut out)
-            .map_err(|source| ReadError::Gzip { path: name.to_string(), source })?;
+            .map_err(|source| ReadError::Gzip {
+                path: name.to_string(),
+                source,
+            })?;
         decompressed = out;
         data = &decompressed;
     }
@@ -243,7 +269,10 @@ pub fn detect_format(name: &str, data: &[u8]) -> Format {
     if stem.ends_with(".jsonl") || stem.ends_with(".ndjson") || stem.ends_with(".json") {
         return Format::Jsonl;
     }
-    let first = data.iter().position(|b| !b.is_ascii_whitespace()).map(|i| data[i]);
+    let first = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| data[i]);
     if first == Some(b'{') {
         return Format::Jsonl;
     }
@@ -251,7 +280,11 @@ pub fn detect_format(name: &str, data: &[u8]) -> Format {
     let line = &data[..line_end];
     let tabs = line.iter().filter(|&&b| b == b'\t').count();
     let commas = line.iter().filter(|&&b| b == b',').count();
-    if tabs > 0 && tabs >= commas { Format::Tsv } else { Format::Csv }
+    if tabs > 0 && tabs >= commas {
+        Format::Tsv
+    } else {
+        Format::Csv
+    }
 }
 
 /// Index of the column to use: the requested one, else the first candidate present.
@@ -285,7 +318,10 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        Self { table: Table::default(), label_index: Default::default() }
+        Self {
+            table: Table::default(),
+            label_index: Default::default(),
+        }
     }
 
     fn reject(&mut self, line: u64, reason: RejectReason, raw: String) {
@@ -313,7 +349,14 @@ impl Builder {
     }
 
     /// Validates one row's text and label; accepts or rejects it.
-    fn row(&mut self, line: u64, text: Option<&[u8]>, label: Option<&[u8]>, text_only: bool, raw: impl FnOnce() -> String) {
+    fn row(
+        &mut self,
+        line: u64,
+        text: Option<&[u8]>,
+        label: Option<&[u8]>,
+        text_only: bool,
+        raw: impl FnOnce() -> String,
+    ) {
         let text = match text.map(std::str::from_utf8) {
             Some(Ok(t)) if !t.trim().is_empty() => t,
             Some(Err(_)) => return self.reject(line, RejectReason::InvalidUtf8, raw()),
@@ -330,7 +373,13 @@ impl Builder {
     }
 }
 
-fn read_delimited(path: &str, data: &[u8], opts: &ReadOptions, delim: u8, quoting: bool) -> Result<Table, ReadError> {
+fn read_delimited(
+    path: &str,
+    data: &[u8],
+    opts: &ReadOptions,
+    delim: u8,
+    quoting: bool,
+) -> Result<Table, ReadError> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delim)
         .quoting(quoting)
@@ -338,7 +387,10 @@ fn read_delimited(path: &str, data: &[u8], opts: &ReadOptions, delim: u8, quotin
         .has_headers(false)
         .from_reader(data);
     let mut records = rdr.byte_records();
-    let header_err = |problem: &str| ReadError::Header { path: path.to_string(), problem: problem.to_string() };
+    let header_err = |problem: &str| ReadError::Header {
+        path: path.to_string(),
+        problem: problem.to_string(),
+    };
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(header_err(&format!("unreadable header row: {e}"))),
@@ -349,8 +401,24 @@ fn read_delimited(path: &str, data: &[u8], opts: &ReadOptions, delim: u8, quotin
         .map(|f| std::str::from_utf8(f).map(str::to_string))
         .collect::<Result<_, _>>()
         .map_err(|_| header_err("the header row is not valid UTF-8"))?;
-    let ti = pick_column(path, &header, opts.text_col.as_deref(), TEXT_COLUMNS, "text")?;
-    let li = if opts.text_only { None } else { Some(pick_column(path, &header, opts.label_col.as_deref(), LABEL_COLUMNS, "label")?) };
+    let ti = pick_column(
+        path,
+        &header,
+        opts.text_col.as_deref(),
+        TEXT_COLUMNS,
+        "text",
+    )?;
+    let li = if opts.text_only {
+        None
+    } else {
+        Some(pick_column(
+            path,
+            &header,
+            opts.label_col.as_deref(),
+            LABEL_COLUMNS,
+            "label",
+        )?)
+    };
     let mut b = Builder::new();
     b.table.text_col = header[ti].clone();
     b.table.label_col = li.map(|i| header[i].clone()).unwrap_or_default();
@@ -365,12 +433,23 @@ fn read_delimited(path: &str, data: &[u8], opts: &ReadOptions, delim: u8, quotin
             }
         };
         let line = rec.position().map_or(0, |p| p.line());
-        let raw = || rec.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>().join(&sep);
+        let raw = || {
+            rec.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(&sep)
+        };
         if rec.len() != header.len() {
             b.reject(line, RejectReason::WrongFieldCount, raw());
             continue;
         }
-        b.row(line, rec.get(ti), li.and_then(|i| rec.get(i)), opts.text_only, raw);
+        b.row(
+            line,
+            rec.get(ti),
+            li.and_then(|i| rec.get(i)),
+            opts.text_only,
+            raw,
+        );
     }
     Ok(b.table)
 }
@@ -411,7 +490,16 @@ fn read_jsonl(path: &str, data: &[u8], opts: &ReadOptions) -> Result<Table, Read
             let l = if opts.text_only {
                 None
             } else {
-                Some(keys[pick_column(path, &keys, opts.label_col.as_deref(), LABEL_COLUMNS, "label")?].clone())
+                Some(
+                    keys[pick_column(
+                        path,
+                        &keys,
+                        opts.label_col.as_deref(),
+                        LABEL_COLUMNS,
+                        "label",
+                    )?]
+                    .clone(),
+                )
             };
             b.table.text_col = keys[t].clone();
             b.table.label_col = l.clone().unwrap_or_default();
@@ -420,7 +508,13 @@ fn read_jsonl(path: &str, data: &[u8], opts: &ReadOptions) -> Result<Table, Read
         let Some((tc, lc)) = &cols else { continue };
         let text = obj.get(tc).and_then(json_scalar);
         let label = lc.as_ref().and_then(|l| obj.get(l)).and_then(json_scalar);
-        b.row(line_no, text.as_deref().map(str::as_bytes), label.as_deref().map(str::as_bytes), opts.text_only, raw);
+        b.row(
+            line_no,
+            text.as_deref().map(str::as_bytes),
+            label.as_deref().map(str::as_bytes),
+            opts.text_only,
+            raw,
+        );
     }
     Ok(b.table)
 }
@@ -434,16 +528,26 @@ mod tests {
     }
 
     fn reasons(t: &Table) -> Vec<(&str, u64)> {
-        t.report.reasons.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+        t.report
+            .reasons
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect()
     }
 
     #[test]
     fn csv_with_quotes_and_multiline_fields() {
-        let t = read("x.csv", b"id,review,sentiment\n1,\"Great, really \"\"great\"\"\nfilm\",pos\n2,meh,neg\n");
+        let t = read(
+            "x.csv",
+            b"id,review,sentiment\n1,\"Great, really \"\"great\"\"\nfilm\",pos\n2,meh,neg\n",
+        );
         assert_eq!(t.texts, ["Great, really \"great\"\nfilm", "meh"]);
         assert_eq!(t.label_values, ["pos", "neg"]);
         assert_eq!(t.lines, [2, 4]);
-        assert_eq!((t.text_col.as_str(), t.label_col.as_str()), ("review", "sentiment"));
+        assert_eq!(
+            (t.text_col.as_str(), t.label_col.as_str()),
+            ("review", "sentiment")
+        );
     }
 
     #[test]
@@ -451,7 +555,15 @@ mod tests {
         let data = b"text,label\nok,1\n,1\nno label,\n\xff\xfe bad,0\ntoo,many,fields\n   ,0\n";
         let t = read("x.csv", data);
         assert_eq!(t.texts, ["ok"]);
-        assert_eq!(reasons(&t), [("invalid_utf8", 1), ("missing_label", 1), ("missing_text", 2), ("wrong_field_count", 1)]);
+        assert_eq!(
+            reasons(&t),
+            [
+                ("invalid_utf8", 1),
+                ("missing_label", 1),
+                ("missing_text", 2),
+                ("wrong_field_count", 1)
+            ]
+        );
         assert_eq!(t.report.rows_in, 6);
         assert_eq!(t.report.rows_in, t.report.accepted + t.report.rejected);
         assert_eq!(t.rejected[2].line, 5);
@@ -489,16 +601,36 @@ mod tests {
     #[test]
     fn missing_columns_and_empty_files_are_errors() {
         let e = read_bytes("f.csv", b"foo,bar\n1,2\n", &ReadOptions::default()).unwrap_err();
-        assert_eq!(e.to_string(), "f.csv: no text column (looked for text, sentence, content, review, review_text, comment, body, message, tweet, document, utterance; pass --text-col); columns are: foo, bar");
-        let opts = ReadOptions { text_col: Some("foo".into()), label_col: Some("nope".into()), ..Default::default() };
-        assert!(matches!(read_bytes("f.csv", b"foo,bar\n", &opts), Err(ReadError::ColumnNotFound { role: "label", .. })));
-        assert!(matches!(read_bytes("f.csv", b"", &ReadOptions::default()), Err(ReadError::Header { .. })));
-        assert!(matches!(read_bytes("f.csv", b"\x1f\x8bxx", &ReadOptions::default()), Err(ReadError::Gzip { .. })));
+        assert_eq!(
+            e.to_string(),
+            "f.csv: no text column (looked for text, sentence, content, review, review_text, comment, body, message, tweet, document, utterance; pass --text-col); columns are: foo, bar"
+        );
+        let opts = ReadOptions {
+            text_col: Some("foo".into()),
+            label_col: Some("nope".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            read_bytes("f.csv", b"foo,bar\n", &opts),
+            Err(ReadError::ColumnNotFound { role: "label", .. })
+        ));
+        assert!(matches!(
+            read_bytes("f.csv", b"", &ReadOptions::default()),
+            Err(ReadError::Header { .. })
+        ));
+        assert!(matches!(
+            read_bytes("f.csv", b"\x1f\x8bxx", &ReadOptions::default()),
+            Err(ReadError::Gzip { .. })
+        ));
     }
 
     #[test]
     fn explicit_columns_bom_and_text_only() {
-        let opts = ReadOptions { text_col: Some("Body".into()), text_only: true, ..Default::default() };
+        let opts = ReadOptions {
+            text_col: Some("Body".into()),
+            text_only: true,
+            ..Default::default()
+        };
         let t = read_bytes("f.csv", b"\xEF\xBB\xBFbody,x\nhello,1\n", &opts).unwrap();
         assert_eq!(t.texts, ["hello"]);
         assert!(t.labels.is_empty());

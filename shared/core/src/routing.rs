@@ -72,15 +72,40 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// The routing table.
 pub const ROUTES: [Route; 4] = [
-    Route { prefix: INCOMING, suffix: "", stage: Stage::Ingest, writes: &[RAW, QUARANTINE] },
-    Route { prefix: RAW, suffix: MANIFEST, stage: Stage::Process, writes: &[PROCESSED] },
-    Route { prefix: PROCESSED, suffix: MANIFEST, stage: Stage::Train, writes: &[MODELS] },
-    Route { prefix: MODELS, suffix: MANIFEST, stage: Stage::Validate, writes: &[DECISIONS] },
+    Route {
+        prefix: INCOMING,
+        suffix: "",
+        stage: Stage::Ingest,
+        writes: &[RAW, QUARANTINE],
+    },
+    Route {
+        prefix: RAW,
+        suffix: MANIFEST,
+        stage: Stage::Process,
+        writes: &[PROCESSED],
+    },
+    Route {
+        prefix: PROCESSED,
+        suffix: MANIFEST,
+        stage: Stage::Train,
+        writes: &[MODELS],
+    },
+    Route {
+        prefix: MODELS,
+        suffix: MANIFEST,
+        stage: Stage::Validate,
+        writes: &[DECISIONS],
+    },
 ];
 
 /// The stage an object key (already URL-decoded) triggers, if any.
 pub fn route(key: &str) -> Option<Stage> {
-    ROUTES.iter().find(|r| key.starts_with(r.prefix) && key.ends_with(r.suffix) && key.len() > r.prefix.len()).map(|r| r.stage)
+    ROUTES
+        .iter()
+        .find(|r| {
+            key.starts_with(r.prefix) && key.ends_with(r.suffix) && key.len() > r.prefix.len()
+        })
+        .map(|r| r.stage)
 }
 
 /// Decodes an S3 event object key: `+` is a space and `%XX` is a byte (invalid escapes are kept as written).
@@ -131,21 +156,42 @@ mod tests {
         for r in ROUTES {
             for w in r.writes {
                 for other in ROUTES.iter().filter(|o| o.stage == r.stage) {
-                    assert!(!w.starts_with(other.prefix) && !other.prefix.starts_with(w), "{:?} writes {w}", r.stage);
+                    assert!(
+                        !w.starts_with(other.prefix) && !other.prefix.starts_with(w),
+                        "{:?} writes {w}",
+                        r.stage
+                    );
                 }
             }
         }
         // and the chain is a line: each stage's outputs trigger only the next stage
         for (i, r) in ROUTES.iter().enumerate() {
-            let next: Vec<Stage> = ROUTES.iter().filter(|o| r.writes.contains(&o.prefix)).map(|o| o.stage).collect();
-            assert_eq!(next, Stage::ALL.get(i + 1).copied().into_iter().collect::<Vec<_>>());
+            let next: Vec<Stage> = ROUTES
+                .iter()
+                .filter(|o| r.writes.contains(&o.prefix))
+                .map(|o| o.stage)
+                .collect();
+            assert_eq!(
+                next,
+                Stage::ALL
+                    .get(i + 1)
+                    .copied()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            );
         }
     }
 
     #[test]
     fn decodes_s3_keys() {
-        assert_eq!(decode_s3_key("incoming/my+file%281%29.csv").as_deref(), Some("incoming/my file(1).csv"));
-        assert_eq!(decode_s3_key("incoming%2Fa.csv").as_deref(), Some("incoming/a.csv"));
+        assert_eq!(
+            decode_s3_key("incoming/my+file%281%29.csv").as_deref(),
+            Some("incoming/my file(1).csv")
+        );
+        assert_eq!(
+            decode_s3_key("incoming%2Fa.csv").as_deref(),
+            Some("incoming/a.csv")
+        );
         assert_eq!(decode_s3_key("caf%C3%A9").as_deref(), Some("café"));
         assert_eq!(decode_s3_key("100%").as_deref(), Some("100%"));
         assert_eq!(decode_s3_key("a%zzb").as_deref(), Some("a%zzb"));

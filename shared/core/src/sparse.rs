@@ -16,7 +16,12 @@ pub struct Csr {
 impl Csr {
     /// An empty matrix with `cols` columns and no rows.
     pub fn new(cols: usize) -> Self {
-        Self { indptr: vec![0], indices: Vec::new(), values: Vec::new(), cols }
+        Self {
+            indptr: vec![0],
+            indices: Vec::new(),
+            values: Vec::new(),
+            cols,
+        }
     }
 
     /// Number of rows.
@@ -49,10 +54,13 @@ impl Csr {
     #[inline]
     pub fn row_dot(&self, r: usize, w: &[f64]) -> f64 {
         let (idx, val) = self.row(r);
-        idx.iter().zip(val).map(|(&c, &v)| f64::from(v) * w[c as usize]).sum()
+        idx.iter()
+            .zip(val)
+            .map(|(&c, &v)| f64::from(v) * w[c as usize])
+            .sum()
     }
 
-    /// The rows `lo..hi` as a dense row-major matrix (for tests and small oracles).
+    /// The matrix as dense row-major rows (for tests and small oracles).
     pub fn to_dense(&self) -> Vec<Vec<f64>> {
         (0..self.rows())
             .map(|r| {
@@ -70,8 +78,12 @@ impl Csr {
     pub fn from_dense(rows: &[Vec<f64>], cols: usize) -> Self {
         let mut m = Self::new(cols);
         for r in rows {
-            let row: Vec<(u32, f32)> =
-                r.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(c, v)| (c as u32, *v as f32)).collect();
+            let row: Vec<(u32, f32)> = r
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(c, v)| (c as u32, *v as f32))
+                .collect();
             m.push_row(&row);
         }
         m
@@ -84,12 +96,114 @@ mod tests {
 
     #[test]
     fn round_trips_dense() {
-        let d = vec![vec![0.0, 1.5, 0.0], vec![0.0, 0.0, 0.0], vec![2.0, 0.0, -1.0]];
+        let d = vec![
+            vec![0.0, 1.5, 0.0],
+            vec![0.0, 0.0, 0.0],
+            vec![2.0, 0.0, -1.0],
+        ];
         let m = Csr::from_dense(&d, 3);
         assert_eq!(m.rows(), 3);
         assert_eq!(m.nnz(), 3);
         assert_eq!(m.to_dense(), d);
         assert_eq!(m.row_dot(2, &[1.0, 5.0, 2.0]), 0.0);
         assert_eq!(m.row_dot(0, &[1.0, 2.0, 3.0]), 3.0);
+    }
+}
+
+/// Column indices of a [`ScaledCounts`] matrix: 16-bit when there are at most 65,536 columns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cols {
+    /// Narrow indices (the common case: `max_features` ≤ 65,536).
+    U16(Vec<u16>),
+    /// Wide indices.
+    U32(Vec<u32>),
+}
+
+/// A TF-IDF matrix kept factorised as `X = diag(row_scale) · W(T) · diag(col_scale)`, where `T` holds term
+/// counts and `W` maps a count to its tf weight (`c`, or `1 + ln c` when `sublinear`). It stores 4 bytes a
+/// non-zero instead of 8 for [`Csr`], which halves the memory traffic of every pass the optimiser makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaledCounts {
+    /// Row `r` spans `indptr[r]..indptr[r + 1]`.
+    pub indptr: Vec<usize>,
+    /// Column of each entry (sorted within a row).
+    pub cols: Cols,
+    /// Count of each entry (saturating at 65,535).
+    pub counts: Vec<u16>,
+    /// Use `1 + ln(count)` as the tf weight.
+    pub sublinear: bool,
+    /// Per-row factor (the inverse L2 norm).
+    pub row_scale: Vec<f64>,
+    /// Per-column factor (the idf).
+    pub col_scale: Vec<f64>,
+}
+
+/// The tf weight of a count.
+#[inline]
+pub fn tf_weight(count: u16, sublinear: bool) -> f64 {
+    if count == 1 {
+        1.0
+    } else if sublinear {
+        1.0 + f64::from(count).ln()
+    } else {
+        f64::from(count)
+    }
+}
+
+impl ScaledCounts {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.col_scale.len()
+    }
+
+    /// Number of stored entries.
+    pub fn nnz(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Calls `f(column, value without the column factor)` for each entry of row `r`.
+    #[inline]
+    pub fn for_each(&self, r: usize, mut f: impl FnMut(usize, f64)) {
+        let (a, b) = (self.indptr[r], self.indptr[r + 1]);
+        let rs = self.row_scale[r];
+        let counts = &self.counts[a..b];
+        match &self.cols {
+            Cols::U16(c) => c[a..b]
+                .iter()
+                .zip(counts)
+                .for_each(|(&c, &n)| f(usize::from(c), tf_weight(n, self.sublinear) * rs)),
+            Cols::U32(c) => c[a..b]
+                .iter()
+                .zip(counts)
+                .for_each(|(&c, &n)| f(c as usize, tf_weight(n, self.sublinear) * rs)),
+        }
+    }
+
+    /// The full matrix as [`Csr`] (values `row_scale · tf · col_scale`, rounded to `f32`).
+    pub fn to_csr(&self) -> Csr {
+        let mut m = Csr::new(self.cols());
+        let mut row = Vec::new();
+        for r in 0..self.rows() {
+            row.clear();
+            let rs = self.row_scale[r];
+            let (a, b) = (self.indptr[r], self.indptr[r + 1]);
+            for i in a..b {
+                let c = match &self.cols {
+                    Cols::U16(v) => usize::from(v[i]),
+                    Cols::U32(v) => v[i] as usize,
+                };
+                row.push((
+                    c as u32,
+                    (tf_weight(self.counts[i], self.sublinear) * self.col_scale[c] * rs) as f32,
+                ));
+            }
+            m.push_row(&row);
+        }
+        m
     }
 }

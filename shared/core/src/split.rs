@@ -3,7 +3,9 @@
 
 /// 64-bit FNV-1a hash: stable across platforms, builds and versions (part of the data contract).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// MurmurHash3's 64-bit finaliser: spreads FNV's weak high bits over the whole word.

@@ -43,14 +43,28 @@ pub struct CleanConfig {
 impl Default for CleanConfig {
     /// Every step on.
     fn default() -> Self {
-        Self { unicode_nfkc: true, html: true, urls: true, mentions: true, lowercase: true, whitespace: true }
+        Self {
+            unicode_nfkc: true,
+            html: true,
+            urls: true,
+            mentions: true,
+            lowercase: true,
+            whitespace: true,
+        }
     }
 }
 
 impl CleanConfig {
     /// Only lower-casing: what scikit-learn's `TfidfVectorizer()` does before tokenising (used for parity).
     pub fn lowercase_only() -> Self {
-        Self { unicode_nfkc: false, html: false, urls: false, mentions: false, lowercase: true, whitespace: false }
+        Self {
+            unicode_nfkc: false,
+            html: false,
+            urls: false,
+            mentions: false,
+            lowercase: true,
+            whitespace: false,
+        }
     }
 }
 
@@ -68,7 +82,11 @@ pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
         ascii_fold(text, cfg, out);
         return;
     }
-    let mut cur: String = if cfg.unicode_nfkc && !text.is_ascii() { text.nfkc().collect() } else { text.to_owned() };
+    let mut cur: String = if cfg.unicode_nfkc && !text.is_ascii() {
+        text.nfkc().collect()
+    } else {
+        text.to_owned()
+    };
     if cfg.html {
         cur = decode_entities(&strip_tags(&cur));
     }
@@ -110,7 +128,8 @@ fn needs_markup_pass(b: &[u8], cfg: &CleanConfig) -> bool {
 }
 
 fn contains_ci_at(hay: &[u8], at: usize, needle: &[u8]) -> bool {
-    hay.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    hay.get(at..at + needle.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Plain ASCII text: lower-case and whitespace only (the common case, kept cheap).
@@ -119,7 +138,9 @@ fn ascii_fold(text: &str, cfg: &CleanConfig, out: &mut String) {
     let tidy = !cfg.whitespace
         || (b.first().is_none_or(|c| !c.is_ascii_whitespace())
             && b.last().is_none_or(|c| !c.is_ascii_whitespace())
-            && !b.windows(2).any(|w| w[0].is_ascii_whitespace() && (w[1].is_ascii_whitespace() || w[0] != b' ')));
+            && !b.windows(2).any(|w| {
+                w[0].is_ascii_whitespace() && (w[1].is_ascii_whitespace() || w[0] != b' ')
+            }));
     if tidy {
         out.push_str(text);
     } else {
@@ -142,7 +163,10 @@ fn strip_tags(s: &str) -> String {
     while let Some(i) = rest.find('<') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let opens_tag = after.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        let opens_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
         match after.find('>') {
             Some(j) if opens_tag => {
                 out.push(' ');
@@ -165,7 +189,10 @@ fn decode_entities(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let decoded = after.find(';').filter(|&j| j <= 10).and_then(|j| entity(&after[..j]).map(|c| (c, j)));
+        let decoded = after
+            .find(';')
+            .filter(|&j| j <= 10)
+            .and_then(|j| entity(&after[..j]).map(|c| (c, j)));
         match decoded {
             Some((c, j)) => {
                 out.push(c);
@@ -225,8 +252,11 @@ fn replace_urls_mentions(s: &str, cfg: &CleanConfig) -> String {
             continue;
         }
         if cfg.mentions && at_word_start && rest.starts_with('@') {
-            let name_len: usize =
-                rest[1..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
+            let name_len: usize = rest[1..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .map(char::len_utf8)
+                .sum();
             if name_len > 0 {
                 out.push(' ');
                 out.push_str(USER_TOKEN);
@@ -320,7 +350,10 @@ mod tests {
         assert_eq!(c("Crème  BRÛLÉE"), "crème brûlée");
         assert_eq!(c("a\tb\r\nc "), "a b c");
         assert_eq!(c(" Lead"), "lead");
-        assert_eq!(c("HTTP is a protocol, www is not a url"), "http is a protocol, www is not a url");
+        assert_eq!(
+            c("HTTP is a protocol, www is not a url"),
+            "http is a protocol, www is not a url"
+        );
     }
 
     #[test]
@@ -335,7 +368,10 @@ mod tests {
     fn urls_and_mentions_become_tokens() {
         assert_eq!(c("see https://x.io/a?b=1 now"), "see xxurl now");
         assert_eq!(c("WWW.example.com rocks"), "xxurl rocks");
-        assert_eq!(c("@Bob_1 thanks, mail me@home"), "xxuser thanks, mail me@home");
+        assert_eq!(
+            c("@Bob_1 thanks, mail me@home"),
+            "xxuser thanks, mail me@home"
+        );
         assert_eq!(c("ping @ you"), "ping @ you");
     }
 
@@ -352,11 +388,17 @@ mod tests {
 
     #[test]
     fn tokens_follow_sklearn_pattern() {
-        assert_eq!(tokens("it's a fine, fine day_1 x", 2), vec!["it", "fine", "fine", "day_1"]);
+        assert_eq!(
+            tokens("it's a fine, fine day_1 x", 2),
+            vec!["it", "fine", "fine", "day_1"]
+        );
         assert_eq!(tokens("naïve café ok é", 2), vec!["naïve", "café", "ok"]);
         assert_eq!(tokens("", 2), Vec::<&str>::new());
         assert_eq!(tokens("ab", 2), vec!["ab"]);
-        assert_eq!(tokens("it's a fine, x", 1), vec!["it", "s", "a", "fine", "x"]);
+        assert_eq!(
+            tokens("it's a fine, x", 1),
+            vec!["it", "s", "a", "fine", "x"]
+        );
         assert_eq!(tokens("é ok", 1), vec!["é", "ok"]);
     }
 

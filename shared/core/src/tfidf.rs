@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::sparse::Csr;
+use crate::sparse::{Cols, Csr, ScaledCounts, tf_weight};
 use crate::text::for_each_token;
 
 /// Largest supported `ngram_max` (n-grams are keyed by packed word ids).
@@ -83,7 +83,9 @@ pub enum TfidfError {
     #[error("max_df must be in (0, 1], got {0}")]
     MaxDf(f64),
     /// No term survived the filters (empty corpus, or min_df/max_df too strict).
-    #[error("no terms remain after tokenising and filtering {docs} documents; lower min_df or raise max_df")]
+    #[error(
+        "no terms remain after tokenising and filtering {docs} documents; lower min_df or raise max_df"
+    )]
     EmptyVocabulary {
         /// Documents seen.
         docs: usize,
@@ -97,7 +99,10 @@ impl TfidfConfig {
     /// The first invalid setting as a [`TfidfError`].
     pub fn validate(&self) -> Result<(), TfidfError> {
         if self.ngram_min < 1 || self.ngram_min > self.ngram_max || self.ngram_max > MAX_NGRAM {
-            return Err(TfidfError::NgramRange { min: self.ngram_min, max: self.ngram_max });
+            return Err(TfidfError::NgramRange {
+                min: self.ngram_min,
+                max: self.ngram_max,
+            });
         }
         if self.min_token_chars == 0 {
             return Err(TfidfError::TokenChars);
@@ -144,7 +149,9 @@ pub struct Scratch {
 #[inline]
 fn pack(ids: &[u32]) -> u64 {
     // Field k holds id + 1 for k > 0, so an n-gram never collides with a shorter one.
-    ids.iter().enumerate().fold(0u64, |acc, (k, &id)| acc | (u64::from(id) + u64::from(k > 0)) << (ID_BITS * k as u32))
+    ids.iter().enumerate().fold(0u64, |acc, (k, &id)| {
+        acc | (u64::from(id) + u64::from(k > 0)) << (ID_BITS * k as u32)
+    })
 }
 
 impl Tfidf {
@@ -152,7 +159,11 @@ impl Tfidf {
     ///
     /// # Errors
     /// [`TfidfError`] when the config is invalid or a term has more words than `ngram_max`.
-    pub fn from_parts(config: TfidfConfig, terms: Vec<String>, idf: Vec<f64>) -> Result<Self, TfidfError> {
+    pub fn from_parts(
+        config: TfidfConfig,
+        terms: Vec<String>,
+        idf: Vec<f64>,
+    ) -> Result<Self, TfidfError> {
         config.validate()?;
         let mut words: FxHashMap<Box<str>, u32> = FxHashMap::default();
         let mut unigram: Vec<u32> = Vec::new();
@@ -169,7 +180,10 @@ impl Tfidf {
                 ids.push(id);
             }
             if ids.len() > config.ngram_max || id_overflow(&ids) {
-                return Err(TfidfError::NgramRange { min: config.ngram_min, max: ids.len() });
+                return Err(TfidfError::NgramRange {
+                    min: config.ngram_min,
+                    max: ids.len(),
+                });
             }
             if ids.len() == 1 {
                 unigram[ids[0] as usize] = f as u32;
@@ -177,14 +191,25 @@ impl Tfidf {
                 ngrams.insert(pack(&ids), f as u32);
             }
         }
-        Ok(Self { config, terms, idf, words, unigram, ngrams })
+        Ok(Self {
+            config,
+            terms,
+            idf,
+            words,
+            unigram,
+            ngrams,
+        })
     }
 
-    /// Fits on cleaned `docs` and returns the vectoriser with the documents' TF-IDF matrix.
+    /// Fits on cleaned `docs` and returns the vectoriser with the documents' TF-IDF matrix, kept factorised
+    /// ([`ScaledCounts::to_csr`] gives the plain values).
     ///
     /// # Errors
     /// [`TfidfError`] for an invalid config or when no term survives.
-    pub fn fit_transform(config: &TfidfConfig, docs: &[String]) -> Result<(Self, Csr), TfidfError> {
+    pub fn fit_transform(
+        config: &TfidfConfig,
+        docs: &[String],
+    ) -> Result<(Self, ScaledCounts), TfidfError> {
         config.validate()?;
         let n_docs = docs.len();
         // 1. Tokenise and intern words (ids borrow the documents: no allocation per word).
@@ -252,30 +277,84 @@ impl Tfidf {
         chosen.sort_unstable();
         let sm = if config.smooth_idf { 1.0 } else { 0.0 };
         let n = n_docs as f64 + sm;
-        let idf: Vec<f64> = chosen.iter().map(|c| (n / (f64::from(c.2) + sm)).ln() + 1.0).collect();
+        let idf: Vec<f64> = chosen
+            .iter()
+            .map(|c| (n / (f64::from(c.2) + sm)).ln() + 1.0)
+            .collect();
         // 4. Map training keys straight to features and build the matrix without re-tokenising.
-        let key_feature: FxHashMap<u64, u32> =
-            chosen.iter().enumerate().map(|(f, c)| (c.1, f as u32)).collect();
+        let key_feature: FxHashMap<u64, u32> = chosen
+            .iter()
+            .enumerate()
+            .map(|(f, c)| (c.1, f as u32))
+            .collect();
         let terms: Vec<String> = chosen.into_iter().map(|c| c.0).collect();
         let fitted = Self::from_parts(config.clone(), terms, idf)?;
-        let rows: Vec<Csr> = (0..n_docs)
+        let narrow = fitted.terms.len() <= usize::from(u16::MAX) + 1;
+        // Per chunk of documents: columns, counts, row lengths, row scales.
+        type Part = (Vec<u32>, Vec<u16>, Vec<usize>, Vec<f64>);
+        let parts: Vec<Part> = (0..n_docs)
             .collect::<Vec<_>>()
             .par_chunks(4096)
             .map(|chunk| {
-                let mut m = Csr::new(fitted.terms.len());
-                let (mut keys, mut feats, mut row) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut keys, mut feats) = (Vec::new(), Vec::new());
+                let (mut cols, mut counts, mut lens, mut scales) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
                 for &d in chunk {
                     doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
                     feats.clear();
                     feats.extend(keys.iter().filter_map(|k| key_feature.get(k).copied()));
-                    fitted.weigh(&mut feats, &mut row);
-                    m.push_row(&row);
+                    feats.sort_unstable();
+                    let before = cols.len();
+                    let mut norm2 = 0.0;
+                    for_each_run(&feats, |f, count| {
+                        let v = fitted.tf(count) * fitted.idf[f as usize];
+                        norm2 += v * v;
+                        cols.push(f);
+                        counts.push(count.min(usize::from(u16::MAX)) as u16);
+                    });
+                    lens.push(cols.len() - before);
+                    scales.push(if norm2 > 0.0 { 1.0 / norm2.sqrt() } else { 0.0 });
                 }
-                m
+                (cols, counts, lens, scales)
             })
             .collect();
-        let cols = fitted.terms.len();
-        Ok((fitted, concat_rows(rows, cols)))
+        let nnz = parts.iter().map(|p| p.0.len()).sum();
+        let mut indptr = Vec::with_capacity(n_docs + 1);
+        indptr.push(0);
+        let (mut cols16, mut cols32) = (Vec::new(), Vec::new());
+        if narrow {
+            cols16.reserve(nnz)
+        } else {
+            cols32.reserve(nnz)
+        }
+        let mut counts = Vec::with_capacity(nnz);
+        let mut row_scale = Vec::with_capacity(n_docs);
+        for (c, n, lens, scales) in parts {
+            for l in lens {
+                indptr.push(indptr[indptr.len() - 1] + l);
+            }
+            if narrow {
+                cols16.extend(c.iter().map(|&f| f as u16));
+            } else {
+                cols32.extend_from_slice(&c);
+            }
+            counts.extend_from_slice(&n);
+            row_scale.extend_from_slice(&scales);
+        }
+        let cols = if narrow {
+            Cols::U16(cols16)
+        } else {
+            Cols::U32(cols32)
+        };
+        let m = ScaledCounts {
+            indptr,
+            cols,
+            counts,
+            sublinear: config.sublinear_tf,
+            row_scale,
+            col_scale: fitted.idf.clone(),
+        };
+        Ok((fitted, m))
     }
 
     /// Transforms one cleaned text into `scratch.row` and returns its token counters. Allocation-free once
@@ -302,7 +381,11 @@ impl Tfidf {
                 if g.contains(&NO_FEATURE) {
                     break;
                 }
-                let f = if n == 1 { self.unigram[g[0] as usize] } else { self.ngrams.get(&pack(g)).copied().unwrap_or(NO_FEATURE) };
+                let f = if n == 1 {
+                    self.unigram[g[0] as usize]
+                } else {
+                    self.ngrams.get(&pack(g)).copied().unwrap_or(NO_FEATURE)
+                };
                 if f != NO_FEATURE {
                     scratch.feats.push(f);
                 }
@@ -333,17 +416,24 @@ impl Tfidf {
     fn weigh(&self, feats: &mut [u32], row: &mut Vec<(u32, f32)>) {
         feats.sort_unstable();
         row.clear();
-        let tf = |count: usize| {
-            let c = count as f64;
-            if self.config.sublinear_tf { 1.0 + c.ln() } else { c }
-        };
         let mut norm2 = 0.0;
         for_each_run(feats, |f, count| {
-            let v = tf(count) * self.idf[f as usize];
+            let v = self.tf(count) * self.idf[f as usize];
             norm2 += v * v;
         });
         let scale = if norm2 > 0.0 { 1.0 / norm2.sqrt() } else { 0.0 };
-        for_each_run(feats, |f, count| row.push((f, (tf(count) * self.idf[f as usize] * scale) as f32)));
+        for_each_run(feats, |f, count| {
+            row.push((f, (self.tf(count) * self.idf[f as usize] * scale) as f32))
+        });
+    }
+
+    /// The tf weight of a term counted `count` times (same rounding as [`ScaledCounts`]).
+    #[inline]
+    fn tf(&self, count: usize) -> f64 {
+        tf_weight(
+            count.min(usize::from(u16::MAX)) as u16,
+            self.config.sublinear_tf,
+        )
     }
 
     /// The settings this vectoriser was fitted with.
@@ -440,7 +530,15 @@ mod tests {
     #[test]
     fn vocabulary_is_sorted_and_idf_smoothed() {
         let d = docs(&["good movie", "bad movie", "good good fun"]);
-        let (v, m) = Tfidf::fit_transform(&TfidfConfig { ngram_max: 1, ..Default::default() }, &d).unwrap();
+        let (v, m) = Tfidf::fit_transform(
+            &TfidfConfig {
+                ngram_max: 1,
+                ..Default::default()
+            },
+            &d,
+        )
+        .unwrap();
+        let m = m.to_csr();
         assert_eq!(v.terms(), ["bad", "fun", "good", "movie"]);
         let idf_movie = (4.0f64 / 3.0).ln() + 1.0;
         assert!((v.idf()[3] - idf_movie).abs() < 1e-12);
@@ -456,13 +554,20 @@ mod tests {
     #[test]
     fn max_features_keeps_most_frequent_with_term_tiebreak() {
         let d = docs(&["aa aa aa bb bb cc dd", "cc dd ee"]);
-        let cfg = TfidfConfig { ngram_max: 1, max_features: Some(3), ..Default::default() };
+        let cfg = TfidfConfig {
+            ngram_max: 1,
+            max_features: Some(3),
+            ..Default::default()
+        };
         let (v, _) = Tfidf::fit_transform(&cfg, &d).unwrap();
         // aa:3, bb:2, cc:2, dd:2 -> aa plus the two smallest of the tied {bb, cc, dd}
         assert_eq!(v.terms(), ["aa", "bb", "cc"]);
         // with bigrams, a tied unigram wins over a tied bigram that sorts before it
         let d = docs(&["zz aa", "zz aa", "qq"]);
-        let cfg = TfidfConfig { max_features: Some(2), ..Default::default() };
+        let cfg = TfidfConfig {
+            max_features: Some(2),
+            ..Default::default()
+        };
         let (v, _) = Tfidf::fit_transform(&cfg, &d).unwrap();
         assert_eq!(v.terms(), ["aa", "zz"]);
     }
@@ -472,7 +577,7 @@ mod tests {
         let d = docs(&["not good at all", "very good film", "not bad"]);
         let (v, m) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
         assert!(v.terms().iter().any(|t| t == "not good"));
-        assert_eq!(v.transform(&d), m);
+        assert_eq!(v.transform(&d), m.to_csr());
     }
 
     #[test]
@@ -481,34 +586,80 @@ mod tests {
         let (v, _) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
         let mut s = Scratch::default();
         let st = v.transform_into("not zzz good", &mut s);
-        assert_eq!(st, TokenStats { tokens: 3, oov_tokens: 1 });
-        let feats: Vec<&str> = s.row.iter().map(|(f, _)| v.terms()[*f as usize].as_str()).collect();
+        assert_eq!(
+            st,
+            TokenStats {
+                tokens: 3,
+                oov_tokens: 1
+            }
+        );
+        let feats: Vec<&str> = s
+            .row
+            .iter()
+            .map(|(f, _)| v.terms()[*f as usize].as_str())
+            .collect();
         assert_eq!(feats, ["good", "not"]);
     }
 
     #[test]
     fn min_df_and_empty_vocabulary() {
         let d = docs(&["aa bb", "aa cc"]);
-        let cfg = TfidfConfig { ngram_max: 1, min_df: 2, ..Default::default() };
+        let cfg = TfidfConfig {
+            ngram_max: 1,
+            min_df: 2,
+            ..Default::default()
+        };
         assert_eq!(Tfidf::fit_transform(&cfg, &d).unwrap().0.terms(), ["aa"]);
-        let cfg = TfidfConfig { min_df: 3, ..Default::default() };
-        assert!(matches!(Tfidf::fit_transform(&cfg, &d), Err(TfidfError::EmptyVocabulary { docs: 2 })));
+        let cfg = TfidfConfig {
+            min_df: 3,
+            ..Default::default()
+        };
+        assert!(matches!(
+            Tfidf::fit_transform(&cfg, &d),
+            Err(TfidfError::EmptyVocabulary { docs: 2 })
+        ));
     }
 
     #[test]
     fn rejects_bad_config() {
-        let bad = TfidfConfig { ngram_min: 2, ngram_max: 1, ..Default::default() };
+        let bad = TfidfConfig {
+            ngram_min: 2,
+            ngram_max: 1,
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
-        assert!(TfidfConfig { ngram_max: 4, ..Default::default() }.validate().is_err());
-        assert!(TfidfConfig { max_df: 0.0, ..Default::default() }.validate().is_err());
-        assert!(TfidfConfig { max_features: Some(0), ..Default::default() }.validate().is_err());
+        assert!(
+            TfidfConfig {
+                ngram_max: 4,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            TfidfConfig {
+                max_df: 0.0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            TfidfConfig {
+                max_features: Some(0),
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
     fn from_parts_round_trips() {
         let d = docs(&["the plot is thin", "a thin plot , great cast", "great cast"]);
         let (v, m) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
-        let v2 = Tfidf::from_parts(v.config().clone(), v.terms().to_vec(), v.idf().to_vec()).unwrap();
-        assert_eq!(v2.transform(&d), m);
+        let v2 =
+            Tfidf::from_parts(v.config().clone(), v.terms().to_vec(), v.idf().to_vec()).unwrap();
+        assert_eq!(v2.transform(&d), m.to_csr());
     }
 }

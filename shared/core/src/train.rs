@@ -75,10 +75,19 @@ pub fn clean_all(texts: &mut [String], cfg: &CleanConfig) {
 
 /// Maps training tables to one labelled set: picks the label scheme over all their label values, orders
 /// the classes (see [`sort_classes`]) and cleans the texts. Returns `(labels, scheme, rows)`.
-pub fn prepare_training(tables: Vec<Table>, clean_cfg: &CleanConfig) -> (Vec<String>, LabelScheme, Labelled) {
-    let scheme = LabelScheme::detect(tables.iter().flat_map(|t| t.label_values.iter().map(String::as_str)));
-    let mut labels: Vec<String> =
-        tables.iter().flat_map(|t| t.label_values.iter().filter_map(|v| scheme.normalize(v))).collect();
+pub fn prepare_training(
+    tables: Vec<Table>,
+    clean_cfg: &CleanConfig,
+) -> (Vec<String>, LabelScheme, Labelled) {
+    let scheme = LabelScheme::detect(
+        tables
+            .iter()
+            .flat_map(|t| t.label_values.iter().map(String::as_str)),
+    );
+    let mut labels: Vec<String> = tables
+        .iter()
+        .flat_map(|t| t.label_values.iter().filter_map(|v| scheme.normalize(v)))
+        .collect();
     sort_classes(&mut labels);
     labels.dedup();
     let mut out = Labelled::default();
@@ -86,9 +95,15 @@ pub fn prepare_training(tables: Vec<Table>, clean_cfg: &CleanConfig) -> (Vec<Str
         let map: Vec<u32> = t
             .label_values
             .iter()
-            .map(|v| scheme.normalize(v).and_then(|n| labels.iter().position(|l| *l == n)).unwrap_or(0) as u32)
+            .map(|v| {
+                scheme
+                    .normalize(v)
+                    .and_then(|n| labels.iter().position(|l| *l == n))
+                    .unwrap_or(0) as u32
+            })
             .collect();
-        out.classes.extend(t.labels.iter().map(|&i| map[i as usize]));
+        out.classes
+            .extend(t.labels.iter().map(|&i| map[i as usize]));
         out.texts.extend(t.texts);
     }
     clean_all(&mut out.texts, clean_cfg);
@@ -97,15 +112,28 @@ pub fn prepare_training(tables: Vec<Table>, clean_cfg: &CleanConfig) -> (Vec<Str
 
 /// Maps an evaluation table onto a model's classes. Rows whose label is not one of `labels` are moved to
 /// `table.rejected` with [`RejectReason::UnknownLabel`] and the report is updated.
-pub fn prepare_eval(mut table: Table, labels: &[String], scheme: LabelScheme, clean_cfg: &CleanConfig) -> (Labelled, Table) {
+pub fn prepare_eval(
+    mut table: Table,
+    labels: &[String],
+    scheme: LabelScheme,
+    clean_cfg: &CleanConfig,
+) -> (Labelled, Table) {
     let map: Vec<Option<u32>> = table
         .label_values
         .iter()
-        .map(|v| scheme.normalize(v).and_then(|n| labels.iter().position(|l| *l == n)).map(|p| p as u32))
+        .map(|v| {
+            scheme
+                .normalize(v)
+                .and_then(|n| labels.iter().position(|l| *l == n))
+                .map(|p| p as u32)
+        })
         .collect();
     let mut out = Labelled::default();
     let texts = std::mem::take(&mut table.texts);
-    let mut report = ReadReport { rows_in: table.report.rows_in, ..Default::default() };
+    let mut report = ReadReport {
+        rows_in: table.report.rows_in,
+        ..Default::default()
+    };
     report.rejected = table.report.rejected;
     report.reasons = table.report.reasons.clone();
     for ((text, &li), &line) in texts.into_iter().zip(&table.labels).zip(&table.lines) {
@@ -117,9 +145,16 @@ pub fn prepare_eval(mut table: Table, labels: &[String], scheme: LabelScheme, cl
             }
             None => {
                 report.rejected += 1;
-                *report.reasons.entry(RejectReason::UnknownLabel.as_str().to_string()).or_insert(0) += 1;
+                *report
+                    .reasons
+                    .entry(RejectReason::UnknownLabel.as_str().to_string())
+                    .or_insert(0) += 1;
                 let raw = format!("{text} (label {:?})", table.label_values[li as usize]);
-                table.rejected.push(Rejected { line, reason: RejectReason::UnknownLabel, raw });
+                table.rejected.push(Rejected {
+                    line,
+                    reason: RejectReason::UnknownLabel,
+                    raw,
+                });
             }
         }
     }
@@ -132,7 +167,11 @@ pub fn prepare_eval(mut table: Table, labels: &[String], scheme: LabelScheme, cl
 pub fn split(rows: Labelled, test_fraction: f64) -> (Labelled, Labelled) {
     let (mut tr, mut te) = (Labelled::default(), Labelled::default());
     for (t, c) in rows.texts.into_iter().zip(rows.classes) {
-        let dst = if is_test(&t, test_fraction) { &mut te } else { &mut tr };
+        let dst = if is_test(&t, test_fraction) {
+            &mut te
+        } else {
+            &mut tr
+        };
         dst.texts.push(t);
         dst.classes.push(c);
     }
@@ -179,7 +218,11 @@ pub fn fit_classifier(
     let mut present = vec![0u64; labels.len()];
     classes.iter().for_each(|&c| present[c as usize] += 1);
     if present.iter().filter(|&&n| n > 0).count() < 2 {
-        let only = present.iter().position(|&n| n > 0).map(|i| labels[i].clone()).unwrap_or_default();
+        let only = present
+            .iter()
+            .position(|&n| n > 0)
+            .map(|i| labels[i].clone())
+            .unwrap_or_default();
         return Err(TrainError::OneClass(only));
     }
     let t0 = Instant::now();
@@ -189,7 +232,10 @@ pub fn fit_classifier(
     let (model, report) = cfg.logistic.fit(&x, classes, labels.len())?;
     let fit_s = t0.elapsed().as_secs_f64();
     drop(x);
-    let rows = Labelled { texts: texts.to_vec(), classes: classes.to_vec() };
+    let rows = Labelled {
+        texts: texts.to_vec(),
+        classes: classes.to_vec(),
+    };
     let n = texts.len() as f64;
     let meta = ModelMeta {
         polarity_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -205,9 +251,21 @@ pub fn fit_classifier(
         tfidf: cfg.tfidf.clone(),
         logistic: cfg.logistic.clone(),
         metrics: None,
-        fit: FitInfo { iterations: report.iterations, evaluations: report.evaluations, converged: report.converged, objective: report.value },
+        fit: FitInfo {
+            iterations: report.iterations,
+            evaluations: report.evaluations,
+            converged: report.converged,
+            objective: report.value,
+        },
     };
-    Ok((Classifier { meta, tfidf, model }, TrainTimings { vectorize_s, fit_s, eval_s: 0.0 }))
+    Ok((
+        Classifier { meta, tfidf, model },
+        TrainTimings {
+            vectorize_s,
+            fit_s,
+            eval_s: 0.0,
+        },
+    ))
 }
 
 /// Fits on `train`, scores `test` (when not empty) and stores the metrics in the model.
@@ -254,14 +312,24 @@ mod tests {
 
     #[test]
     fn prepares_labels_across_files_and_rejects_unknown_eval_labels() {
-        let a = read_bytes("a.csv", b"text,label\nGood <b>film</b>,1\nbad,0\n", &ReadOptions::default()).unwrap();
+        let a = read_bytes(
+            "a.csv",
+            b"text,label\nGood <b>film</b>,1\nbad,0\n",
+            &ReadOptions::default(),
+        )
+        .unwrap();
         let b = read_bytes("b.csv", b"text,label\nfine,1\n", &ReadOptions::default()).unwrap();
         let (labels, scheme, rows) = prepare_training(vec![a, b], &CleanConfig::default());
         assert_eq!(labels, ["negative", "positive"]);
         assert_eq!(scheme, LabelScheme::Binary01);
         assert_eq!(rows.texts, ["good film", "bad", "fine"]);
         assert_eq!(rows.classes, [1, 0, 1]);
-        let e = read_bytes("e.csv", b"text,label\nok,1\nodd,7\n", &ReadOptions::default()).unwrap();
+        let e = read_bytes(
+            "e.csv",
+            b"text,label\nok,1\nodd,7\n",
+            &ReadOptions::default(),
+        )
+        .unwrap();
         let (ev, table) = prepare_eval(e, &labels, scheme, &CleanConfig::default());
         assert_eq!(ev.classes, [1]);
         assert_eq!(table.report.rows_in, 2);
@@ -272,13 +340,22 @@ mod tests {
     #[test]
     fn training_needs_two_classes() {
         let t = vec!["good".to_string(), "great".to_string()];
-        let r = fit_classifier(&TrainConfig::default(), &t, &[1, 1], vec!["negative".into(), "positive".into()], LabelScheme::Names);
+        let r = fit_classifier(
+            &TrainConfig::default(),
+            &t,
+            &[1, 1],
+            vec!["negative".into(), "positive".into()],
+            LabelScheme::Names,
+        );
         assert!(matches!(r, Err(TrainError::OneClass(ref c)) if c == "positive"));
     }
 
     #[test]
     fn split_is_stable_and_near_fraction() {
-        let rows = Labelled { texts: (0..2000).map(|i| format!("row {i}")).collect(), classes: vec![0; 2000] };
+        let rows = Labelled {
+            texts: (0..2000).map(|i| format!("row {i}")).collect(),
+            classes: vec![0; 2000],
+        };
         let (tr, te) = split(rows.clone(), 0.2);
         assert_eq!(tr.len() + te.len(), 2000);
         assert!((300..500).contains(&te.len()), "{}", te.len());
