@@ -116,7 +116,13 @@ pub struct PredictArgs {
 }
 
 fn parse_ngram(s: &str) -> Result<(usize, usize), String> {
-    let (a, b) = s.split_once(',').ok_or_else(|| format!("expected MIN,MAX, got '{s}'"))?;
-    let p = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("'{v}' is not a whole number"));
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected MIN,MAX, got '{s}'"))?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("'{v}' is not a whole number"))
+    };
     Ok((p(a)?, p(b)?))
 }

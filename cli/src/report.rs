@@ -125,10 +125,16 @@ pub fn summary(labels: &[String], m: Option<&Metrics>) -> String {
         "accuracy {:.4}  macro-F1 {:.4}  weighted-F1 {:.4}  log-loss {:.4}  (n = {})\n",
         m.accuracy, m.macro_f1, m.weighted_f1, m.log_loss, m.n
     );
-    s.push_str(&format!("{:<16} {:>9} {:>9} {:>9} {:>9}\n", "class", "precision", "recall", "f1", "support"));
+    s.push_str(&format!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9}\n",
+        "class", "precision", "recall", "f1", "support"
+    ));
     for l in labels {
         if let Some(c) = m.per_class.get(l) {
-            s.push_str(&format!("{:<16} {:>9.4} {:>9.4} {:>9.4} {:>9}\n", l, c.precision, c.recall, c.f1, c.support));
+            s.push_str(&format!(
+                "{:<16} {:>9.4} {:>9.4} {:>9.4} {:>9}\n",
+                l, c.precision, c.recall, c.f1, c.support
+            ));
         }
     }
     s

@@ -32,15 +32,23 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Reads and verifies a model artifact.
 pub fn load_model(path: &Path) -> Result<Classifier> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
-    polarity_core::artifact::decode(&bytes).with_context(|| format!("cannot load model {}", path.display()))
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read model {}", path.display()))?;
+    polarity_core::artifact::decode(&bytes)
+        .with_context(|| format!("cannot load model {}", path.display()))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("model")));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    ));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }

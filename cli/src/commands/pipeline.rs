@@ -19,7 +19,12 @@ use polarity_pipeline::{PipelineConfig, layout, telemetry};
 pub struct BackendArgs {
     /// Embedded home: store `DIR/bucket`, registry `DIR/registry.json` (used for whatever --store and
     /// --registry do not set).
-    #[arg(long, env = "POLARITY_HOME", default_value = ".polarity", global = true)]
+    #[arg(
+        long,
+        env = "POLARITY_HOME",
+        default_value = ".polarity",
+        global = true
+    )]
     pub home: PathBuf,
     /// Object store: `file:///DIR` or `s3://BUCKET` (endpoint from AWS_ENDPOINT_URL*).
     #[arg(long, env = "POLARITY_STORE", global = true)]

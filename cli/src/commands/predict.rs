@@ -35,15 +35,24 @@ pub fn run(a: &PredictArgs) -> Result<()> {
     loop {
         // Fill a batch: a block of bytes, then complete the last line.
         buf.clear();
-        (&mut input).take(BATCH_BYTES as u64).read_to_end(&mut buf).context("cannot read stdin")?;
+        (&mut input)
+            .take(BATCH_BYTES as u64)
+            .read_to_end(&mut buf)
+            .context("cannot read stdin")?;
         if buf.is_empty() {
             break;
         }
         let full = buf.len() == BATCH_BYTES;
         if full && buf.last() != Some(&b'\n') {
-            input.read_until(b'\n', &mut buf).context("cannot read stdin")?;
+            input
+                .read_until(b'\n', &mut buf)
+                .context("cannot read stdin")?;
         }
-        let lines: Vec<&[u8]> = buf.strip_suffix(b"\n").unwrap_or(&buf).split(|&c| c == b'\n').collect();
+        let lines: Vec<&[u8]> = buf
+            .strip_suffix(b"\n")
+            .unwrap_or(&buf)
+            .split(|&c| c == b'\n')
+            .collect();
         let outputs: Vec<Vec<u8>> = lines
             .par_chunks(CHUNK_LINES)
             .map_init(PredictScratch::default, |s, chunk| {
@@ -71,14 +80,20 @@ struct LineFormat {
 
 impl LineFormat {
     fn new(model: &Classifier) -> Self {
-        let labels = model.labels().iter().map(|l| serde_json::to_string(l).unwrap_or_else(|_| "\"?\"".into())).collect();
+        let labels = model
+            .labels()
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap_or_else(|_| "\"?\"".into()))
+            .collect();
         Self { labels }
     }
 
     /// Appends one JSON line for `text` to `out`.
     fn write(&self, model: &Classifier, text: &[u8], s: &mut PredictScratch, out: &mut Vec<u8>) {
         let Ok(text) = std::str::from_utf8(text) else {
-            out.extend_from_slice(b"{\"error\":\"input line is not valid UTF-8\",\"error_type\":\"invalid_utf8\"}\n");
+            out.extend_from_slice(
+                b"{\"error\":\"input line is not valid UTF-8\",\"error_type\":\"invalid_utf8\"}\n",
+            );
             return;
         };
         let (best, _) = model.predict_into(text, s);

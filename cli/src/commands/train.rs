@@ -29,11 +29,23 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             min_token_chars: a.min_token_chars,
             ..Default::default()
         },
-        logistic: LogisticConfig { c: a.c, max_iter: a.max_iter, tol: a.tol },
+        logistic: LogisticConfig {
+            c: a.c,
+            max_iter: a.max_iter,
+            tol: a.tol,
+        },
     };
-    cfg.tfidf.validate().context("invalid vectoriser settings")?;
-    cfg.logistic.validate().context("invalid regression settings")?;
-    let opts = ReadOptions { text_col: a.columns.text_col.clone(), label_col: a.columns.label_col.clone(), ..Default::default() };
+    cfg.tfidf
+        .validate()
+        .context("invalid vectoriser settings")?;
+    cfg.logistic
+        .validate()
+        .context("invalid regression settings")?;
+    let opts = ReadOptions {
+        text_col: a.columns.text_col.clone(),
+        label_col: a.columns.label_col.clone(),
+        ..Default::default()
+    };
 
     progress(a.json, "reading training data");
     let t0 = Instant::now();
@@ -47,10 +59,15 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         Some(path) => {
             // The held-out file may name its columns differently: auto-detect unless both were given.
             let test_opts = ReadOptions {
-                text_col: a.columns.text_col.clone().filter(|_| a.columns.label_col.is_some()),
+                text_col: a
+                    .columns
+                    .text_col
+                    .clone()
+                    .filter(|_| a.columns.label_col.is_some()),
                 ..opts.clone()
             };
-            let table = read_path(path, &test_opts).or_else(|_| read_path(path, &ReadOptions::default()))?;
+            let table = read_path(path, &test_opts)
+                .or_else(|_| read_path(path, &ReadOptions::default()))?;
             let (test, table) = prepare_eval(table, &labels, scheme, &cfg.clean);
             reports.push(table.report);
             (rows, test)
@@ -60,7 +77,13 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let read_s = t0.elapsed().as_secs_f64();
     if train_rows.is_empty() {
         let all = rejections(&reports);
-        bail!("no usable training rows in {} ({} read, {} rejected: {:?})", a.data[0].display(), all.rows_in, all.rejected, all.reasons);
+        bail!(
+            "no usable training rows in {} ({} read, {} rejected: {:?})",
+            a.data[0].display(),
+            all.rows_in,
+            all.rejected,
+            all.reasons
+        );
     }
 
     progress(a.json, &format!("fitting on {} rows", train_rows.len()));
@@ -84,7 +107,13 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         model: a.out.display().to_string(),
         sha256: sha256_hex(&bytes),
         model_bytes: bytes.len(),
-        timings: Timings { read_s, vectorize_s: t.vectorize_s, fit_s: t.fit_s, eval_s: t.eval_s, total_s: t_start.elapsed().as_secs_f64() },
+        timings: Timings {
+            read_s,
+            vectorize_s: t.vectorize_s,
+            fit_s: t.fit_s,
+            eval_s: t.eval_s,
+            total_s: t_start.elapsed().as_secs_f64(),
+        },
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -94,15 +123,30 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             report.n_train,
             report.rows_in,
             report.rejected,
-            if report.rejected > 0 { format!(" {:?}", report.rejected_reasons) } else { String::new() },
+            if report.rejected > 0 {
+                format!(" {:?}", report.rejected_reasons)
+            } else {
+                String::new()
+            },
             report.n_features,
             report.labels.len(),
             report.labels.join(", ")
         );
-        print!("held out {} rows: {}", report.n_test, summary(&report.labels, m));
+        print!(
+            "held out {} rows: {}",
+            report.n_test,
+            summary(&report.labels, m)
+        );
         println!(
             "model {} ({} bytes, sha256 {}) in {:.2} s (read {:.2}, vectorize {:.2}, fit {:.2}, eval {:.2})",
-            report.model, report.model_bytes, report.sha256, report.timings.total_s, read_s, t.vectorize_s, t.fit_s, t.eval_s
+            report.model,
+            report.model_bytes,
+            report.sha256,
+            report.timings.total_s,
+            read_s,
+            t.vectorize_s,
+            t.fit_s,
+            t.eval_s
         );
     }
     Ok(())
