@@ -27,9 +27,9 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export POLARITY_STORE=s3://polarity-data POLARITY_REGISTRY=dynamodb://polarity-registry
 
-echo "== building (the functions and the CLI, once)"
-cargo build -p polarity-cli -p polarity-fn-ingest -p polarity-fn-process -p polarity-fn-train -p polarity-fn-validate
-for f in ingest process train validate; do cargo build -p "polarity-fn-$f"; done
+echo "== building (the CLI; then the functions exactly as \`cargo lambda watch\` will: \`cargo run --bin <fn>\` at the root)"
+cargo build -p polarity-cli
+cargo build --bin polarity-fn-ingest --bin polarity-fn-process --bin polarity-fn-train --bin polarity-fn-validate
 
 echo "== moto on 127.0.0.1:$MOTO_PORT"
 setsid "$MOTO_BIN" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
@@ -38,7 +38,7 @@ wait_port "$MOTO_PORT"
 target/debug/polarity init --store "$POLARITY_STORE" --registry "$POLARITY_REGISTRY"
 
 echo "== cargo lambda watch on 127.0.0.1:$WATCH_PORT"
-setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" \
+setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$WATCH_PORT" \
   --env-var AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" --env-var AWS_ACCESS_KEY_ID=testing \
   --env-var AWS_SECRET_ACCESS_KEY=testing --env-var AWS_REGION=us-east-1 \
   --env-var POLARITY_STORE="$POLARITY_STORE" --env-var POLARITY_REGISTRY="$POLARITY_REGISTRY" \
@@ -55,9 +55,10 @@ PY
 T0=$(date +%s.%N)
 for f in ingest process train validate; do
   echo "== invoke polarity-fn-$f with functions/$f/events/put.json"
+  S=$(date +%s.%N)
   cargo lambda invoke "polarity-fn-$f" -A 127.0.0.1 -P "$WATCH_PORT" --data-file "functions/$f/events/put.json" \
     | tee "$WORK/$f.json"
-  echo
+  echo; python3 -c "print(f'   {$(date +%s.%N) - $S:.2f} s')"
   grep -q '"outcomes":\[{' "$WORK/$f.json" || { echo "no outcome from $f"; tail -50 "$WORK/watch.log"; exit 1; }
 done
 T1=$(date +%s.%N)
