@@ -31,7 +31,7 @@ impl Drop for Moto {
 }
 
 fn find_moto() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+    if let Some(p) = std::env::var_os("MOTO_SERVER").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
     let venv = PathBuf::from(concat!(
