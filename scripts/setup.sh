@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine with the Rust toolchain (idempotent):
-# Debian packages (promtool), Python tools in venvs under the repo (gitignored), cargo-nextest if missing.
+# Installs what the tests need on a fresh Debian machine with the Rust toolchain (idempotent; re-running is
+# cheap): Debian packages (promtool, pushgateway, GNU time, curl), Python tools in venvs under the repository
+# (gitignored): .venv-moto (moto server + awscli), .venv-tools (cargo-lambda, checkov), .venv-mlflow (MLflow
+# tracking server), and cargo-nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-need_apt=()
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
-command -v /usr/bin/time >/dev/null 2>&1 || need_apt+=(time)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+missing=()
+for p in prometheus prometheus-pushgateway time curl python3-venv; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+venv() { # dir import-check pip-args...
+  local dir="$1" check="$2"
+  shift 2
+  if ! [ -x "$dir/bin/python" ] || ! "$dir/bin/python" -c "$check" >/dev/null 2>&1; then
+    echo "setup: $dir <- pip install $*"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+  fi
+}
+venv .venv-moto "import moto, awscli" "moto[server]" awscli
+venv .venv-tools "import checkov; import shutil, sys; sys.exit(shutil.which('cargo-lambda', path='.venv-tools/bin') is None)" checkov cargo-lambda
+venv .venv-mlflow "import mlflow" mlflow
+
 rustup show active-toolchain >/dev/null
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
-echo "setup done"
+echo "setup: done"

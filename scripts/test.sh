@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command (README): formatting, lints, every test of the workspace. Installs nothing; see
-# scripts/setup.sh (called by .ci/run) for the tools the integration tests start (moto, promtool, …).
+# The test command (README): formatting, lints, every test of the workspace (integration tests start real
+# moto, Prometheus and MLflow servers on 127.0.0.1), infrastructure checks, Lambda runtime-API invokes.
+# scripts/setup.sh installs the tools these start; CI=1 makes a missing tool a failure instead of a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv-tools/bin:$PWD/.venv-moto/bin:$PATH"
+export CI="${CI:-1}"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
@@ -17,10 +19,8 @@ else
 fi
 echo "== doc tests"
 cargo test --workspace --locked --doc
-for extra in scripts/check-infra.sh scripts/lambda-invoke-test.sh; do
-  if [ -x "$extra" ]; then
-    echo "== $extra"
-    bash "$extra"
-  fi
-done
+echo "== infrastructure checks + dashboards against a live server and a real Prometheus"
+bash scripts/check-infra.sh --panels
+echo "== Lambda functions through the runtime API (cargo lambda watch + invoke, against moto)"
+bash scripts/lambda-invoke-test.sh
 echo "== all checks passed"

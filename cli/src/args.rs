@@ -28,6 +28,9 @@ pub enum Command {
     Registry(crate::commands::registry::RegistryArgs),
     /// Create the bucket and the registry table when missing (for local S3/DynamoDB servers).
     Init(crate::commands::init::InitArgs),
+    /// Serve the production model over HTTP (`/predict`, `/metrics`, …) with hot reload. Without a source
+    /// flag it serves the embedded registry under `.polarity` (what `pipeline run` wrote).
+    Serve(polarity_server::ServeArgs),
 }
 
 /// Which columns hold the text and the label.

@@ -8,8 +8,33 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Model artifact (.plm) to serve. Re-read every poll interval and hot-swapped when its content changes.
+    /// Takes precedence over the registry flags.
     #[arg(long, env = "POLARITY_MODEL", value_name = "FILE")]
     pub model: Option<PathBuf>,
+
+    /// Embedded home of `polarity pipeline run` (store `DIR/bucket`, registry `DIR/registry.json`): serve its
+    /// production model.
+    #[arg(long, env = "POLARITY_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Object store holding the artifacts: `file:///DIR` or `s3://BUCKET` (with --registry).
+    #[arg(
+        long,
+        env = "POLARITY_STORE",
+        value_name = "URL",
+        requires = "registry"
+    )]
+    pub store: Option<String>,
+
+    /// Model registry whose production pointer is served: `file:///FILE.json` or `dynamodb://TABLE`
+    /// (with --store).
+    #[arg(
+        long,
+        env = "POLARITY_REGISTRY",
+        value_name = "URL",
+        requires = "store"
+    )]
+    pub registry: Option<String>,
 
     /// Optional JSON sidecar `{"version": "…", "sha256": "…"}` beside the model: names the version (default:
     /// the first 12 hex digits of the artifact's SHA-256) and pins the SHA-256 the artifact must have.

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod registry_source;
 pub mod reload;
 pub mod routes;
 pub mod shutdown;
@@ -29,6 +30,7 @@ pub mod state;
 
 pub use config::{Limits, ServeArgs};
 pub use error::ApiError;
+pub use registry_source::RegistrySource;
 pub use source::{FileSource, ModelRef, ModelSource, SourceError};
 pub use state::{AppState, LoadedModel};
 
@@ -68,17 +70,35 @@ pub async fn load_state(source: &dyn ModelSource, limits: Limits) -> anyhow::Res
     Ok(state)
 }
 
-/// Runs the server from command-line settings: `--model FILE` (plus optional sidecar) as the source.
+/// Runs the server from command-line settings: `--model FILE` (plus optional sidecar), else
+/// `--store URL --registry URL`, else `--home DIR`, as the source.
 ///
 /// # Errors
 /// No model source, a model that cannot be loaded, or an address that cannot be bound.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let path = args
-        .model
-        .clone()
-        .context("no model source: pass --model FILE (or set POLARITY_MODEL)")?;
-    let source = Arc::new(FileSource::new(path, args.model_sidecar.clone()));
+    let source = source_from_args(&args).await?;
     serve_with_source(args, source).await
+}
+
+/// The model source the flags name (see [`serve`]).
+///
+/// # Errors
+/// No source given, or a store/registry URL that does not parse.
+pub async fn source_from_args(args: &ServeArgs) -> anyhow::Result<Arc<dyn ModelSource>> {
+    if let Some(path) = &args.model {
+        return Ok(Arc::new(FileSource::new(
+            path.clone(),
+            args.model_sidecar.clone(),
+        )));
+    }
+    if let (Some(s), Some(r)) = (&args.store, &args.registry) {
+        return Ok(Arc::new(RegistrySource::connect(s, r).await?));
+    }
+    let home = args.home.as_ref().context(
+        "no model source: pass --model FILE, --store URL --registry URL, or --home DIR \
+         (or set POLARITY_MODEL, POLARITY_STORE + POLARITY_REGISTRY, or POLARITY_HOME)",
+    )?;
+    Ok(Arc::new(RegistrySource::home(home).await))
 }
 
 /// Runs the server with any [`ModelSource`] (e.g. a registry): load, warm, only then bind `args.addr`,

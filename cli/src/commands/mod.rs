@@ -13,6 +13,7 @@ pub mod init;
 pub mod pipeline;
 mod predict;
 pub mod registry;
+mod serve;
 mod train;
 
 /// Runs the parsed command line.
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pipeline(a) => pipeline::run(&a),
         Command::Registry(a) => registry::run(&a),
         Command::Init(a) => init::run(&a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

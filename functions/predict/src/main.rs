@@ -1,7 +1,8 @@
 //! `polarity-fn-predict`: the inference server's axum router as an AWS Lambda function (function URL or API
 //! Gateway), through `lambda_http`. Configuration comes from the same `POLARITY_…` variables as the server
-//! (`POLARITY_MODEL` = artifact path, limits); the model is loaded, verified and warmed once per cold start.
-//! No hot reload here: a new model ships with a new function version.
+//! (`POLARITY_STORE` + `POLARITY_REGISTRY`: the registry's production model; or `POLARITY_MODEL` = artifact
+//! path; limits); the model is loaded, verified and warmed once per cold start. No hot reload inside one
+//! execution environment: a new production model reaches new cold starts.
 
 use clap::Parser;
 
@@ -14,12 +15,9 @@ struct FnArgs {
 
 /// Loads the configured model and builds the router.
 async fn router(cfg: polarity_server::ServeArgs) -> Result<axum::Router, lambda_http::Error> {
-    let path = cfg
-        .model
-        .ok_or("POLARITY_MODEL (path of the model artifact) is not set")?;
-    let source = polarity_server::FileSource::new(path, cfg.model_sidecar);
+    let source = polarity_server::source_from_args(&cfg).await?;
     Ok(polarity_server::app(
-        polarity_server::load_state(&source, cfg.limits).await?,
+        polarity_server::load_state(source.as_ref(), cfg.limits).await?,
     ))
 }
 
@@ -84,7 +82,7 @@ mod tests {
     #[tokio::test]
     async fn missing_model_is_a_clear_cold_start_error() {
         let cfg = FnArgs::try_parse_from(["x"]).unwrap().args;
-        if cfg.model.is_none() {
+        if cfg.model.is_none() && cfg.home.is_none() && cfg.store.is_none() {
             let err = router(cfg).await.err().unwrap();
             assert!(err.to_string().contains("POLARITY_MODEL"));
         }
