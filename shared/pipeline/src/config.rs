@@ -10,11 +10,23 @@
 //! | `POLARITY_MAX_RECALL_DROP`    | 0.05    | largest allowed drop of any class's recall           |
 //! | `POLARITY_PROMOTE_ALPHA`      | 0.05    | significance level of the paired McNemar test        |
 //! | `POLARITY_GIT_SHA`            | (none)  | recorded on every version                            |
+//! | `MLFLOW_TRACKING_URI`         | (none)  | `http(s)://…` MLflow server: log runs (see [`crate::stages::track`]) |
+//! | `MLFLOW_EXPERIMENT_NAME`      | polarity| experiment the runs go to                            |
+//! | `MLFLOW_TRACKING_TOKEN`       | (none)  | bearer token for the tracking server                 |
+//! | `MLFLOW_TRACKING_USERNAME`, `MLFLOW_TRACKING_PASSWORD` | (none) | basic auth instead       |
+//! | `POLARITY_MLFLOW_TIMEOUT`     | 5       | seconds per tracking request (logging ≤ 3× that)     |
+//!
+//! Tracking is best effort: unset, nothing is sent; a URI that is not `http(s)://` (e.g. a local
+//! `./mlruns` folder, which only the Python client understands) turns tracking off with a warning rather
+//! than failing the pipeline.
+
+use std::time::Duration;
 
 use polarity_core::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
+use crate::mlflow::MlflowConfig;
 use crate::policy::PromotionPolicy;
 
 /// Which processed datasets a training run uses.
@@ -40,6 +52,8 @@ pub struct PipelineConfig {
     pub policy: PromotionPolicy,
     /// Git commit recorded on versions.
     pub git_sha: Option<String>,
+    /// MLflow tracking (`None`: nothing is logged, no network calls).
+    pub mlflow: Option<MlflowConfig>,
 }
 
 impl Default for PipelineConfig {
@@ -50,6 +64,7 @@ impl Default for PipelineConfig {
             train: TrainConfig::default(),
             policy: PromotionPolicy::default(),
             git_sha: None,
+            mlflow: None,
         }
     }
 }
@@ -85,6 +100,7 @@ impl PipelineConfig {
             }
         };
         c.git_sha = get("POLARITY_GIT_SHA").filter(|s| !s.is_empty());
+        c.mlflow = mlflow_from_vars(&get)?;
         c.validate()?;
         Ok(c)
     }
@@ -128,6 +144,48 @@ impl PipelineConfig {
     }
 }
 
+/// The MLflow settings, or `None` when `MLFLOW_TRACKING_URI` is unset, empty or not `http(s)://`.
+fn mlflow_from_vars(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<MlflowConfig>, PipelineError> {
+    let var = |k: &str| {
+        get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(uri) = var("MLFLOW_TRACKING_URI") else {
+        return Ok(None);
+    };
+    let lower = uri.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        tracing::warn!(
+            tracking_uri = uri,
+            "MLFLOW_TRACKING_URI is not an http(s):// server; MLflow tracking is off"
+        );
+        return Ok(None);
+    }
+    let mut m = MlflowConfig::new(&uri);
+    if let Some(name) = var("MLFLOW_EXPERIMENT_NAME") {
+        m.experiment = name;
+    }
+    if let Some(t) = var("POLARITY_MLFLOW_TIMEOUT") {
+        m.timeout = t
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                PipelineError::Config(format!(
+                    "POLARITY_MLFLOW_TIMEOUT={t:?} must be seconds in (0, 3600]"
+                ))
+            })?;
+    }
+    m.token = var("MLFLOW_TRACKING_TOKEN");
+    m.basic = var("MLFLOW_TRACKING_USERNAME")
+        .map(|u| (u, get("MLFLOW_TRACKING_PASSWORD").unwrap_or_default()));
+    Ok(Some(m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +206,46 @@ mod tests {
             PipelineConfig::from_vars(|k| (k == "POLARITY_TEST_FRACTION").then(|| "1.5".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn mlflow_is_off_unless_an_http_uri_is_set() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(PipelineConfig::from_vars(|_| None).unwrap().mlflow, None);
+        for off in ["", "./mlruns", "databricks", "file:///tmp/mlruns"] {
+            let c = PipelineConfig::from_vars(move |k| {
+                (k == "MLFLOW_TRACKING_URI").then(|| off.to_string())
+            });
+            assert_eq!(c.unwrap().mlflow, None, "{off}");
+        }
+        let m = PipelineConfig::from_vars(vars(&[
+            ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000/"),
+            ("MLFLOW_EXPERIMENT_NAME", "reviews"),
+            ("POLARITY_MLFLOW_TIMEOUT", "1.5"),
+        ]))
+        .unwrap()
+        .mlflow
+        .unwrap();
+        assert_eq!(
+            (m.tracking_uri.as_str(), m.experiment.as_str(), m.timeout),
+            (
+                "http://127.0.0.1:5000",
+                "reviews",
+                Duration::from_millis(1500)
+            )
+        );
+        let e = PipelineConfig::from_vars(vars(&[
+            ("MLFLOW_TRACKING_URI", "https://mlflow.example"),
+            ("POLARITY_MLFLOW_TIMEOUT", "0"),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("POLARITY_MLFLOW_TIMEOUT"), "{e}");
     }
 }

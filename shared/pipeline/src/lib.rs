@@ -8,7 +8,8 @@
 //! * The promotion rules in [`policy`], once.
 //! * [`events`]: S3 events in and out; [`embedded`]: the whole chain in one process, driven by the same
 //!   events and routing table as the Lambda functions.
-//! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines.
+//! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines; [`mlflow`]: one MLflow run per trained
+//!   version (with its validation verdict) when `MLFLOW_TRACKING_URI` is set.
 //!
 //! The inference server finds the production model with [`registry::Registry::production`] (its
 //! `artifact_key` and `sha256`) and reads the bytes with [`store::ObjectStore::get`].
@@ -23,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod handler;
 pub mod layout;
+pub mod mlflow;
 pub mod policy;
 pub mod registry;
 pub mod stages;

@@ -14,6 +14,7 @@ use crate::store::ObjectStore;
 
 pub mod ingest;
 pub mod process;
+pub mod track;
 pub mod train;
 pub mod validate;
 

@@ -13,7 +13,7 @@ use polarity_core::routing::{MANIFEST, PROCESSED, Stage};
 use polarity_core::train::{self as core_train, Labelled, TrainConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{ProcessedRow, StageOutcome, load_split, processed_datasets, read_manifest};
+use super::{ProcessedRow, StageOutcome, load_split, processed_datasets, read_manifest, track};
 use crate::config::{PipelineConfig, TrainMode};
 use crate::error::{PipelineError, to_json};
 use crate::layout;
@@ -106,6 +106,7 @@ pub async fn train<S: ObjectStore + ?Sized>(
     cfg: &PipelineConfig,
     key: &str,
 ) -> Result<StageOutcome, PipelineError> {
+    let started_ms = crate::mlflow::now_ms();
     let Some(trigger) = layout::manifest_owner(key, PROCESSED) else {
         return Ok(StageOutcome::Skipped {
             of: Stage::Train,
@@ -144,8 +145,19 @@ pub async fn train<S: ObjectStore + ?Sized>(
         &format!("model.{}", polarity_core::artifact::EXTENSION),
     );
     // A crash after registering but before the manifest: the artifact is in place, finish the commit.
-    let (record, fit_seconds) = match registry.version(&version).await? {
-        Some(rec) => (rec, 0.0),
+    // Tracking: the run that registered the version logs it; a resumed run logs it again (found by tag).
+    let (record, fit_seconds, tracked) = match registry.version(&version).await? {
+        Some(rec) => {
+            let card = match cfg.mlflow {
+                Some(_) => read_manifest::<_, ModelCard>(store, &rec.card_key)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            let start = rec.created_at * 1000;
+            (rec, 0.0, Some((start, card, None)))
+        }
         None => {
             let parent = registry.pointer().await?.version;
             let (tr, te) = (
@@ -215,10 +227,27 @@ pub async fn train<S: ObjectStore + ?Sized>(
             };
             store.put(&artifact_key, Bytes::from(bytes)).await?;
             store.put(&rec.card_key, to_json(&card)).await?;
-            registry.register(&rec).await?;
-            (rec, timings.fit_s)
+            let won = registry.register(&rec).await?;
+            let fit_s = timings.fit_s;
+            (
+                rec,
+                fit_s,
+                won.then_some((started_ms, Some(card), Some(timings))),
+            )
         }
     };
+    if let Some((start, card, timings)) = tracked.filter(|_| cfg.mlflow.is_some()) {
+        let n_train = train_rows.len() as u64;
+        let batch = track::training_batch(
+            &store.url(),
+            cfg,
+            &record,
+            card.as_ref(),
+            timings.as_ref(),
+            n_train,
+        );
+        track::training(cfg, start, batch, &version).await;
+    }
     let m = TrainManifest {
         version: version.clone(),
         artifact_key,

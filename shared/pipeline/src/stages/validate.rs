@@ -304,6 +304,7 @@ pub async fn validate<S: ObjectStore + ?Sized>(
                 },
             )
             .await?;
+        super::track::verdict(cfg, &d).await;
         tracing::info!(
             stage = "validate",
             model_version = version,
