@@ -23,11 +23,7 @@ pub async fn handle(
         .handle(&event.payload)
         .await
         .map_err(|e| Diagnostic {
-            error_type: format!(
-                "{}{}",
-                e.kind(),
-                if e.is_retryable() { ".transient" } else { "" }
-            ),
+            error_type: e.lambda_error_type(),
             error_message: e.to_string(),
         })
 }

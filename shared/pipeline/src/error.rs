@@ -46,6 +46,17 @@ impl PipelineError {
             Self::Config(_) => "config",
         }
     }
+
+    /// The error type a Lambda function reports: the kind, with `.transient` appended when a retry may
+    /// help (so logs and the failure destination tell retryable failures apart).
+    pub fn lambda_error_type(&self) -> String {
+        let suffix = if self.is_retryable() {
+            ".transient"
+        } else {
+            ""
+        };
+        format!("{}{suffix}", self.kind())
+    }
 }
 
 /// Parses JSON the pipeline wrote earlier, naming the key when it is unreadable.
