@@ -190,15 +190,15 @@ pub struct TrainTimings {
 }
 
 /// SHA-256 (hex) over the rows: each cleaned text, a tab, its class name, a newline.
-pub fn data_digest(rows: &Labelled, labels: &[String]) -> String {
+pub fn data_digest(texts: &[String], classes: &[u32], labels: &[String]) -> String {
     let mut h = Sha256::new();
-    for (t, &c) in rows.texts.iter().zip(&rows.classes) {
+    for (t, &c) in texts.iter().zip(classes) {
         h.update(t.as_bytes());
         h.update(b"\t");
         h.update(labels[c as usize].as_bytes());
         h.update(b"\n");
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::artifact::hex(&h.finalize())
 }
 
 /// Fits a classifier on cleaned `texts` with class indices `classes` (no metrics yet).
@@ -232,15 +232,11 @@ pub fn fit_classifier(
     let (model, report) = cfg.logistic.fit(&x, classes, labels.len())?;
     let fit_s = t0.elapsed().as_secs_f64();
     drop(x);
-    let rows = Labelled {
-        texts: texts.to_vec(),
-        classes: classes.to_vec(),
-    };
     let n = texts.len() as f64;
     let meta = ModelMeta {
         polarity_version: env!("CARGO_PKG_VERSION").to_string(),
         data: DataInfo {
-            digest: data_digest(&rows, &labels),
+            digest: data_digest(texts, classes, &labels),
             n_train: texts.len() as u64,
             n_test: 0,
             class_prior: present.iter().map(|&c| c as f64 / n).collect(),
