@@ -117,6 +117,13 @@ impl ReadReport {
         *self.reasons.entry(reason.as_str().to_string()).or_insert(0) += 1;
     }
 
+    /// Turns one row counted as accepted into a rejection (a later check refused it); `rows_in` stays.
+    pub fn reject_accepted(&mut self, reason: RejectReason) {
+        self.accepted -= 1;
+        self.rows_in -= 1;
+        self.reject(reason);
+    }
+
     /// Records one accepted row.
     pub fn accept(&mut self) {
         self.rows_in += 1;

@@ -11,7 +11,7 @@ use crate::labels::{LabelScheme, sort_classes};
 use crate::logistic::{LogisticConfig, LogisticError};
 use crate::metrics::Metrics;
 use crate::model::{Classifier, DataInfo, FitInfo, ModelMeta, PredictScratch, argmax};
-use crate::reader::{ReadReport, RejectReason, Rejected, Table};
+use crate::reader::{RejectReason, Rejected, Table};
 use crate::split::is_test;
 use crate::text::{CleanConfig, clean};
 use crate::tfidf::{Tfidf, TfidfConfig, TfidfError};
@@ -130,25 +130,14 @@ pub fn prepare_eval(
         .collect();
     let mut out = Labelled::default();
     let texts = std::mem::take(&mut table.texts);
-    let mut report = ReadReport {
-        rows_in: table.report.rows_in,
-        ..Default::default()
-    };
-    report.rejected = table.report.rejected;
-    report.reasons = table.report.reasons.clone();
     for ((text, &li), &line) in texts.into_iter().zip(&table.labels).zip(&table.lines) {
         match map[li as usize] {
             Some(c) => {
                 out.texts.push(text);
                 out.classes.push(c);
-                report.accepted += 1;
             }
             None => {
-                report.rejected += 1;
-                *report
-                    .reasons
-                    .entry(RejectReason::UnknownLabel.as_str().to_string())
-                    .or_insert(0) += 1;
+                table.report.reject_accepted(RejectReason::UnknownLabel);
                 let raw = format!("{text} (label {:?})", table.label_values[li as usize]);
                 table.rejected.push(Rejected {
                     line,
@@ -158,7 +147,6 @@ pub fn prepare_eval(
             }
         }
     }
-    table.report = report;
     clean_all(&mut out.texts, clean_cfg);
     (out, table)
 }
