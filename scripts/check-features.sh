@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fails when a build that CI or a developer runs resolves a different feature set, for some dependency,
+# than the workspace test build does. Each such difference recompiles that dependency and everything
+# above it (for ring, hyper or tower: the whole AWS SDK). shared/workspace-hack/Cargo.toml is the fix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+features() {
+  cargo tree --locked "$@" --prefix none -f '{p} [{f}]' 2>/dev/null \
+    | grep -v 'feature "' | grep -v '^polarity' | sed 's/ (\*)//;s/ (proc-macro)//' \
+    | awk '{print $1"@"$2, $3}' | sort -u
+}
+features --workspace -e normal,build,dev,features >"${TMPDIR:-/tmp}/features.all"
+status=0
+for sel in "-p polarity-cli" "-p polarity-server -p polarity-cli" "-p polarity-fn-ingest" "-p polarity-fn-process" \
+           "-p polarity-fn-train" "-p polarity-fn-validate" "-p polarity-fn-predict"; do
+  # shellcheck disable=SC2086
+  diff_lines=$(join -j1 "${TMPDIR:-/tmp}/features.all" <(features $sel -e normal,build,features) | awk '$2 != $3')
+  if [ -n "$diff_lines" ]; then
+    echo "feature sets differ for: cargo build $sel (test build | this build)"; echo "$diff_lines"; status=1
+  fi
+done
+[ "$status" = 0 ] && echo "one feature set for every build selection"
+exit "$status"
