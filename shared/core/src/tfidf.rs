@@ -212,47 +212,48 @@ impl Tfidf {
     ) -> Result<(Self, ScaledCounts), TfidfError> {
         config.validate()?;
         let n_docs = docs.len();
-        // 1. Tokenise and intern words (ids borrow the documents: no allocation per word).
-        let mut vocab: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut names: Vec<&str> = Vec::new();
-        let mut ids: Vec<u32> = Vec::new();
-        let mut offs: Vec<usize> = Vec::with_capacity(n_docs + 1);
-        offs.push(0);
-        for d in docs {
-            for_each_token(d, config.min_token_chars, |t| {
-                let next = names.len() as u32;
-                let id = *vocab.entry(t).or_insert_with(|| {
-                    names.push(t);
-                    next
-                });
-                ids.push(id.min(MAX_WORD_ID + 1));
-            });
-            offs.push(ids.len());
-        }
-        drop(vocab);
-        // 2. Count corpus frequency and document frequency of every n-gram key.
+        // 1. Tokenise and intern words (ids borrow the documents: no allocation per word), in parallel over
+        //    contiguous ranges of documents. Each range interns locally; merging the ranges' vocabularies in
+        //    order gives every word the id of its first occurrence in the corpus: the ids of a sequential
+        //    pass, whatever the number of threads.
+        let (names, ids, offs) = intern_words(docs, config.min_token_chars);
+        // 2. Count corpus frequency and document frequency of every n-gram key, in parallel: shard `s` of
+        //    `shards` counts only the keys that hash to it, so the shards' maps are disjoint and need no
+        //    merging, and the counts do not depend on the number of threads.
         let (nmin, nmax) = (config.ngram_min, config.ngram_max);
-        let mut counts: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
-        let mut keys: Vec<u64> = Vec::new();
-        for d in 0..n_docs {
-            doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
-            keys.sort_unstable();
-            let mut i = 0;
-            while i < keys.len() {
-                let mut j = i + 1;
-                while j < keys.len() && keys[j] == keys[i] {
-                    j += 1;
+        let shards = rayon::current_num_threads().clamp(1, 64);
+        let shard_of = |k: u64| ((k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize) % shards;
+        let counts: Vec<FxHashMap<u64, (u32, u32)>> = (0..shards)
+            .into_par_iter()
+            .map(|shard| {
+                let mut counts: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
+                let mut keys: Vec<u64> = Vec::new();
+                for d in 0..n_docs {
+                    doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
+                    if shards > 1 {
+                        keys.retain(|&k| shard_of(k) == shard);
+                    }
+                    keys.sort_unstable();
+                    let mut i = 0;
+                    while i < keys.len() {
+                        let mut j = i + 1;
+                        while j < keys.len() && keys[j] == keys[i] {
+                            j += 1;
+                        }
+                        let e = counts.entry(keys[i]).or_insert((0, 0));
+                        e.0 = e.0.saturating_add((j - i) as u32);
+                        e.1 += 1;
+                        i = j;
+                    }
                 }
-                let e = counts.entry(keys[i]).or_insert((0, 0));
-                e.0 = e.0.saturating_add((j - i) as u32);
-                e.1 += 1;
-                i = j;
-            }
-        }
+                counts
+            })
+            .collect();
         // 3. Filter by document frequency, then cap by corpus frequency (ties: ascending term).
         let max_df_docs = config.max_df * n_docs as f64;
         let mut cand: Vec<(u64, u32, u32)> = counts
             .into_iter()
+            .flatten()
             .filter(|&(_, (_, df))| df as usize >= config.min_df && f64::from(df) <= max_df_docs)
             .map(|(k, (tf, df))| (k, tf, df))
             .collect();
@@ -473,6 +474,60 @@ fn for_each_run(sorted: &[u32], mut f: impl FnMut(u32, usize)) {
 
 fn id_overflow(ids: &[u32]) -> bool {
     ids.iter().any(|&i| i > MAX_WORD_ID)
+}
+
+/// Tokenises `docs` and interns their words: returns the word names (id order), every token's word id
+/// (ids past [`MAX_WORD_ID`] clamped to `MAX_WORD_ID + 1`) and each document's offsets into those ids.
+/// Ids are first-occurrence order over the whole corpus, independent of how the work is split.
+fn intern_words(docs: &[String], min_chars: usize) -> (Vec<&str>, Vec<u32>, Vec<usize>) {
+    type Local<'a> = (Vec<&'a str>, Vec<u32>, Vec<u32>);
+    let parts = rayon::current_num_threads().clamp(1, 64);
+    let per = docs.len().div_ceil(parts).max(1);
+    let local: Vec<Local<'_>> = docs
+        .par_chunks(per)
+        .map(|chunk| {
+            let mut vocab: FxHashMap<&str, u32> = FxHashMap::default();
+            let (mut names, mut ids, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+            for d in chunk {
+                let before = ids.len();
+                for_each_token(d, min_chars, |t| {
+                    let next = names.len() as u32;
+                    ids.push(*vocab.entry(t).or_insert_with(|| {
+                        names.push(t);
+                        next
+                    }));
+                });
+                lens.push((ids.len() - before) as u32);
+            }
+            (names, ids, lens)
+        })
+        .collect();
+    let mut vocab: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut names: Vec<&str> = Vec::new();
+    let mut ids = Vec::with_capacity(local.iter().map(|l| l.1.len()).sum());
+    let mut offs = Vec::with_capacity(docs.len() + 1);
+    offs.push(0);
+    for (local_names, local_ids, lens) in local {
+        let global: Vec<u32> = local_names
+            .iter()
+            .map(|&t| {
+                let next = names.len() as u32;
+                *vocab.entry(t).or_insert_with(|| {
+                    names.push(t);
+                    next
+                })
+            })
+            .collect();
+        ids.extend(
+            local_ids
+                .iter()
+                .map(|&i| global[i as usize].min(MAX_WORD_ID + 1)),
+        );
+        for l in lens {
+            offs.push(offs[offs.len() - 1] + l as usize);
+        }
+    }
+    (names, ids, offs)
 }
 
 /// Every n-gram key of one document's word ids (ids past [`MAX_WORD_ID`] break n-grams).
