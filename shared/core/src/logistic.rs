@@ -552,7 +552,9 @@ mod tests {
 
     #[test]
     fn fit_is_bitwise_deterministic_across_thread_counts() {
-        let rows: Vec<Vec<f64>> = (0..5000)
+        // Enough rows for several blocks (see ROWS_PER_BLOCK), so the threads really split the sum.
+        let n = 3 * ROWS_PER_BLOCK + 7;
+        let rows: Vec<Vec<f64>> = (0..n)
             .map(|i| {
                 (0..8)
                     .map(|j| (((i * 7 + j * 13) % 11) as f64) / 10.0)
@@ -560,7 +562,7 @@ mod tests {
             })
             .collect();
         let x = Csr::from_dense(&rows, 8);
-        let y: Vec<u32> = (0..5000).map(|i| u32::from(i % 3 == 0)).collect();
+        let y: Vec<u32> = (0..n).map(|i| u32::from(i % 3 == 0)).collect();
         let fit = |threads| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

@@ -583,6 +583,41 @@ mod tests {
     }
 
     #[test]
+    fn fit_is_identical_across_thread_counts() {
+        // Word ids come from per-thread vocabularies merged in order and n-grams are counted in hash
+        // shards: neither may show in the result.
+        let words = [
+            "good", "bad", "film", "plot", "fun", "dull", "not", "at", "all", "great",
+        ];
+        let d: Vec<String> = (0..20_000)
+            .map(|i: usize| {
+                (0..1 + i % 7)
+                    .map(|j| words[(i * 31 + j * 17 + i / 13) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let cfg = TfidfConfig {
+            max_features: Some(40),
+            ..Default::default()
+        };
+        let fit = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (v, m) = Tfidf::fit_transform(&cfg, &d).unwrap();
+                (v.terms().to_vec(), v.idf().to_vec(), m.to_csr())
+            })
+        };
+        let one = fit(1);
+        assert_eq!(one.0.len(), 40);
+        assert_eq!(one, fit(3));
+        assert_eq!(one, fit(8));
+    }
+
+    #[test]
     fn vocabulary_is_sorted_and_idf_smoothed() {
         let d = docs(&["good movie", "bad movie", "good good fun"]);
         let (v, m) = Tfidf::fit_transform(
