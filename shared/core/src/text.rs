@@ -78,10 +78,25 @@ pub fn clean(text: &str, cfg: &CleanConfig) -> String {
 /// Cleans `text` with `cfg` into `out` (cleared first), reusing its allocation: the hot-path form of [`clean`].
 pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
     out.clear();
-    if text.is_ascii() && !needs_markup_pass(text.as_bytes(), cfg) {
-        ascii_fold(text, cfg, out);
-        return;
+    let b = text.as_bytes();
+    let f = scan(b);
+    if !f.non_ascii {
+        let markup = (cfg.html && f.html)
+            || (cfg.mentions && f.at)
+            || (cfg.urls && (f.www || (f.colon && contains_http(b))));
+        if !markup {
+            // Plain ASCII: the markup, URL and mention steps would change nothing, NFKC is the identity.
+            let tidy = !cfg.whitespace
+                || !(f.space_run || f.other_space || b.first() == Some(&b' ') || b.last() == Some(&b' '));
+            ascii_fold(text, cfg, tidy, out);
+            return;
+        }
     }
+    clean_general(text, cfg, out);
+}
+
+/// Every step, in order, on any text: the reference that the ASCII fast path of [`clean_into`] must equal.
+fn clean_general(text: &str, cfg: &CleanConfig, out: &mut String) {
     let mut cur: String = if cfg.unicode_nfkc && !text.is_ascii() {
         text.nfkc().collect()
     } else {
@@ -110,41 +125,64 @@ pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
     }
 }
 
-/// True when an ASCII text has something the HTML/URL/mention steps would change.
-fn needs_markup_pass(b: &[u8], cfg: &CleanConfig) -> bool {
-    for (i, &c) in b.iter().enumerate() {
-        let hit = match c {
-            b'<' | b'&' => cfg.html,
-            b'@' => cfg.mentions,
-            b'h' | b'H' => cfg.urls && contains_ci_at(b, i, b"http"),
-            b'w' | b'W' => cfg.urls && contains_ci_at(b, i, b"www."),
-            _ => false,
-        };
-        if hit {
-            return true;
-        }
+/// What one pass over a text's bytes found (see [`scan`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    non_ascii: bool,
+    /// `<` or `&`.
+    html: bool,
+    /// `@`.
+    at: bool,
+    /// `:` (an `http://` or `https://` URL has one).
+    colon: bool,
+    /// `www.`, any case.
+    www: bool,
+    /// Two spaces in a row.
+    space_run: bool,
+    /// ASCII whitespace other than the space (`\t \n \x0b \x0c \r`).
+    other_space: bool,
+}
+
+/// One branch-free pass (it vectorises) that tells whether a text needs more than lower-casing.
+fn scan(b: &[u8]) -> Scan {
+    let (mut hi, mut html, mut at, mut colon) = (0u8, false, false, false);
+    let (mut www, mut run, mut other) = (false, false, false);
+    for &c in b {
+        hi |= c;
+        html |= (c == b'<') | (c == b'&');
+        at |= c == b'@';
+        colon |= c == b':';
+        other |= c.wrapping_sub(9) < 5;
     }
-    false
+    for w in b.windows(2) {
+        run |= (w[0] == b' ') & (w[1] == b' ');
+    }
+    for w in b.windows(4) {
+        www |= (w[3] == b'.') & ((w[0] | 0x20) == b'w') & ((w[1] | 0x20) == b'w') & ((w[2] | 0x20) == b'w');
+    }
+    Scan {
+        non_ascii: hi >= 0x80,
+        html,
+        at,
+        colon,
+        www,
+        space_run: run,
+        other_space: other,
+    }
 }
 
-fn contains_ci_at(hay: &[u8], at: usize, needle: &[u8]) -> bool {
-    hay.get(at..at + needle.len())
-        .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+/// True when `http` (any case) occurs in `b`: only then can a `:` start a URL.
+fn contains_http(b: &[u8]) -> bool {
+    b.windows(4).any(|w| w.eq_ignore_ascii_case(b"http"))
 }
 
-/// Plain ASCII text: lower-case and whitespace only (the common case, kept cheap).
-fn ascii_fold(text: &str, cfg: &CleanConfig, out: &mut String) {
-    let b = text.as_bytes();
-    let tidy = !cfg.whitespace
-        || (b.first().is_none_or(|c| !c.is_ascii_whitespace())
-            && b.last().is_none_or(|c| !c.is_ascii_whitespace())
-            && !b.windows(2).any(|w| {
-                w[0].is_ascii_whitespace() && (w[1].is_ascii_whitespace() || w[0] != b' ')
-            }));
+/// Plain ASCII text: lower-case and, unless `tidy`, whitespace runs to one space (the common case, kept cheap).
+fn ascii_fold(text: &str, cfg: &CleanConfig, tidy: bool, out: &mut String) {
     if tidy {
         out.push_str(text);
     } else {
-        for (i, word) in text.split_ascii_whitespace().enumerate() {
+        // `split_whitespace`, not `split_ascii_whitespace`: the general path also splits on `\x0b`.
+        for (i, word) in text.split_whitespace().enumerate() {
             if i > 0 {
                 out.push(' ');
             }
@@ -342,6 +380,69 @@ mod tests {
 
     fn c(s: &str) -> String {
         clean(s, &CleanConfig::default())
+    }
+
+    #[test]
+    fn ascii_fast_path_equals_the_general_path() {
+        // Random ASCII texts over an alphabet dense in the bytes the fast path's scan looks for.
+        let alphabet = b" \t\n\x0b\x0c\r  aAhHtTpPwW.:/@<>&;#x_09zZ!";
+        let cfgs = [
+            CleanConfig::default(),
+            CleanConfig::lowercase_only(),
+            CleanConfig {
+                html: false,
+                ..Default::default()
+            },
+            CleanConfig {
+                urls: false,
+                mentions: false,
+                ..Default::default()
+            },
+            CleanConfig {
+                whitespace: false,
+                lowercase: false,
+                ..Default::default()
+            },
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut fast_taken = 0;
+        let (mut fast, mut general) = (String::new(), String::new());
+        for i in 0..200_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
+                .collect();
+            let text = match i % 7 {
+                0 => format!("see http://x.io/{text}"),
+                1 => format!("{text} WWW.site.com"),
+                _ => text,
+            };
+            let cfg = &cfgs[i % cfgs.len()];
+            clean_into(&text, cfg, &mut fast);
+            general.clear();
+            clean_general(&text, cfg, &mut general);
+            assert_eq!(fast, general, "{text:?} with {cfg:?}");
+            let f = scan(text.as_bytes());
+            fast_taken += usize::from(!(f.html || f.at || f.www || f.colon));
+        }
+        assert!(fast_taken > 10_000, "the fast path was hardly exercised: {fast_taken}");
+    }
+
+    #[test]
+    fn scan_finds_what_the_fast_path_must_not_skip() {
+        let f = scan(b"Go to WwW.example.com now");
+        assert!(f.www && !f.colon && !f.non_ascii);
+        let f = scan(b"a  b\tc");
+        assert!(f.space_run && f.other_space);
+        let f = scan("caf\u{e9} <b> & @me:".as_bytes());
+        assert!(f.non_ascii && f.html && f.at && f.colon);
+        assert!(contains_http(b"xHtTpS") && !contains_http(b"htt p"));
     }
 
     #[test]
