@@ -9,8 +9,9 @@ target expression of every dashboard in monitoring/grafana/dashboards through Pr
 monitoring/prometheus/alerts.yml into that Prometheus and fails if a rule reports an evaluation error.
 
 Pipeline panels: pass --pushgateway URL of a running gateway, or let the script start the Debian
-`prometheus-pushgateway` binary on an ephemeral port; either way it pushes sample pipeline metrics with the
-names and labels of the contract (as a pipeline function would) so those panels have data.
+`prometheus-pushgateway` binary on an ephemeral port; either way it runs `polarity pipeline run` (--cli, default
+target/debug/polarity) twice, as two processes, with POLARITY_PUSHGATEWAY set, so those panels read what the real
+pipeline telemetry pushed, and checks that the two processes' counters add up instead of overwriting each other.
 
     python3 monitoring/check_panels.py --server http://127.0.0.1:8080
     python3 monitoring/check_panels.py --server http://127.0.0.1:8080 --pushgateway http://127.0.0.1:9091
@@ -119,23 +120,24 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
     return out
 
 
-def push_pipeline_samples(gateway: str) -> None:
-    """Push what shared/pipeline's telemetry pushes: one group (job `polarity_pipeline`), `stage` as a label."""
-    now = time.time()
-    lines = ["# TYPE polarity_pipeline_runs_total counter"]
-    for i, stage in enumerate(["ingest", "process", "train", "validate"]):
-        lines.append(f'polarity_pipeline_runs_total{{stage="{stage}",outcome="success"}} {3 + i}')
-        lines.append(f'polarity_pipeline_runs_total{{stage="{stage}",outcome="failure"}} {1 if stage == "ingest" else 0}')
-    lines += ["# TYPE polarity_pipeline_rows_total counter",
-              'polarity_pipeline_rows_total{stage="ingest",outcome="accepted"} 990',
-              'polarity_pipeline_rows_total{stage="ingest",outcome="quarantined"} 10',
-              "# TYPE polarity_pipeline_last_success_timestamp_seconds gauge"]
-    for i, stage in enumerate(["ingest", "process", "train", "validate"]):
-        lines.append(f'polarity_pipeline_last_success_timestamp_seconds{{stage="{stage}"}} {now - 60 * i:.3f}')
-    body = ("\n".join(lines) + "\n").encode()
-    status, text = http("PUT", f"{gateway}/metrics/job/polarity_pipeline", body, "text/plain; version=0.0.4")
-    if status // 100 != 2:
-        raise SystemExit(f"pushgateway rejected the sample: {status} {text[:200]!r}")
+def run_real_pipelines(cli: str, gateway: str, tmp: Path) -> None:
+    """Run the embedded pipeline twice, as two separate processes, with POLARITY_PUSHGATEWAY set: the
+    pipeline metrics the panels and alerts read come from shared/pipeline's real telemetry. Two processes
+    because each pushes its own group (job + instance); a shared group would let the second overwrite the
+    first, which the caller checks for."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "reviews.csv"
+    for i in (1, 2):
+        home = tmp / f"pipeline-home-{i}"
+        p = subprocess.run([cli, "pipeline", "run", str(example), "--home", str(home)],
+                           env=dict(os.environ, POLARITY_PUSHGATEWAY=gateway), capture_output=True, text=True,
+                           timeout=300)
+        if p.returncode != 0:
+            raise SystemExit(f"pipeline run {i} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    status, text = http("GET", f"{gateway}/api/v1/metrics")
+    groups = json.loads(text)["data"] if status == 200 else []
+    instances = {g["labels"].get("instance") for g in groups if g["labels"].get("job") == "polarity_pipeline"}
+    if len(instances) != 2:
+        raise SystemExit(f"expected two pipeline groups (one per process) in the Pushgateway, found {instances}")
 
 
 def send_traffic(server: str, stop: threading.Event, stats: dict) -> None:
@@ -181,6 +183,8 @@ def main() -> int:
     ap.add_argument("--pushgateway-bin", default=shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway")
     ap.add_argument("--traffic-seconds", type=float, default=8.0, help="how long to send traffic while Prometheus scrapes")
     ap.add_argument("--keep", action="store_true", help="keep the temporary Prometheus directory")
+    ap.add_argument("--cli", default=str(Path(__file__).resolve().parent.parent / "target" / "debug" / "polarity"),
+                    help="the polarity binary whose `pipeline run` pushes the pipeline metrics")
     args = ap.parse_args()
 
     server = require_loopback(args.server)
@@ -204,8 +208,8 @@ def main() -> int:
                 stdout=(tmp / "pushgateway.log").open("w"), stderr=subprocess.STDOUT))
             gateway = f"http://127.0.0.1:{gw_port}"
             wait_until("pushgateway", lambda: http("GET", f"{gateway}/-/ready")[0] == 200, 15)
-        push_pipeline_samples(gateway)
-        log(f"pushed sample pipeline metrics to {gateway}")
+        run_real_pipelines(args.cli, gateway, tmp)
+        log(f"two `polarity pipeline run` processes pushed their metrics to {gateway}")
 
         shutil.copy(ALERTS, tmp / "alerts.yml")
         srv = urllib.parse.urlparse(server)
@@ -260,6 +264,11 @@ def main() -> int:
             print(f"  {'ok  ' if ok else 'FAIL'} {fname:18} {title[:48]:48} {detail:12} {q}")
         stop.set()
         t.join(timeout=10)
+
+        runs = query(prom, 'sum(polarity_pipeline_runs_total{stage="ingest"})')
+        n = float(runs[0]["value"][1]) if runs else 0.0
+        print(f"  {'ok  ' if n == 2 else 'FAIL'} ingest runs summed over both pipeline processes: {n:g} (want 2)")
+        failures += n != 2
 
         rules = json.loads(http("GET", f"{prom}/api/v1/rules")[1])["data"]["groups"]
         rule_errors = [(r["name"], r.get("lastError")) for g in rules for r in g["rules"] if r.get("health") == "err"]

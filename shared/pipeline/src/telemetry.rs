@@ -2,9 +2,13 @@
 //! * in Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) one CloudWatch Embedded Metric Format line on stdout:
 //!   namespace `Polarity`, dimension `Stage`, metrics `StageRuns`, `StageFailures`, `RowsQuarantined`;
 //! * when `POLARITY_PUSHGATEWAY` is set, process-wide counters that [`flush`] pushes to the Prometheus
-//!   Pushgateway (job `polarity_pipeline`): `polarity_pipeline_runs_total{stage,outcome}`,
+//!   Pushgateway: `polarity_pipeline_runs_total{stage,outcome}` (outcome one of [`OUTCOMES`]),
 //!   `polarity_pipeline_rows_total{stage,outcome="accepted"|"quarantined"}`,
 //!   `polarity_pipeline_last_success_timestamp_seconds{stage}`.
+//!
+//! Each process pushes to its own group, job `polarity_pipeline` and `instance` = [`instance_id`]: a push
+//! replaces its whole group, so with one shared group two processes (two CLI runs, a runner restarted)
+//! would overwrite each other's counters. Queries sum over instances (`sum by (stage, outcome) (…)`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -23,6 +27,49 @@ struct Counters {
 }
 
 static COUNTERS: Mutex<Option<Counters>> = Mutex::new(None);
+
+/// Every value the `outcome` label of `polarity_pipeline_runs_total` takes: what
+/// [`StageOutcome::result`] returns, and `error` for a failed run. Alert rules and dashboards may only
+/// match these (a test reads them).
+pub const OUTCOMES: [&str; 8] = [
+    "ok",
+    "already",
+    "quarantined",
+    "skipped",
+    "promote",
+    "reject",
+    "hold",
+    "error",
+];
+
+/// This process's Pushgateway `instance`: host name, process id and start time (ms), so that two
+/// processes never share a group, not even after a pid is reused.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".into());
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let raw = format!("{host}-{}-{started}", std::process::id());
+        // A grouping-key value goes into the URL path: keep it to URL-safe characters.
+        raw.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    })
+}
 
 /// `(accepted, quarantined)` rows of an outcome (ingest only).
 fn rows(outcome: &StageOutcome) -> (u64, u64) {
@@ -127,14 +174,16 @@ pub async fn flush() {
     }
 }
 
-/// Pushes the counters to a Pushgateway at `base` (job `polarity_pipeline`).
+/// Pushes the counters to a Pushgateway at `base`, group `job="polarity_pipeline"`,
+/// `instance=`[`instance_id`].
 ///
 /// # Errors
 /// The HTTP failure.
 pub async fn push(base: &str) -> Result<(), reqwest::Error> {
     let url = format!(
-        "{}/metrics/job/polarity_pipeline",
-        base.trim_end_matches('/')
+        "{}/metrics/job/polarity_pipeline/instance/{}",
+        base.trim_end_matches('/'),
+        instance_id()
     );
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
@@ -169,6 +218,70 @@ mod tests {
             classes: Default::default(),
             already: false,
         })
+    }
+
+    #[test]
+    fn outcome_labels_cover_what_stages_report() {
+        use crate::policy::Verdict;
+        let mut already = ingest(1, 0);
+        if let StageOutcome::Ingest(m) = &mut already {
+            m.already = true;
+        }
+        let reported = [
+            ingest(5, 1).result(),
+            ingest(0, 3).result(),
+            already.result(),
+            Verdict::Promote.as_str(),
+            Verdict::Reject.as_str(),
+            Verdict::Hold.as_str(),
+        ];
+        for r in reported {
+            assert!(OUTCOMES.contains(&r), "{r} is not in OUTCOMES");
+        }
+    }
+
+    #[test]
+    fn monitoring_only_matches_outcomes_that_exist() {
+        // The alert rules once matched outcome="failure", a value nothing emits, so they could never fire.
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../monitoring");
+        let mut files = vec![format!("{root}/prometheus/alerts.yml")];
+        for e in std::fs::read_dir(format!("{root}/grafana/dashboards")).unwrap() {
+            files.push(e.unwrap().path().display().to_string());
+        }
+        let mut checked = 0;
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (i, _) in text.match_indices("polarity_pipeline_runs_total{") {
+                let sel = &text[i..i + text[i..].find('}').unwrap()];
+                for part in sel.split(',') {
+                    if let Some(v) = part.split("outcome=").nth(1) {
+                        let v = v.trim_matches(|c| c == '"' || c == '\\' || c == '~');
+                        for alt in v.split('|') {
+                            assert!(
+                                OUTCOMES.contains(&alt),
+                                "{f}: outcome {alt:?} is never emitted"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            checked >= 2,
+            "expected the alert rules to match on outcome; checked {checked}"
+        );
+    }
+
+    #[test]
+    fn instance_id_is_stable_and_url_safe() {
+        let id = instance_id();
+        assert_eq!(id, instance_id());
+        assert!(id.contains(&format!("-{}-", std::process::id())), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+        );
     }
 
     #[test]
@@ -233,7 +346,10 @@ mod tests {
         push(&format!("http://{addr}")).await.unwrap();
         let req = server.await.unwrap();
         assert!(
-            req.starts_with("PUT /metrics/job/polarity_pipeline "),
+            req.starts_with(&format!(
+                "PUT /metrics/job/polarity_pipeline/instance/{} ",
+                instance_id()
+            )),
             "{req}"
         );
         assert!(
