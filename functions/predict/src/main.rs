@@ -1,8 +1,10 @@
 //! `polarity-fn-predict`: the inference server's axum router as an AWS Lambda function (function URL or API
 //! Gateway), through `lambda_http`. Configuration comes from the same `POLARITY_…` variables as the server
 //! (`POLARITY_STORE` + `POLARITY_REGISTRY`: the registry's production model; or `POLARITY_MODEL` = artifact
-//! path; limits); the model is loaded, verified and warmed once per cold start. No hot reload inside one
-//! execution environment: a new production model reaches new cold starts.
+//! path; limits); the model is loaded, verified and warmed at cold start. Hot reload as on the server: a
+//! background task checks the source every `POLARITY_POLL_INTERVAL`. Lambda freezes the environment between
+//! invocations, so the check runs while invocations are in flight: after a promotion, a warm environment
+//! swaps models within one interval of its next invocation (requests meanwhile get the previous model).
 
 use clap::Parser;
 
@@ -13,12 +15,16 @@ struct FnArgs {
     args: polarity_server::ServeArgs,
 }
 
-/// Loads the configured model and builds the router.
+/// Loads the configured model, starts the hot-reload task and builds the router. Needs a Tokio runtime.
 async fn router(cfg: polarity_server::ServeArgs) -> Result<axum::Router, lambda_http::Error> {
     let source = polarity_server::source_from_args(&cfg).await?;
-    Ok(polarity_server::app(
-        polarity_server::load_state(source.as_ref(), cfg.limits).await?,
-    ))
+    let state = polarity_server::load_state(source.as_ref(), cfg.limits).await?;
+    tokio::spawn(polarity_server::reload::poll(
+        state.clone(),
+        source,
+        cfg.poll_interval,
+    ));
+    Ok(polarity_server::app(state))
 }
 
 #[tokio::main]
@@ -77,6 +83,67 @@ mod tests {
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["label"], "positive");
+    }
+
+    #[tokio::test]
+    async fn a_warm_function_picks_up_a_new_model() {
+        let train_on = |texts: [&str; 4], classes: Vec<u32>| {
+            let rows = train::Labelled {
+                texts: texts.map(String::from).to_vec(),
+                classes,
+            };
+            let labels = vec!["negative".to_string(), "positive".to_string()];
+            let (m, _) = train::train(
+                &train::TrainConfig::default(),
+                &rows,
+                &train::Labelled::default(),
+                labels,
+                LabelScheme::Names,
+            )
+            .unwrap();
+            polarity_core::artifact::encode(&m)
+        };
+        let first = train_on(["great", "bad", "great fun", "bad plot"], vec![1, 0, 1, 0]);
+        let second = train_on(["great", "bad", "great fun", "bad plot"], vec![0, 1, 0, 1]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.plm");
+        std::fs::write(&path, &first).unwrap();
+        let cfg = FnArgs::try_parse_from([
+            "x",
+            "--model",
+            path.to_str().unwrap(),
+            "--poll-interval",
+            "0.05",
+        ])
+        .unwrap()
+        .args;
+        let app = router(cfg).await.unwrap();
+        let label = |app: axum::Router| async move {
+            let event = include_str!("../events/function_url_predict.json");
+            let resp = app
+                .oneshot(lambda_http::request::from_str(event).unwrap())
+                .await
+                .unwrap();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            v["label"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(label(app.clone()).await, "positive");
+        // Replace the artifact atomically, as a deploy would.
+        let tmp = dir.path().join("m.plm.new");
+        std::fs::write(&tmp, &second).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let mut seen = String::new();
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            seen = label(app.clone()).await;
+            if seen == "negative" {
+                break;
+            }
+        }
+        assert_eq!(seen, "negative", "the new model was never served");
     }
 
     #[tokio::test]
