@@ -228,3 +228,41 @@ fn errors_are_one_line_and_name_the_problem() {
     assert!(!out.status.success() && err.contains("n-gram"), "{err}");
     assert!(!Path::new("/tmp/never.plm").exists());
 }
+
+#[test]
+fn held_out_file_with_other_column_names_falls_back_and_failures_name_the_given_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.plm");
+    let base = |test: &Path| {
+        polarity(&[
+            "train",
+            "--data",
+            fixture("reviews.csv").to_str().unwrap(),
+            "--text-col",
+            "review",
+            "--label-col",
+            "sentiment",
+            "--test",
+            test.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    // holdout.jsonl names its columns text/label: auto-detected, with a note.
+    let ok = base(&fixture("holdout.jsonl"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("auto-detected"));
+    assert!(json_of(&ok)["n_test"].as_u64().unwrap() >= 100);
+    // Neither the given nor any detectable columns: the error is about the columns the user gave.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b\nx,y\n").unwrap();
+    let err = base(&bad);
+    assert!(!err.status.success());
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(msg.contains("review"), "{msg}");
+}

@@ -57,17 +57,24 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let (labels, scheme, rows) = prepare_training(tables, &cfg.clean);
     let (train_rows, test_rows): (Labelled, Labelled) = match &a.test {
         Some(path) => {
-            // The held-out file may name its columns differently: auto-detect unless both were given.
-            let test_opts = ReadOptions {
-                text_col: a
-                    .columns
-                    .text_col
-                    .clone()
-                    .filter(|_| a.columns.label_col.is_some()),
-                ..opts.clone()
+            // The held-out file is read with the same columns; if they do not fit it (it may name its
+            // columns differently), with auto-detected ones. When both fail, the first error is the one
+            // that explains the problem.
+            let table = match read_path(path, &opts) {
+                Ok(t) => t,
+                Err(first) if a.columns.text_col.is_some() || a.columns.label_col.is_some() => {
+                    let t = read_path(path, &ReadOptions::default()).map_err(|_| first)?;
+                    eprintln!(
+                        "note: {} does not have the columns given for training; using auto-detected \
+                         columns {:?} (text) and {:?} (label)",
+                        path.display(),
+                        t.text_col,
+                        t.label_col
+                    );
+                    t
+                }
+                Err(first) => return Err(first.into()),
             };
-            let table = read_path(path, &test_opts)
-                .or_else(|_| read_path(path, &ReadOptions::default()))?;
             let (test, table) = prepare_eval(table, &labels, scheme, &cfg.clean);
             reports.push(table.report);
             (rows, test)
