@@ -87,7 +87,10 @@ pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
         if !markup {
             // Plain ASCII: the markup, URL and mention steps would change nothing, NFKC is the identity.
             let tidy = !cfg.whitespace
-                || !(f.space_run || f.other_space || b.first() == Some(&b' ') || b.last() == Some(&b' '));
+                || !(f.space_run
+                    || f.other_space
+                    || b.first() == Some(&b' ')
+                    || b.last() == Some(&b' '));
             ascii_fold(text, cfg, tidy, out);
             return;
         }
@@ -158,7 +161,10 @@ fn scan(b: &[u8]) -> Scan {
         run |= (w[0] == b' ') & (w[1] == b' ');
     }
     for w in b.windows(4) {
-        www |= (w[3] == b'.') & ((w[0] | 0x20) == b'w') & ((w[1] | 0x20) == b'w') & ((w[2] | 0x20) == b'w');
+        www |= (w[3] == b'.')
+            & ((w[0] | 0x20) == b'w')
+            & ((w[1] | 0x20) == b'w')
+            & ((w[2] | 0x20) == b'w');
     }
     Scan {
         non_ascii: hi >= 0x80,
@@ -431,7 +437,10 @@ mod tests {
             let f = scan(text.as_bytes());
             fast_taken += usize::from(!(f.html || f.at || f.www || f.colon));
         }
-        assert!(fast_taken > 10_000, "the fast path was hardly exercised: {fast_taken}");
+        assert!(
+            fast_taken > 10_000,
+            "the fast path was hardly exercised: {fast_taken}"
+        );
     }
 
     #[test]
