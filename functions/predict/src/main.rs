@@ -41,20 +41,11 @@ mod tests {
     use polarity_core::{labels::LabelScheme, train};
     use tower::ServiceExt;
 
-    #[tokio::test]
-    async fn function_url_event_goes_through_the_same_router() {
+    /// A model artifact trained on `texts` with classes `classes` (0 = negative, 1 = positive).
+    fn artifact(texts: &[&str], classes: &[u32]) -> Vec<u8> {
         let rows = train::Labelled {
-            texts: [
-                "a great film",
-                "dull and bad",
-                "great fun",
-                "bad plot",
-                "witty and great",
-                "awful dull",
-            ]
-            .map(String::from)
-            .to_vec(),
-            classes: vec![1, 0, 1, 0, 1, 0],
+            texts: texts.iter().map(|t| t.to_string()).collect(),
+            classes: classes.to_vec(),
         };
         let labels = vec!["negative".to_string(), "positive".to_string()];
         let (model, _) = train::train(
@@ -65,9 +56,25 @@ mod tests {
             LabelScheme::Names,
         )
         .unwrap();
+        polarity_core::artifact::encode(&model)
+    }
+
+    #[tokio::test]
+    async fn function_url_event_goes_through_the_same_router() {
+        let model = artifact(
+            &[
+                "a great film",
+                "dull and bad",
+                "great fun",
+                "bad plot",
+                "witty and great",
+                "awful dull",
+            ],
+            &[1, 0, 1, 0, 1, 0],
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.plm");
-        std::fs::write(&path, polarity_core::artifact::encode(&model)).unwrap();
+        std::fs::write(&path, model).unwrap();
         let cfg = FnArgs::try_parse_from(["x", "--model", path.to_str().unwrap()])
             .unwrap()
             .args;
@@ -87,24 +94,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_warm_function_picks_up_a_new_model() {
-        let train_on = |texts: [&str; 4], classes: Vec<u32>| {
-            let rows = train::Labelled {
-                texts: texts.map(String::from).to_vec(),
-                classes,
-            };
-            let labels = vec!["negative".to_string(), "positive".to_string()];
-            let (m, _) = train::train(
-                &train::TrainConfig::default(),
-                &rows,
-                &train::Labelled::default(),
-                labels,
-                LabelScheme::Names,
-            )
-            .unwrap();
-            polarity_core::artifact::encode(&m)
-        };
-        let first = train_on(["great", "bad", "great fun", "bad plot"], vec![1, 0, 1, 0]);
-        let second = train_on(["great", "bad", "great fun", "bad plot"], vec![0, 1, 0, 1]);
+        let texts = ["great", "bad", "great fun", "bad plot"];
+        let first = artifact(&texts, &[1, 0, 1, 0]);
+        let second = artifact(&texts, &[0, 1, 0, 1]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.plm");
         std::fs::write(&path, &first).unwrap();

@@ -1,6 +1,8 @@
-//! The same scenarios against real S3 and DynamoDB protocol servers: a `moto_server` started per test on
-//! a free 127.0.0.1 port (found via `MOTO_SERVER`, `.venv-moto/bin/moto_server`, or `PATH`). Without the
-//! binary these tests fail when `CI` is set and are skipped loudly otherwise.
+//! The same scenarios against real S3 and DynamoDB protocol servers: moto started per test on a free
+//! 127.0.0.1 port, through `tests/moto_serial.py` (one request at a time, so conditional writes are atomic
+//! as in DynamoDB) with the interpreter of the `moto_server` found via `MOTO_SERVER`,
+//! `.venv-moto/bin/moto_server`, or `PATH`. Without it these tests fail when `CI` is set and are skipped
+//! loudly otherwise.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod common;
@@ -66,12 +68,17 @@ pub fn start() -> Option<Moto> {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // moto_server's own interpreter runs moto_serial.py: moto, one request at a time (see that file for why).
+    let python = Some(bin.with_file_name("python"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let serial = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/moto_serial.py");
+    let child = Command::new(&python)
+        .args([serial, "127.0.0.1", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        .unwrap_or_else(|e| panic!("cannot start {} {serial}: {e}", python.display()));
     let moto = Moto {
         child,
         endpoint: format!("http://127.0.0.1:{port}"),
