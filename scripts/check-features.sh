@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 features() {
-  cargo tree --locked "$@" --prefix none -f '{p} [{f}]' 2>/dev/null \
+  cargo tree --locked "$@" --prefix none -f '{p} [{f}]' \
     | grep -v 'feature "' | grep -v '^polarity' | sed 's/ (\*)//;s/ (proc-macro)//' \
     | awk '{print $1"@"$2, $3}' | sort -u
 }

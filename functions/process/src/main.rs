@@ -1,19 +1,7 @@
-//! `polarity-fn-process`: the Lambda binary. Builds the clients once, then serves invocations.
-
-use lambda_runtime::{Error, service_fn};
-use polarity_fn_process::{FunctionConfig, STAGE, StageHandler, handle};
-use polarity_pipeline::aws::AwsSettings;
+//! `polarity-fn-process`: the Lambda binary. Builds the clients once, then serves invocations
+//! ([`polarity_pipeline::handler::run_lambda`]).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
-    let config = FunctionConfig::from_env(STAGE)?;
-    let handler = StageHandler::connect(STAGE, config, &AwsSettings::default()).await;
-    let handler = &handler;
-    lambda_runtime::run(service_fn(move |event| handle(handler, event))).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    polarity_pipeline::handler::run_lambda(polarity_fn_process::STAGE).await
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use polarity_core::routing::Stage;
 use serde::Serialize;
 
@@ -192,6 +193,43 @@ impl StageHandler {
         telemetry::flush().await;
         Ok(summary)
     }
+}
+
+/// One Lambda invocation of `handler`. Errors reach the runtime (and so Lambda's retries) with their kind
+/// as the error type (`store`, `registry`, `corrupt`, `config`; see [`PipelineError::lambda_error_type`])
+/// and whether they are transient.
+///
+/// # Errors
+/// The stage's error, as a [`Diagnostic`].
+pub async fn handle(
+    handler: &StageHandler,
+    event: LambdaEvent<S3Event>,
+) -> Result<Summary, Diagnostic> {
+    handler
+        .handle(&event.payload)
+        .await
+        .map_err(|e| Diagnostic {
+            error_type: e.lambda_error_type(),
+            error_message: e.to_string(),
+        })
+}
+
+/// The whole Lambda binary of a stage function: JSON logs, configuration from the environment, clients
+/// built once, then invocations served through [`handle`] until the runtime stops.
+///
+/// # Errors
+/// Invalid configuration, or the runtime's error.
+pub async fn run_lambda(stage: Stage) -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+    let config = FunctionConfig::from_env(stage)?;
+    let handler = StageHandler::connect(stage, config, &AwsSettings::default()).await;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event| handle(handler, event))).await
 }
 
 #[cfg(test)]
