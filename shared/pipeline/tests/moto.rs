@@ -160,21 +160,7 @@ async fn s3_store_round_trips_lists_and_conditional_writes_win_once() {
     assert!(
         store.exists("a/my file.txt").await.unwrap() && !store.exists("a/other").await.unwrap()
     );
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let s = store.clone();
-            tokio::spawn(async move {
-                s.put_if_absent("once", Bytes::from(format!("{i}")))
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        wins += usize::from(t.await.unwrap());
-    }
-    assert_eq!(wins, 1, "exactly one conditional write wins");
+    polarity_pipeline::store::conformance::racing_put_if_absent(store.clone(), "once", 8).await;
     for i in 0..1005 {
         store
             .put(&format!("many/{i:05}"), Bytes::new())

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub mod conformance;
 mod local;
 mod s3;
 
