@@ -21,12 +21,7 @@ async fn real_client_predicts_over_tcp() {
     std::fs::write(&path, common::artifact(0)).unwrap();
     let srv = common::start(common::state(&path, Limits::default()).await, None).await;
     let c = reqwest::Client::new();
-    let r = c
-        .post(srv.url("/predict"))
-        .json(&json!({"text": "great fun"}))
-        .send()
-        .await
-        .unwrap();
+    let r = srv.predict(&c, "great fun").await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["label"], "positive");
@@ -134,14 +129,7 @@ async fn hot_swap_under_load_loses_no_request() {
         );
         assert!(seen.len() == 2, "versions never go back: {seen:?}");
     }
-    let metrics = client
-        .get(srv.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.metrics(&client).await;
     assert_eq!(
         common::metric_sum(&metrics, "polarity_model_reloads_total", "success"),
         1.0
@@ -204,22 +192,10 @@ async fn corrupt_artifacts_are_refused_and_the_old_model_serves() {
             reloader.reload_once(&state, &source).await,
             ReloadOutcome::Unchanged
         );
-        let r = c
-            .post(srv.url("/predict"))
-            .json(&json!({"text": "great fun"}))
-            .send()
-            .await
-            .unwrap();
+        let r = srv.predict(&c, "great fun").await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-model-version"], v1.as_str());
-        let m = c
-            .get(srv.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = srv.metrics(&c).await;
         assert_eq!(
             common::metric_sum(&m, "polarity_model_reloads_total", "failure"),
             (i + 1) as f64
@@ -247,12 +223,7 @@ async fn corrupt_artifacts_are_refused_and_the_old_model_serves() {
         reloader.reload_once(&state, &pinned).await,
         ReloadOutcome::Swapped("v9".into())
     );
-    let r = c
-        .post(srv.url("/predict"))
-        .json(&json!({"text": "great fun"}))
-        .send()
-        .await
-        .unwrap();
+    let r = srv.predict(&c, "great fun").await;
     assert_eq!(r.headers()["x-model-version"], "v9");
     // a missing file is a (non-retryable) source failure; the model keeps serving
     std::fs::remove_file(&path).unwrap();
@@ -320,12 +291,7 @@ async fn overload_gets_429_and_slow_requests_time_out_with_503() {
     let (mut slow, rest) = half_request(srv.addr).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let c = reqwest::Client::new();
-    let r = c
-        .post(srv.url("/predict"))
-        .json(&json!({"text": "great"}))
-        .send()
-        .await
-        .unwrap();
+    let r = srv.predict(&c, "great").await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
     assert_eq!(r.json::<Value>().await.unwrap()["error_type"], "overloaded");
@@ -339,12 +305,7 @@ async fn overload_gets_429_and_slow_requests_time_out_with_503() {
     assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
     assert!(resp.contains(r#""error_type":"timeout""#), "{resp}");
     drop((slow, rest));
-    let r = c
-        .post(srv.url("/predict"))
-        .json(&json!({"text": "great"}))
-        .send()
-        .await
-        .unwrap();
+    let r = srv.predict(&c, "great").await;
     assert_eq!(r.status(), 200, "permit released after the timeout");
 }
 

@@ -76,6 +76,26 @@ impl Running {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `POST /predict {"text": text}`.
+    pub async fn predict(&self, c: &reqwest::Client, text: &str) -> reqwest::Response {
+        c.post(self.url("/predict"))
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The body of `GET /metrics`.
+    pub async fn metrics(&self, c: &reqwest::Client) -> String {
+        c.get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Triggers graceful shutdown (what SIGTERM does).
     pub fn shutdown(&mut self) {
         if let Some(s) = self.stop.take() {
