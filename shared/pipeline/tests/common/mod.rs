@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use polarity_core::routing::{MANIFEST, PROCESSED, RAW, Stage};
+use polarity_core::routing::{MANIFEST, Stage};
 use polarity_pipeline::embedded::{Dispatcher, Step};
 use polarity_pipeline::events::object_created;
 use polarity_pipeline::layout;
@@ -332,6 +332,34 @@ pub async fn corrupt_upload(store: Store, reg: Reg) {
     );
 }
 
+/// Uploads `body` as `incoming/<name>`, runs ingest and process on it, and returns the key of the
+/// processed manifest (what a train event names).
+async fn upload_ingest_process(
+    store: &Store,
+    cfg: &PipelineConfig,
+    name: &str,
+    body: Bytes,
+) -> String {
+    let key = layout::incoming(name);
+    store.put(&key, body).await.unwrap();
+    let StageOutcome::Ingest(m) = run_stage(Stage::Ingest, store.as_ref(), None, cfg, &key)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    run_stage(
+        Stage::Process,
+        store.as_ref(),
+        None,
+        cfg,
+        &layout::raw(&m.dataset, MANIFEST),
+    )
+    .await
+    .unwrap();
+    layout::processed(&m.dataset, MANIFEST)
+}
+
 /// Stages run out of order and events delivered twice: the processed manifests of two datasets arrive
 /// newest first and twice; one version is trained; its validate event delivered four times at once
 /// promotes it once.
@@ -340,24 +368,7 @@ pub async fn out_of_order_and_concurrent_duplicates(store: Store, reg: Reg) {
     let d = data();
     let mut processed = Vec::new();
     for (name, body) in [("a.csv", d.small), ("b.csv", d.other)] {
-        let key = layout::incoming(name);
-        store.put(&key, body).await.unwrap();
-        let StageOutcome::Ingest(m) = run_stage(Stage::Ingest, store.as_ref(), None, &cfg, &key)
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        run_stage(
-            Stage::Process,
-            store.as_ref(),
-            None,
-            &cfg,
-            &format!("{RAW}{}/{MANIFEST}", m.dataset),
-        )
-        .await
-        .unwrap();
-        processed.push(format!("{PROCESSED}{}/{MANIFEST}", m.dataset));
+        processed.push(upload_ingest_process(&store, &cfg, name, body).await);
     }
     let mut versions = Vec::new();
     for key in [&processed[1], &processed[0], &processed[1]] {
@@ -424,29 +435,13 @@ pub async fn racing_candidates(store: Store, reg: Reg) {
     let d = data();
     let mut model_keys = Vec::new();
     for (name, body) in [("a.csv", d.small), ("b.csv", d.other)] {
-        let key = layout::incoming(name);
-        store.put(&key, body).await.unwrap();
-        let StageOutcome::Ingest(m) = run_stage(Stage::Ingest, store.as_ref(), None, &cfg, &key)
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        run_stage(
-            Stage::Process,
-            store.as_ref(),
-            None,
-            &cfg,
-            &layout::raw(&m.dataset, MANIFEST),
-        )
-        .await
-        .unwrap();
+        let processed = upload_ingest_process(&store, &cfg, name, body).await;
         let out = run_stage(
             Stage::Train,
             store.as_ref(),
             Some(reg.as_ref()),
             &cfg,
-            &layout::processed(&m.dataset, MANIFEST),
+            &processed,
         )
         .await
         .unwrap();
