@@ -234,17 +234,11 @@ impl Tfidf {
                         keys.retain(|&k| shard_of(k) == shard);
                     }
                     keys.sort_unstable();
-                    let mut i = 0;
-                    while i < keys.len() {
-                        let mut j = i + 1;
-                        while j < keys.len() && keys[j] == keys[i] {
-                            j += 1;
-                        }
-                        let e = counts.entry(keys[i]).or_insert((0, 0));
-                        e.0 = e.0.saturating_add((j - i) as u32);
+                    for_each_run(&keys, |k, n| {
+                        let e = counts.entry(k).or_insert((0, 0));
+                        e.0 = e.0.saturating_add(n as u32);
                         e.1 += 1;
-                        i = j;
-                    }
+                    });
                 }
                 counts
             })
@@ -460,7 +454,8 @@ impl Tfidf {
 
 /// Calls `f(value, run_length)` for each run of equal values in a sorted slice.
 #[inline]
-fn for_each_run(sorted: &[u32], mut f: impl FnMut(u32, usize)) {
+/// Calls `f(value, run length)` for each run of equal values in `sorted`, in order.
+fn for_each_run<T: Copy + PartialEq>(sorted: &[T], mut f: impl FnMut(T, usize)) {
     let mut i = 0;
     while i < sorted.len() {
         let mut j = i + 1;
@@ -474,6 +469,15 @@ fn for_each_run(sorted: &[u32], mut f: impl FnMut(u32, usize)) {
 
 fn id_overflow(ids: &[u32]) -> bool {
     ids.iter().any(|&i| i > MAX_WORD_ID)
+}
+
+/// The id of word `t` in `vocab`; a new word gets the next id and is appended to `names`.
+fn intern<'a>(vocab: &mut FxHashMap<&'a str, u32>, names: &mut Vec<&'a str>, t: &'a str) -> u32 {
+    let next = names.len() as u32;
+    *vocab.entry(t).or_insert_with(|| {
+        names.push(t);
+        next
+    })
 }
 
 /// Tokenises `docs` and interns their words: returns the word names (id order), every token's word id
@@ -491,11 +495,7 @@ fn intern_words(docs: &[String], min_chars: usize) -> (Vec<&str>, Vec<u32>, Vec<
             for d in chunk {
                 let before = ids.len();
                 for_each_token(d, min_chars, |t| {
-                    let next = names.len() as u32;
-                    ids.push(*vocab.entry(t).or_insert_with(|| {
-                        names.push(t);
-                        next
-                    }));
+                    ids.push(intern(&mut vocab, &mut names, t))
                 });
                 lens.push((ids.len() - before) as u32);
             }
@@ -510,13 +510,7 @@ fn intern_words(docs: &[String], min_chars: usize) -> (Vec<&str>, Vec<u32>, Vec<
     for (local_names, local_ids, lens) in local {
         let global: Vec<u32> = local_names
             .iter()
-            .map(|&t| {
-                let next = names.len() as u32;
-                *vocab.entry(t).or_insert_with(|| {
-                    names.push(t);
-                    next
-                })
-            })
+            .map(|&t| intern(&mut vocab, &mut names, t))
             .collect();
         ids.extend(
             local_ids
