@@ -146,7 +146,7 @@ struct Scan {
     other_space: bool,
 }
 
-/// One branch-free pass (it vectorises) that tells whether a text needs more than lower-casing.
+/// Branch-free passes over the bytes that tell whether a text needs more than lower-casing.
 fn scan(b: &[u8]) -> Scan {
     let (mut hi, mut html, mut at, mut colon) = (0u8, false, false, false);
     let (mut www, mut run, mut other) = (false, false, false);
