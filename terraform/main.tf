@@ -4,8 +4,15 @@
 #   registry    DynamoDB model registry
 #   pipeline    S3-triggered Lambda stages, their notification, failure queue, alarms, serverless /predict
 #   network     VPC, subnets, NAT, gateway endpoints, flow logs
-#   serving     ALB -> target group (/ready) -> ASG of polarity-server instances
-#   monitoring  Prometheus (EC2 discovery) + Grafana, provisioned from ../monitoring
+#   serving     ALB -> target group (health check /health) -> ASG of polarity-server instances
+#   monitoring  Prometheus (EC2 discovery) + Alertmanager (-> SNS) + Grafana, provisioned from ../monitoring
+#
+# Who may read/list/write which keys, and which events trigger which stage, is ONE table: access.json, generated
+# from the Rust code (shared/pipeline/src/layout.rs) and kept equal to it by a Rust test. Do not edit it by hand.
+
+locals {
+  access = jsondecode(file("${path.module}/access.json"))
+}
 
 module "encryption" {
   source = "./modules/encryption"
@@ -37,7 +44,11 @@ module "pipeline" {
   kms_key_arn                = module.encryption.key_arn
   lambda_zip_dir             = var.lambda_zip_dir != "" ? var.lambda_zip_dir : "${path.root}/../target/lambda"
   stage_sizing               = var.stage_sizing
+  access                     = local.access.stages
+  serve_access               = local.access.serve
   ingest_process_concurrency = var.ingest_process_concurrency
+  train_concurrency          = var.train_concurrency
+  validate_concurrency       = var.validate_concurrency
   predict_concurrency        = var.predict_concurrency
   predict_url_auth_type      = var.predict_url_auth_type
   max_retry_attempts         = var.max_retry_attempts
@@ -67,6 +78,7 @@ module "serving" {
   bucket_arn            = module.storage.bucket_arn
   registry_table_name   = module.registry.table_name
   registry_table_arn    = module.registry.table_arn
+  serve_access          = local.access.serve
   kms_key_arn           = module.encryption.key_arn
   server_version        = var.server_version
   server_sha256         = var.server_sha256
@@ -96,4 +108,6 @@ module "monitoring" {
   instance_type            = var.monitoring_instance_type
   prometheus_image         = var.prometheus_image
   grafana_image            = var.grafana_image
+  alertmanager_image       = var.alertmanager_image
+  alarm_topic_arn          = module.pipeline.alarm_topic_arn
 }

@@ -44,6 +44,26 @@ output "failure_queue_url" {
 }
 
 output "asg_name" {
-  description = "Server Auto Scaling Group (for `aws autoscaling start-instance-refresh`)."
+  description = "Server Auto Scaling Group (terraform/deploy/instance-refresh.sh rolls it)."
   value       = module.serving.asg_name
+}
+
+output "launch_template_id" {
+  description = "Server launch template (the instance refresh's desired configuration)."
+  value       = module.serving.launch_template_id
+}
+
+output "launch_template_version" {
+  description = "Newest server launch template version; the ASG runs it once an instance refresh to it succeeded."
+  value       = module.serving.launch_template_version
+}
+
+output "rollback_alarm_name" {
+  description = "CloudWatch alarm that rolls back a running instance refresh."
+  value       = module.serving.rollback_alarm_name
+}
+
+output "alertmanager_url" {
+  description = "Alertmanager URL (reachable from monitoring_allowed_cidrs)."
+  value       = module.monitoring.alertmanager_url
 }

@@ -28,8 +28,9 @@ variable "bucket_name" {
   description = "Globally unique name of the data bucket (the log bucket is <bucket_name>-logs)."
   type        = string
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,57}[a-z0-9]$", var.bucket_name))
-    error_message = "bucket_name must be 3-59 lower-case letters, digits or hyphens (\"-logs\" is appended for the log bucket)."
+    # S3 names are at most 63 characters and the log bucket is "<bucket_name>-logs": at most 58 here.
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,56}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be 3-58 lower-case letters, digits or hyphens (\"-logs\" is appended for the log bucket, and S3 allows 63)."
   }
 }
 
@@ -86,23 +87,47 @@ variable "stage_sizing" {
   }
 }
 
+# Reserved concurrency is opt-in. A new account's concurrency quota can be as low as 10 and Lambda keeps 10 of
+# it unreserved, so ANY reservation fails `terraform apply` there (InvalidParameterValueException). Correctness
+# does not need one: train writes content-addressed versions and validate promotes through conditional writes.
+# Reserve only after raising the quota (Service Quotas -> Lambda -> Concurrent executions); see README "Quotas".
 variable "ingest_process_concurrency" {
-  description = "Reserved concurrency of ingest and process (train and validate are fixed at 1: they must not run twice at once)."
+  description = "Reserved concurrency of ingest and of process (each). null (default): unreserved."
   type        = number
-  default     = 5
+  default     = null
   validation {
-    condition     = var.ingest_process_concurrency >= 1 && var.ingest_process_concurrency <= 100
-    error_message = "ingest_process_concurrency must be between 1 and 100."
+    condition     = var.ingest_process_concurrency == null || try(var.ingest_process_concurrency >= 1 && var.ingest_process_concurrency <= 100, false)
+    error_message = "ingest_process_concurrency must be null or between 1 and 100."
+  }
+}
+
+variable "train_concurrency" {
+  description = "Reserved concurrency of train. null (default): unreserved (versions are content-addressed, parallel runs are safe)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.train_concurrency == null || try(var.train_concurrency >= 1 && var.train_concurrency <= 100, false)
+    error_message = "train_concurrency must be null or between 1 and 100."
+  }
+}
+
+variable "validate_concurrency" {
+  description = "Reserved concurrency of validate. null (default): unreserved (promotions are conditional writes, parallel runs are safe)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.validate_concurrency == null || try(var.validate_concurrency >= 1 && var.validate_concurrency <= 100, false)
+    error_message = "validate_concurrency must be null or between 1 and 100."
   }
 }
 
 variable "predict_concurrency" {
-  description = "Reserved concurrency of the predict function."
+  description = "Reserved concurrency of the predict function. null (default): unreserved."
   type        = number
-  default     = 20
+  default     = null
   validation {
-    condition     = var.predict_concurrency >= 1 && var.predict_concurrency <= 1000
-    error_message = "predict_concurrency must be between 1 and 1000."
+    condition     = var.predict_concurrency == null || try(var.predict_concurrency >= 1 && var.predict_concurrency <= 1000, false)
+    error_message = "predict_concurrency must be null or between 1 and 1000."
   }
 }
 
@@ -184,8 +209,10 @@ variable "single_nat_gateway" {
   default     = true
 }
 
+# server_version and server_sha256 have no defaults and belong in no tfvars file: CD sets them (TF_VAR_ or -var)
+# for the binary it just uploaded. A terraform.tfvars value would beat TF_VAR_ and pin a stale or absent binary.
 variable "server_version" {
-  description = "Server artifact to run: s3://<bucket>/artifacts/server/<server_version>/polarity-server (uploaded by CD). Changing it rolls the ASG."
+  description = "Server artifact to run: s3://<bucket>/artifacts/server/<server_version>/polarity-server (uploaded by CD). A change creates a new launch template version; CD rolls it out (terraform/deploy/instance-refresh.sh)."
   type        = string
   validation {
     condition     = can(regex("^[A-Za-z0-9._-]{1,64}$", var.server_version))
@@ -194,12 +221,11 @@ variable "server_version" {
 }
 
 variable "server_sha256" {
-  description = "SHA-256 of the server artifact, checked by user-data before install (empty: not checked)."
+  description = "SHA-256 of the server artifact (64 lower-case hex digits); user-data refuses to install a binary that does not match."
   type        = string
-  default     = ""
   validation {
-    condition     = var.server_sha256 == "" || can(regex("^[0-9a-f]{64}$", var.server_sha256))
-    error_message = "server_sha256 must be empty or 64 lower-case hex digits."
+    condition     = can(regex("^[0-9a-f]{64}$", var.server_sha256))
+    error_message = "server_sha256 must be 64 lower-case hex digits (sha256sum of the uploaded polarity-server)."
   }
 }
 
@@ -312,4 +338,10 @@ variable "grafana_image" {
   description = "Grafana image (keep equal to docker-compose.yml)."
   type        = string
   default     = "grafana/grafana:11.5.2"
+}
+
+variable "alertmanager_image" {
+  description = "Alertmanager image (keep equal to docker-compose.yml)."
+  type        = string
+  default     = "prom/alertmanager:v0.28.1"
 }

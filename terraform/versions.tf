@@ -3,12 +3,9 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = "~> 5.90"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
+      source = "hashicorp/aws"
+      # The 5.100 line: the version the offline provider mirror (scripts/check-aws.sh) and CI test against.
+      version = "~> 5.100"
     }
   }
 

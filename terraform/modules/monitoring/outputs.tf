@@ -12,3 +12,18 @@ output "grafana_password_parameter" {
   description = "SSM parameter holding Grafana's admin password."
   value       = aws_ssm_parameter.grafana_password.name
 }
+
+output "alertmanager_url" {
+  description = "Alertmanager URL (reachable from the allowed CIDRs)."
+  value       = "http://${aws_instance.monitoring.public_ip}:9093"
+}
+
+output "instance_policy" {
+  description = "The monitoring instance role's IAM policy (JSON)."
+  value       = data.aws_iam_policy_document.monitoring.json
+}
+
+output "user_data" {
+  description = "The monitoring host's rendered user-data (no secrets: the password is generated on the host)."
+  value       = local.user_data
+}

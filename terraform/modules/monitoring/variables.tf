@@ -57,3 +57,19 @@ variable "grafana_image" {
   description = "Grafana container image (same as docker-compose.yml)."
   type        = string
 }
+
+variable "alertmanager_image" {
+  description = "Alertmanager container image (same as docker-compose.yml)."
+  type        = string
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic Alertmanager publishes Prometheus alerts to (the CloudWatch alarms' topic)."
+  type        = string
+}
+
+variable "data_volume_size" {
+  description = "GiB of the EBS volume holding the Prometheus TSDB, Alertmanager and Grafana data."
+  type        = number
+  default     = 20
+}

@@ -6,8 +6,34 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # Per-stage scope. `reads`/`writes` are the prefixes each role may touch; they mirror `Route::writes` in
-  # shared/core/src/routing.rs and shared/core/tests/terraform_routes.rs checks both against it.
+  # Who may touch which keys: var.access, the `stages` table of terraform/access.json (generated from
+  # shared/pipeline/src/layout.rs; a Rust test keeps file and code equal). Per stage: `get` and `put` are key
+  # patterns (IAM resource suffixes), `list` the prefixes the role may list, `registry` the DynamoDB actions,
+  # `triggers` the S3 notification filters. Every stage first reads its own output (idempotency check), so
+  # its `get` includes the prefixes it writes.
+  stages = var.access
+
+  # Reserved concurrency per stage: null (the default) leaves the function in the unreserved pool, which a new
+  # account (concurrency quota 10, of which Lambda keeps 10 unreserved) needs; see README "Quotas".
+  concurrency = {
+    ingest   = var.ingest_process_concurrency
+    process  = var.ingest_process_concurrency
+    train    = var.train_concurrency
+    validate = var.validate_concurrency
+  }
+
+  # One notification per trigger; ids "<stage>-<n>" (train has two triggers).
+  triggers = flatten([
+    for stage in sort(keys(var.access)) : [
+      for i, t in var.access[stage].triggers : {
+        id     = "${stage}-${i}"
+        stage  = stage
+        prefix = t.prefix
+        suffix = t.suffix
+      }
+    ]
+  ])
+
   # Sizing (memory MB / timeout s) is set from measurements and can be overridden with var.stage_sizing:
   #   train: sparse L-BFGS fit of SST-2 (67k docs x 20k features) took 1.6 s on one core and the whole
   #          train command stays in a few hundred MB; 2048 MB buys > 1 vCPU (1769 MB = 1 vCPU) and room for
@@ -15,33 +41,6 @@ locals {
   #   ingest/process: streaming CSV/JSONL passes, I/O bound: 1024 MB / 300 s.
   #   validate: loads two models and scores the test split: 1024 MB / 300 s.
   # Re-measure with the `Max Memory Used` / `Duration` fields of each REPORT log line and adjust.
-  stages = {
-    ingest = {
-      reads       = ["incoming/"]
-      writes      = ["raw/", "quarantine/"]
-      registry    = []
-      concurrency = var.ingest_process_concurrency
-    }
-    process = {
-      reads       = ["raw/"]
-      writes      = ["processed/"]
-      registry    = []
-      concurrency = var.ingest_process_concurrency
-    }
-    train = {
-      reads       = ["processed/"]
-      writes      = ["models/"]
-      registry    = ["dynamodb:GetItem", "dynamodb:PutItem"]
-      concurrency = 1 # two trainings at once would race on version numbers
-    }
-    validate = {
-      reads       = ["models/", "processed/"]
-      writes      = ["decisions/"]
-      registry    = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
-      concurrency = 1 # the production pointer must be moved by one decision at a time
-    }
-  }
-
   default_sizing = {
     ingest   = { memory = 1024, timeout = 300 }
     process  = { memory = 1024, timeout = 300 }
@@ -49,6 +48,15 @@ locals {
     validate = { memory = 1024, timeout = 300 }
   }
   sizing = merge(local.default_sizing, var.stage_sizing)
+
+  # ARNs the policies name, spelled from names rather than read from the resources: a policy document that
+  # references a resource being created is only rendered at apply time, and terraform/tests compare the
+  # rendered documents at plan time. The resources below have exactly these names.
+  arn_prefix     = "arn:${data.aws_partition.current.partition}"
+  region_account = "${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
+  log_group_arn  = { for k in concat(keys(var.access), ["predict"]) : k => "${local.arn_prefix}:logs:${local.region_account}:log-group:/aws/lambda/${var.name}-${k}" }
+  failures_arn   = "${local.arn_prefix}:sqs:${local.region_account}:${var.name}-pipeline-failures"
+  failures_name  = "${var.name}-pipeline-failures"
 
   function_env = {
     POLARITY_STORE    = "s3://${var.bucket_id}"
@@ -61,7 +69,7 @@ locals {
 
 resource "aws_cloudwatch_log_group" "fn" {
   for_each          = toset(concat(keys(local.stages), ["predict"]))
-  name              = "/aws/lambda/${var.name}-${each.key}"
+  name              = "/aws/lambda/${var.name}-${each.key}" # = local.log_group_arn
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
 }
@@ -69,7 +77,7 @@ resource "aws_cloudwatch_log_group" "fn" {
 # --- failure destination -------------------------------------------------------------------------------------
 
 resource "aws_sqs_queue" "failures" {
-  name                      = "${var.name}-pipeline-failures"
+  name                      = local.failures_name
   message_retention_seconds = 1209600 # 14 days, the maximum: time to inspect and replay
   kms_master_key_id         = var.kms_key_arn
 }
@@ -159,31 +167,42 @@ data "aws_iam_policy_document" "stage" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.fn[each.key].arn}:*"]
+    resources = ["${local.log_group_arn[each.key]}:*"]
   }
 
-  statement {
-    sid       = "ReadInput"
-    actions   = ["s3:GetObject"]
-    resources = [for p in each.value.reads : "${var.bucket_arn}/${p}*"]
-  }
-
-  # Without ListBucket a missing key reads as 403 instead of 404; scoped to the input prefixes.
-  statement {
-    sid       = "ListInput"
-    actions   = ["s3:ListBucket"]
-    resources = [var.bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = [for p in each.value.reads : "${p}*"]
+  # Exactly the stage's entry of access.json: GetObject on its `get` patterns (inputs AND its own outputs, read
+  # first for idempotency), ListBucket under its `list` prefixes (so a missing key is a 404, not a 403), PutObject
+  # on its `put` patterns.
+  dynamic "statement" {
+    for_each = length(each.value.get) > 0 ? [1] : []
+    content {
+      sid       = "Read"
+      actions   = ["s3:GetObject"]
+      resources = [for p in each.value.get : "${var.bucket_arn}/${p}"]
     }
   }
 
-  statement {
-    sid       = "WriteOutput"
-    actions   = ["s3:PutObject"]
-    resources = [for p in each.value.writes : "${var.bucket_arn}/${p}*"]
+  dynamic "statement" {
+    for_each = length(each.value.list) > 0 ? [1] : []
+    content {
+      sid       = "List"
+      actions   = ["s3:ListBucket"]
+      resources = [var.bucket_arn]
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = flatten([for p in each.value.list : [p, "${p}*"]])
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.put) > 0 ? [1] : []
+    content {
+      sid       = "Write"
+      actions   = ["s3:PutObject"]
+      resources = [for p in each.value.put : "${var.bucket_arn}/${p}"]
+    }
   }
 
   statement {
@@ -195,7 +214,7 @@ data "aws_iam_policy_document" "stage" {
   statement {
     sid       = "OnFailureDestination"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.failures.arn]
+    resources = [local.failures_arn]
   }
 
   statement {
@@ -240,7 +259,7 @@ resource "aws_lambda_function" "stage" {
   timeout          = local.sizing[each.key].timeout
   kms_key_arn      = var.kms_key_arn
 
-  reserved_concurrent_executions = each.value.concurrency
+  reserved_concurrent_executions = local.concurrency[each.key]
 
   environment {
     variables = local.function_env
@@ -283,40 +302,19 @@ resource "aws_lambda_permission" "s3" {
   source_account = data.aws_caller_identity.current.account_id
 }
 
-# The ONE notification for the bucket: its filters are the routing table of shared/core/src/routing.rs
-# (checked by shared/core/tests/terraform_routes.rs; keep one literal block per stage).
+# The ONE notification for the bucket: one block per trigger of access.json (prefix/suffix filters).
 resource "aws_s3_bucket_notification" "pipeline" {
   bucket = var.bucket_id
 
-  lambda_function {
-    id                  = "ingest"
-    lambda_function_arn = aws_lambda_function.stage["ingest"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = "incoming/"
-  }
-
-  lambda_function {
-    id                  = "process"
-    lambda_function_arn = aws_lambda_function.stage["process"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = "raw/"
-    filter_suffix       = "manifest.json"
-  }
-
-  lambda_function {
-    id                  = "train"
-    lambda_function_arn = aws_lambda_function.stage["train"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = "processed/"
-    filter_suffix       = "manifest.json"
-  }
-
-  lambda_function {
-    id                  = "validate"
-    lambda_function_arn = aws_lambda_function.stage["validate"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = "models/"
-    filter_suffix       = "manifest.json"
+  dynamic "lambda_function" {
+    for_each = local.triggers
+    content {
+      id                  = lambda_function.value.id
+      lambda_function_arn = aws_lambda_function.stage[lambda_function.value.stage].arn
+      events              = ["s3:ObjectCreated:*"]
+      filter_prefix       = lambda_function.value.prefix
+      filter_suffix       = lambda_function.value.suffix == "" ? null : lambda_function.value.suffix
+    }
   }
 
   depends_on = [aws_lambda_permission.s3]

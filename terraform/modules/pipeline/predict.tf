@@ -10,21 +10,22 @@ data "aws_iam_policy_document" "predict" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.fn["predict"].arn}:*"]
+    resources = ["${local.log_group_arn["predict"]}:*"]
   }
+  # The `serve` entry of access.json (+ kms:Decrypt for the SSE-KMS objects).
   statement {
-    sid       = "ReadModels"
+    sid       = "Read"
     actions   = ["s3:GetObject"]
-    resources = ["${var.bucket_arn}/models/*"]
+    resources = [for p in var.serve_access.get : "${var.bucket_arn}/${p}"]
   }
   statement {
-    sid       = "ListModels"
+    sid       = "List"
     actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["models/*"]
+      values   = flatten([for p in var.serve_access.list : [p, "${p}*"]])
     }
   }
   statement {
@@ -33,8 +34,8 @@ data "aws_iam_policy_document" "predict" {
     resources = [var.kms_key_arn]
   }
   statement {
-    sid       = "RegistryRead"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    sid       = "Registry"
+    actions   = var.serve_access.registry
     resources = [var.registry_table_arn]
   }
   statement {
@@ -92,8 +93,11 @@ resource "aws_lambda_function_url" "predict" {
   authorization_type = var.predict_url_auth_type
 }
 
-# With NONE the URL is public and needs a resource policy; with AWS_IAM the caller's own IAM policy must allow
-# lambda:InvokeFunctionUrl on this function.
+# With AWS_IAM the caller's own IAM policy must allow lambda:InvokeFunctionUrl and lambda:InvokeFunction on this
+# function. With NONE the URL is public and needs a resource policy: since October 2025 a public URL needs BOTH statements: lambda:InvokeFunctionUrl (auth type NONE) and
+# lambda:InvokeFunction. AWS's console scopes the second with the condition lambda:InvokedViaFunctionUrl = true;
+# provider 5.100 has no argument for that condition, so the second statement also admits direct Invoke calls by
+# any AWS principal: the same function with the same input validation as the public URL, nothing more.
 resource "aws_lambda_permission" "predict_public_url" {
   count                  = var.predict_url_auth_type == "NONE" ? 1 : 0
   statement_id           = "AllowPublicFunctionUrl"
@@ -101,4 +105,12 @@ resource "aws_lambda_permission" "predict_public_url" {
   function_name          = aws_lambda_function.predict.function_name
   principal              = "*"
   function_url_auth_type = "NONE"
+}
+
+resource "aws_lambda_permission" "predict_public_invoke" {
+  count         = var.predict_url_auth_type == "NONE" ? 1 : 0
+  statement_id  = "AllowPublicFunctionUrlInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.predict.function_name
+  principal     = "*"
 }

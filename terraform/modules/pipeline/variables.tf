@@ -39,16 +39,52 @@ variable "stage_sizing" {
   default     = {}
 }
 
+variable "access" {
+  description = "The `stages` table of terraform/access.json: per stage, S3 key patterns it may get/put, prefixes it may list, registry actions, notification triggers."
+  type = map(object({
+    triggers = list(object({ prefix = string, suffix = string }))
+    get      = list(string)
+    list     = list(string)
+    put      = list(string)
+    registry = list(string)
+  }))
+  validation {
+    condition     = sort(keys(var.access)) == sort(["ingest", "process", "train", "validate"])
+    error_message = "access must have exactly the stages ingest, process, train, validate."
+  }
+}
+
+variable "serve_access" {
+  description = "The `serve` entry of terraform/access.json (the predict function's reads and registry actions)."
+  type = object({
+    get      = list(string)
+    list     = list(string)
+    registry = list(string)
+  })
+}
+
 variable "ingest_process_concurrency" {
-  description = "Reserved concurrency of the ingest and process stages (train and validate are fixed at 1)."
+  description = "Reserved concurrency of ingest and process each (null: unreserved)."
   type        = number
-  default     = 5
+  default     = null
+}
+
+variable "train_concurrency" {
+  description = "Reserved concurrency of train (null: unreserved; versions are content-addressed, so parallel runs are safe)."
+  type        = number
+  default     = null
+}
+
+variable "validate_concurrency" {
+  description = "Reserved concurrency of validate (null: unreserved; promotions are conditional writes, so parallel runs are safe)."
+  type        = number
+  default     = null
 }
 
 variable "predict_concurrency" {
-  description = "Reserved concurrency of the predict function."
+  description = "Reserved concurrency of the predict function (null: unreserved)."
   type        = number
-  default     = 20
+  default     = null
 }
 
 variable "predict_url_auth_type" {

@@ -1,7 +1,18 @@
-# Serving: ALB (HTTP, or HTTPS with an HTTP redirect when a certificate is given) -> target group with a /ready
+# Serving: ALB (HTTP, or HTTPS with an HTTP redirect when a certificate is given) -> target group with a /health
 # health check -> Auto Scaling Group of polarity-server instances in private subnets. No SSH: no key pair, no
-# port 22, Session Manager through the instance role. The launch template version is pinned in the ASG, so a
-# new server artifact (or AMI) yields a new version and a rolling instance refresh.
+# port 22, Session Manager through the instance role.
+#
+# Health: the target group checks /health (the process is up and serving HTTP), NOT /ready (a model is loaded).
+# A fleet waiting for its first model answers /health 200 and /ready 503, so it stays registered and is not
+# replaced in a loop; a broken instance (binary missing, crash loop, port closed) fails /health and the ASG
+# (health_check_type = ELB) replaces it after the grace period. "No model anywhere" is an alert (Prometheus
+# PolarityNoReadyInstance -> Alertmanager -> SNS), not a reason to replace instances.
+#
+# Rollout (terraform-provider-aws#34189): when Terraform both moves the ASG to a new launch template version AND
+# starts the refresh, a failed refresh "rolls back" to the same new version. So Terraform only creates launch
+# template versions; the ASG's version is ignored after creation, and CD starts the refresh with the new version
+# as its DesiredConfiguration and AutoRollback (terraform/deploy/instance-refresh.sh), waits for it, and fails
+# when it rolled back. The ASG moves to the new version only when the refresh succeeds.
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -110,7 +121,7 @@ resource "aws_lb_target_group" "server" {
   deregistration_delay = 30 # < TimeoutStopSec of the unit: in-flight requests drain before SIGTERM ends
 
   health_check {
-    path                = "/ready"
+    path                = "/health"
     port                = "traffic-port"
     protocol            = "HTTP"
     matcher             = "200"
@@ -207,21 +218,27 @@ resource "aws_iam_role_policy_attachment" "ssm" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
+# The `serve` entry of access.json (+ kms:Decrypt), and the server binary the instance installs at boot.
 data "aws_iam_policy_document" "server" {
   statement {
-    sid       = "ReadArtifactAndModels"
+    sid       = "Read"
     actions   = ["s3:GetObject"]
-    resources = ["${var.bucket_arn}/artifacts/server/*", "${var.bucket_arn}/models/*"]
+    resources = [for p in var.serve_access.get : "${var.bucket_arn}/${p}"]
   }
   statement {
-    sid       = "ListModels"
+    sid       = "List"
     actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["models/*"]
+      values   = flatten([for p in var.serve_access.list : [p, "${p}*"]])
     }
+  }
+  statement {
+    sid       = "ReadServerArtifact"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/artifacts/server/*"]
   }
   statement {
     sid       = "BucketKey"
@@ -229,8 +246,8 @@ data "aws_iam_policy_document" "server" {
     resources = [var.kms_key_arn]
   }
   statement {
-    sid       = "RegistryRead"
-    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    sid       = "Registry"
+    actions   = var.serve_access.registry
     resources = [var.registry_table_arn]
   }
 }
@@ -301,30 +318,24 @@ resource "aws_launch_template" "server" {
 }
 
 resource "aws_autoscaling_group" "server" {
-  name                      = "${var.name}-server"
-  vpc_zone_identifier       = var.private_subnet_ids
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  desired_capacity          = var.desired_capacity
+  name                = "${var.name}-server"
+  vpc_zone_identifier = var.private_subnet_ids
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  # Replace instances the ALB finds unhealthy on /health (see the top of this file); the grace period covers
+  # boot, the binary download and the server start.
   health_check_type         = "ELB"
-  health_check_grace_period = 120
+  health_check_grace_period = var.health_check_grace_period
   target_group_arns         = [aws_lb_target_group.server.arn]
   default_instance_warmup   = 60
   enabled_metrics           = ["GroupInServiceInstances", "GroupDesiredCapacity", "GroupTotalInstances"]
 
+  # A numbered version (auto-rollback cannot return to $Latest/$Default). Set at creation; afterwards only a
+  # successful instance refresh moves it (CD), hence ignore_changes below.
   launch_template {
     id      = aws_launch_template.server.id
-    version = aws_launch_template.server.latest_version # pinned number: changes roll out via instance refresh
-  }
-
-  instance_refresh {
-    strategy = "Rolling"
-    preferences {
-      min_healthy_percentage = 90
-      max_healthy_percentage = 200 # launch the replacement before terminating the old instance
-      instance_warmup        = 60
-      auto_rollback          = true
-    }
+    version = aws_launch_template.server.latest_version
   }
 
   tag {
@@ -339,7 +350,9 @@ resource "aws_autoscaling_group" "server" {
   }
 
   lifecycle {
-    ignore_changes = [desired_capacity] # owned by target tracking after creation
+    # desired_capacity: owned by target tracking after creation. launch_template: owned by the instance refresh
+    # (terraform-provider-aws#34189, see the top of this file).
+    ignore_changes = [desired_capacity, launch_template]
   }
 }
 
@@ -356,9 +369,10 @@ resource "aws_autoscaling_policy" "cpu" {
   }
 }
 
+# Same signal as the target group health check and the ASG: /health.
 resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
   alarm_name          = "${var.name}-no-healthy-hosts"
-  alarm_description   = "No instance behind the ALB passes /ready."
+  alarm_description   = "No instance behind the ALB passes /health: the API is down."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HealthyHostCount"
   dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.server.arn_suffix }
@@ -368,5 +382,22 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
   threshold           = 1
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "breaching"
+  alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
+}
+
+# The instance refresh's rollback trigger (CD passes it as AlarmSpecification): a new instance that fails
+# /health for 3 minutes rolls the refresh back to the previous launch template version.
+resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
+  alarm_name          = "${var.name}-unhealthy-hosts"
+  alarm_description   = "An instance behind the ALB fails /health (rolls back a running instance refresh)."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.server.arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
   alarm_actions       = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
 }

@@ -54,9 +54,27 @@ variable "server_version" {
 }
 
 variable "server_sha256" {
-  description = "Expected SHA-256 of the server artifact (empty: not checked)."
+  description = "Expected SHA-256 of the server artifact; user-data refuses to install anything else."
   type        = string
-  default     = ""
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.server_sha256))
+    error_message = "server_sha256 must be 64 lower-case hex digits."
+  }
+}
+
+variable "serve_access" {
+  description = "The `serve` entry of terraform/access.json: key patterns the server may get, prefixes it may list, registry actions."
+  type = object({
+    get      = list(string)
+    list     = list(string)
+    registry = list(string)
+  })
+}
+
+variable "health_check_grace_period" {
+  description = "Seconds after launch before the ASG acts on a failed /health (boot + binary download + start)."
+  type        = number
+  default     = 180
 }
 
 variable "ami_id" {

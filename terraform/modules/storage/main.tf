@@ -46,6 +46,9 @@ resource "aws_s3_bucket_ownership_controls" "data" {
   }
 }
 
+# Principal {"AWS": "*"} instead of the plain string "*" in the Deny statements: the two are equivalent in AWS
+# (every principal, anonymous included), but moto 5.x's S3 answers 500 (which the provider retries forever) to a
+# policy with Principal "*" on a bucket with access logging, and scripts/check-aws.sh applies this module to moto.
 resource "aws_s3_bucket_policy" "data" {
   bucket = aws_s3_bucket.data.id
   policy = jsonencode({
@@ -53,7 +56,7 @@ resource "aws_s3_bucket_policy" "data" {
     Statement = [{
       Sid       = "DenyInsecureTransport"
       Effect    = "Deny"
-      Principal = "*"
+      Principal = { AWS = "*" }
       Action    = "s3:*"
       Resource  = [aws_s3_bucket.data.arn, "${aws_s3_bucket.data.arn}/*"]
       Condition = { Bool = { "aws:SecureTransport" = "false" } }
@@ -62,10 +65,13 @@ resource "aws_s3_bucket_policy" "data" {
   depends_on = [aws_s3_bucket_public_access_block.data]
 }
 
+# S3 checks the target bucket when logging is configured: its policy must already admit logging.s3.amazonaws.com
+# (else InvalidTargetBucketForLogging), and bucket-owner-enforced ownership must be in place.
 resource "aws_s3_bucket_logging" "data" {
   bucket        = aws_s3_bucket.data.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "s3/${var.bucket_name}/"
+  depends_on    = [aws_s3_bucket_policy.logs, aws_s3_bucket_ownership_controls.logs]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "data" {
@@ -182,7 +188,7 @@ resource "aws_s3_bucket_policy" "logs" {
       {
         Sid       = "DenyInsecureTransport"
         Effect    = "Deny"
-        Principal = "*"
+        Principal = { AWS = "*" } # = "*"; see the data bucket's policy
         Action    = "s3:*"
         Resource  = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
         Condition = { Bool = { "aws:SecureTransport" = "false" } }
