@@ -34,14 +34,25 @@ case "$(uname -m)" in aarch64 | arm64) default_arch=arm64 ;; *) default_arch=x86
 ARCH="${POLARITY_LAMBDA_ARCH:-$default_arch}"
 FAILURE_QUEUE=polarity-pipeline-failures
 
-# prefix|suffix|stage -- the routing table of shared/core/src/routing.rs (ROUTES); kept equal by
-# shared/core/tests/terraform_routes.rs, which reads this block.
-ROUTES='
-incoming/||ingest
-raw/|manifest.json|process
-processed/|manifest.json|train
-models/|manifest.json|validate
-'
+# The routing table: the `triggers` of terraform/access.json (generated from shared/pipeline/src/layout.rs; the
+# same file builds the AWS notification in terraform/modules/pipeline). docker-compose mounts it next to this
+# script; elsewhere it is found relative to the repository.
+SCRIPT_DIR="$(cd "$(dirname "$0")" && pwd)"
+ACCESS_JSON="${POLARITY_ACCESS_JSON:-}"
+if [ -z "$ACCESS_JSON" ]; then
+  for candidate in /opt/polarity/access.json "$SCRIPT_DIR/../terraform/access.json"; do
+    [ -f "$candidate" ] && { ACCESS_JSON="$candidate"; break; }
+  done
+fi
+[ -f "$ACCESS_JSON" ] || { echo "init.sh: terraform/access.json not found (set POLARITY_ACCESS_JSON)" >&2; exit 1; }
+# prefix|suffix|stage|id lines, ids <stage>-<n> as in Terraform.
+ROUTES="$(python3 -c '
+import json, sys
+stages = json.load(open(sys.argv[1]))["stages"]
+for stage in sorted(stages):
+    for i, t in enumerate(stages[stage]["triggers"]):
+        print("|".join([t["prefix"], t["suffix"], stage, "%s-%d" % (stage, i)]))
+' "$ACCESS_JSON")"
 
 AWS_BIN="${AWS_CLI:-$(command -v aws || true)}"
 if [ -n "$AWS_BIN" ]; then
@@ -95,17 +106,17 @@ import json, sys
 kind, routes = sys.argv[1], [l.split("|") for l in sys.argv[2].split() if l]
 arns = dict(line.split() for line in sys.stdin if line.strip())
 confs = []
-for prefix, suffix, stage in routes:
+for prefix, suffix, stage, rid in routes:
     rules = [{"Name": "prefix", "Value": prefix}] + ([{"Name": "suffix", "Value": suffix}] if suffix else [])
     arn_key = "LambdaFunctionArn" if kind == "Lambda" else "QueueArn"
-    confs.append({"Id": stage, arn_key: arns[stage], "Events": ["s3:ObjectCreated:*"],
+    confs.append({"Id": rid, arn_key: arns[stage], "Events": ["s3:ObjectCreated:*"],
                   "Filter": {"Key": {"FilterRules": rules}}})
 key = "LambdaFunctionConfigurations" if kind == "Lambda" else "QueueConfigurations"
 print(json.dumps({key: confs}))
 ' "$1" "$ROUTES"
 }
 
-stages() { for r in $ROUTES; do echo "${r##*|}"; done; }
+stages() { for r in $ROUTES; do r="${r%|*}"; echo "${r##*|}"; done | sort -u; }
 
 if [ "$TRIGGER" = sqs ]; then
   targets=""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs localstack/init.sh against a moto server on 127.0.0.1 (no Docker) and checks what it made:
 #   1. sqs mode: bucket (versioned), registry table (pk/sk, on-demand), failure queue, and a notification whose
-#      filters equal init.sh's route table (itself checked against routing.rs by the Rust test); then uploads
+#      filters equal the triggers of terraform/access.json (the table init.sh and Terraform read); then uploads
 #      keys and runs relay.py against a fake `cargo lambda watch` endpoint: each stage receives exactly the keys
 #      routed to it, in AWS's record shape, and a failing event lands in the failure queue after 3 attempts.
 #   2. lambda mode: functions created from zips (runtime, arch, env, reserved concurrency, on-failure
@@ -39,8 +39,16 @@ aws_() { "$AWS_CLI" --endpoint-url "$AWS_ENDPOINT_URL" --output json "$@"; }
 BUCKET=polarity-test-data TABLE=polarity-test-registry
 export POLARITY_BUCKET=$BUCKET POLARITY_TABLE=$TABLE
 
-# expected filters, from init.sh's own table
-expected_routes() { sed -n "/^ROUTES='/,/^'/p" "$ROOT/localstack/init.sh" | grep '|' ; }
+# expected filters: the triggers of terraform/access.json, as prefix|suffix|stage|id
+expected_routes() {
+  "$PY" -c '
+import json, sys
+stages = json.load(open(sys.argv[1]))["stages"]
+for stage in sorted(stages):
+    for i, t in enumerate(stages[stage]["triggers"]):
+        print("|".join([t["prefix"], t["suffix"], stage, "%s-%d" % (stage, i)]))
+' "$ROOT/terraform/access.json"
+}
 
 check_notification() { # $1 = LambdaFunctionConfigurations | QueueConfigurations
   aws_ s3api get-bucket-notification-configuration --bucket "$BUCKET" >"$TMP/notif.json"
@@ -52,12 +60,12 @@ got = []
 for c in confs:
     rules = {r["Name"].lower(): r["Value"] for r in c["Filter"]["Key"]["FilterRules"]}
     target = c.get("LambdaFunctionArn") or c.get("QueueArn")
-    got.append((rules.get("prefix", ""), rules.get("suffix", ""), target.rsplit(":", 1)[-1]))
+    got.append((rules.get("prefix", ""), rules.get("suffix", ""), target.rsplit(":", 1)[-1], c["Id"]))
     assert c["Events"] == ["s3:ObjectCreated:*"], c
 want = []
 for r in routes:
-    prefix, suffix, stage = r.split("|")
-    want.append((prefix, suffix, f"polarity-{stage}-events" if kind == "QueueConfigurations" else f"polarity-{stage}"))
+    prefix, suffix, stage, rid = r.split("|")
+    want.append((prefix, suffix, f"polarity-{stage}-events" if kind == "QueueConfigurations" else f"polarity-{stage}", rid))
 assert sorted(got) == sorted(want), f"\n got  {sorted(got)}\n want {sorted(want)}"
 EOF
 }
@@ -79,7 +87,7 @@ EOF
 pass "table $TABLE: pk HASH, sk RANGE, PAY_PER_REQUEST"
 aws_ sqs get-queue-url --queue-name polarity-pipeline-failures >/dev/null || fail "failure queue"
 check_notification QueueConfigurations || fail "sqs notification filters"
-pass "notification: 4 QueueConfigurations equal the route table"
+pass "notification: QueueConfigurations equal access.json's triggers (ids <stage>-<n>)"
 
 # --- relay against a fake cargo-lambda-watch endpoint ---
 FAKE_PORT="$(free_port)"
@@ -106,7 +114,7 @@ for _ in $(seq 50); do "$PY" -c "import socket; socket.create_connection(('127.0
 
 echo x >"$TMP/obj"
 for key in "incoming/my file.csv" "raw/d1/rows.jsonl" "raw/d1/manifest.json" "processed/d1/manifest.json" \
-  "models/v1/model.plm" "models/v1/manifest.json" "decisions/v1.json" "quarantine/d1/manifest.json" \
+  "datasets/sst2.json" "datasets/notes.txt" "models/v1/model.plm" "models/v1/manifest.json" "decisions/v1.json" "quarantine/d1/manifest.json" \
   "incoming/fail.csv"; do
   aws_ s3api put-object --bucket "$BUCKET" --key "$key" --body "$TMP/obj" >/dev/null
 done
@@ -127,7 +135,7 @@ for c in calls:
 want = {
     "polarity-fn-ingest": ["incoming/my+file.csv"] + ["incoming/fail.csv"] * 3,
     "polarity-fn-process": ["raw/d1/manifest.json"],
-    "polarity-fn-train": ["processed/d1/manifest.json"],
+    "polarity-fn-train": ["processed/d1/manifest.json", "datasets/sst2.json"],
     "polarity-fn-validate": ["models/v1/manifest.json"],
 }
 assert {k: sorted(v) for k, v in seen.items()} == {k: sorted(v) for k, v in want.items()}, seen
@@ -185,5 +193,5 @@ assert c['DestinationConfig']['OnFailure']['Destination'].endswith(':polarity-pi
 done
 pass "async invoke config: 2 retries, 1 h max age, on-failure -> polarity-pipeline-failures"
 check_notification LambdaFunctionConfigurations || fail "lambda notification filters"
-pass "notification: 4 LambdaFunctionConfigurations equal the route table"
+pass "notification: LambdaFunctionConfigurations equal access.json's triggers"
 echo "localstack init tests: all passed"
