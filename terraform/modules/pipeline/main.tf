@@ -265,11 +265,14 @@ resource "aws_lambda_function" "stage" {
     variables = local.function_env
   }
 
-  logging_config {
-    log_format            = "JSON"
-    log_group             = aws_cloudwatch_log_group.fn[each.key].name
-    application_log_level = "INFO"
-    system_log_level      = "WARN"
+  dynamic "logging_config" {
+    for_each = var.json_logging ? [1] : []
+    content {
+      log_format            = "JSON"
+      log_group             = aws_cloudwatch_log_group.fn[each.key].name
+      application_log_level = "INFO"
+      system_log_level      = "WARN"
+    }
   }
 
   tracing_config {

@@ -121,3 +121,9 @@ variable "alarm_email" {
   type        = string
   default     = ""
 }
+
+variable "json_logging" {
+  description = "JSON logs into the module's log groups (logging_config). Only the moto test root turns it off: moto 5 does not return LoggingConfig, so every plan would show a change."
+  type        = bool
+  default     = true
+}

@@ -198,7 +198,8 @@ resource "aws_s3_bucket_policy" "logs" {
         Effect    = "Allow"
         Principal = { Service = "logging.s3.amazonaws.com" }
         Action    = "s3:PutObject"
-        Resource  = "${aws_s3_bucket.logs.arn}/s3/*"
+        # exactly the data bucket's target prefix + "*" (moto, like a strict reader, requires this form)
+        Resource  = "${aws_s3_bucket.logs.arn}/s3/${var.bucket_name}/*"
         Condition = { ArnLike = { "aws:SourceArn" = aws_s3_bucket.data.arn } }
       },
       {

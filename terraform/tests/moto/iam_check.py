@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""IAM checks against moto with IAM enforcement on (scripts/check-aws.sh runs this after `terraform apply`).
+
+1. access: for each stage, assume exactly its Terraform-created role and probe the data bucket and the registry
+   table. Every key pattern of the stage's access.json entry must work (GetObject on `get`, PutObject on `put`,
+   including the stage's own outputs, read first for idempotency) and every other prefix must be denied, as
+   must registry actions the stage does not list.
+2. chain: run the four stages in order, each under its own role's credentials, with the stage runner
+   `polarity pipeline stage <STAGE> <KEY> --store s3://B --registry dynamodb://T` (the same handler the Lambda
+   runs), from examples/reviews.csv to a production model in the registry. Skipped (with a message) when the
+   CLI has no `pipeline stage` subcommand.
+
+moto evaluates the Action and Resource of IAM policies but not Condition blocks, so the `s3:prefix` condition
+on ListBucket is not exercised here (terraform/tests/pipeline.tftest.hcl asserts it on the rendered policy).
+Trust policies: moto 5.2.5 does evaluate a role's trust policy on sts:AssumeRole, and crashes (500) on one
+whose Principal is a Service (ours name lambda.amazonaws.com). So, after Terraform's idempotency check, this
+script replaces each stage role's TRUST policy with one naming the moto admin user; the role's permission
+policy, the thing under test, is exactly what Terraform created.
+Bucket policy: moto 5.2.5 evaluates only StringEquals conditions and ignores others, so the data bucket's
+TLS-only statement (Deny unless aws:SecureTransport) denies every request, and moto speaks plain HTTP. The
+script deletes that bucket policy (after the idempotency check) before probing.
+DynamoDB: moto authorizes DynamoDB calls against the resource "*" (it resolves no table ARN), so the
+Terraform statement scoped to the registry table's ARN can never match there. The script adds to each role a
+statement allowing exactly that stage's `registry` actions on "*": the ACTIONS are still enforced per stage
+(ingest is denied GetItem, nobody may DeleteItem), the table ARN is checked by the plan-time tests only.
+
+Only boto3 (from .venv-moto). Prints one line per check; exits non-zero on the first failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+PREFIXES = ["incoming/", "contracts/", "raw/", "quarantine/", "processed/", "datasets/", "models/", "decisions/",
+            "artifacts/server/", "ops/monitoring/"]
+REGION = "us-east-1"
+
+
+def log(msg: str) -> None:
+    print(f"  {msg}", flush=True)
+
+
+def client(service: str, endpoint: str, creds: dict):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}), **creds)
+
+
+def allowed(fn) -> bool:
+    try:
+        fn()
+        return True
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in ("AccessDenied", "AccessDeniedException", "403"):
+            return False
+        raise
+
+
+def probe_key(pattern_or_prefix: str) -> str:
+    """A concrete key matching an IAM key pattern (or under a prefix)."""
+    return pattern_or_prefix.replace("*", "probe") if "*" in pattern_or_prefix else pattern_or_prefix + "probe/x.json"
+
+
+def matches(key: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in patterns)  # IAM's * matches '/' too, like fnmatch's
+
+
+def retrust(iam, sts, role_arns: dict) -> None:
+    """Let the admin assume the stage roles in moto (see the module docstring); permissions stay untouched."""
+    me = sts.get_caller_identity()["Arn"]
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": me}, "Action": "sts:AssumeRole"}]})
+    for arn in role_arns.values():
+        iam.update_assume_role_policy(RoleName=arn.rsplit("/", 1)[-1], PolicyDocument=doc)
+
+
+def registry_actions_on_star(iam, role_arns: dict, access: dict) -> None:
+    """moto checks DynamoDB actions against resource "*" (see the module docstring)."""
+    for stage, arn in role_arns.items():
+        actions = access["stages"][stage]["registry"]
+        if actions:
+            iam.put_role_policy(RoleName=arn.rsplit("/", 1)[-1], PolicyName="moto-dynamodb-resource-star",
+                                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                    {"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+
+
+def assume(sts, role_arn: str, stage: str) -> dict:
+    c = sts.assume_role(RoleArn=role_arn, RoleSessionName=f"check-{stage}")["Credentials"]
+    return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+            "aws_session_token": c["SessionToken"]}
+
+
+def check_access(a, admin: dict, roles: dict, access: dict) -> int:
+    s3_admin = client("s3", a.endpoint, admin)
+    sts = client("sts", a.endpoint, admin)
+    checks = 0
+    for stage in sorted(access["stages"]):
+        entry = access["stages"][stage]
+        creds = assume(sts, roles[stage], stage)
+        s3 = client("s3", a.endpoint, creds)
+        ddb = client("dynamodb", a.endpoint, creds)
+        keys = sorted({probe_key(p) for p in entry["get"] + entry["put"]} | {probe_key(p) for p in PREFIXES})
+        for key in keys:
+            s3_admin.put_object(Bucket=a.bucket, Key=key, Body=b"{}")
+            want_get, want_put = matches(key, entry["get"]), matches(key, entry["put"])
+            got_get = allowed(lambda: s3.get_object(Bucket=a.bucket, Key=key)["Body"].read())
+            got_put = allowed(lambda: s3.put_object(Bucket=a.bucket, Key=key, Body=b"{}"))
+            if (got_get, got_put) != (want_get, want_put):
+                print(f"FAIL {stage}: {key}: GetObject {'allowed' if got_get else 'denied'} (want "
+                      f"{'allowed' if want_get else 'denied'}), PutObject {'allowed' if got_put else 'denied'} "
+                      f"(want {'allowed' if want_put else 'denied'})", file=sys.stderr)
+                return 1
+            checks += 2
+        for pattern in entry["put"]:  # the idempotency read: a stage reads its own output first
+            if not matches(probe_key(pattern), entry["get"]):
+                print(f"FAIL {stage}: may write {pattern} but not read it back", file=sys.stderr)
+                return 1
+        for action, call in [
+            ("dynamodb:GetItem", lambda: ddb.get_item(TableName=a.table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})),
+            ("dynamodb:Query", lambda: ddb.query(TableName=a.table, KeyConditionExpression="pk = :p",
+                                                 ExpressionAttributeValues={":p": {"S": "x"}})),
+            ("dynamodb:DeleteItem", lambda: ddb.delete_item(TableName=a.table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})),
+        ]:
+            want = action in entry["registry"]
+            got = allowed(call)
+            if got != want:
+                print(f"FAIL {stage}: {action} {'allowed' if got else 'denied'}, want {'allowed' if want else 'denied'}",
+                      file=sys.stderr)
+                return 1
+            checks += 1
+        log(f"ok   {stage}: role {roles[stage].rsplit('/', 1)[-1]} may get {len(entry['get'])} and put "
+            f"{len(entry['put'])} key patterns (its own outputs readable), everything else denied; registry "
+            f"{[r.split(':')[1] for r in entry['registry']] or 'none'}")
+    # leave the bucket as the chain expects it: no probe objects
+    for page in s3_admin.get_paginator("list_object_versions").paginate(Bucket=a.bucket):
+        for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            s3_admin.delete_object(Bucket=a.bucket, Key=v["Key"], VersionId=v["VersionId"])
+    log(f"ok   {checks} allow/deny probes matched access.json")
+    return 0
+
+
+def newest_key(s3, bucket: str, prefix: str, suffix: str) -> str | None:
+    objs = [o for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in p.get("Contents", []) if o["Key"].endswith(suffix)]
+    return max(objs, key=lambda o: o["LastModified"])["Key"] if objs else None
+
+
+def run_stage(a, stage: str, key: str, creds: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": a.endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": creds["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+                "AWS_SESSION_TOKEN": creds["aws_session_token"]})
+    cmd = [a.cli, "pipeline", "stage", stage, key, "--store", f"s3://{a.bucket}", "--registry", f"dynamodb://{a.table}"]
+    t0 = time.time()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        print(f"FAIL {stage} on {key} under role {stage} (exit {p.returncode}):\n{p.stdout}\n{p.stderr}", file=sys.stderr)
+        raise SystemExit(1)
+    try:
+        outcome = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        outcome = {"stdout": p.stdout.strip()[-200:]}
+    log(f"ok   {stage} {key} as role {stage} in {time.time() - t0:.1f} s: {json.dumps(outcome)[:160]}")
+    return outcome
+
+
+def check_chain(a, admin: dict, roles: dict) -> int:
+    try:
+        runner_ok = subprocess.run([a.cli, "pipeline", "stage", "--help"], capture_output=True, text=True,
+                                   timeout=60).returncode == 0
+    except OSError:
+        runner_ok = False
+    if not runner_ok:
+        log(f"SKIP chain: `{a.cli} pipeline stage --help` failed (stage runner not built or not there yet)")
+        return 0
+    s3_admin = client("s3", a.endpoint, admin)
+    sts = client("sts", a.endpoint, admin)
+    ddb_admin = client("dynamodb", a.endpoint, admin)
+    s3_admin.upload_file(a.example, a.bucket, "incoming/reviews.csv")
+    run_stage(a, "ingest", "incoming/reviews.csv", assume(sts, roles["ingest"], "ingest"))
+    raw = newest_key(s3_admin, a.bucket, "raw/", "/manifest.json")
+    if not raw:
+        print("FAIL ingest wrote no raw/<dataset>/manifest.json", file=sys.stderr)
+        return 1
+    run_stage(a, "process", raw, assume(sts, roles["process"], "process"))
+    processed = newest_key(s3_admin, a.bucket, "processed/", "/manifest.json")
+    if not processed:
+        print("FAIL process wrote no processed/<dataset>/manifest.json", file=sys.stderr)
+        return 1
+    run_stage(a, "train", processed, assume(sts, roles["train"], "train"))
+    model = newest_key(s3_admin, a.bucket, "models/", "/manifest.json")
+    if not model:
+        print("FAIL train wrote no models/<version>/manifest.json", file=sys.stderr)
+        return 1
+    run_stage(a, "validate", model, assume(sts, roles["validate"], "validate"))
+    item = ddb_admin.get_item(TableName=a.table, Key={"pk": {"S": "POINTER"}, "sk": {"S": "PRODUCTION"}}).get("Item")
+    if not item:
+        print("FAIL no production pointer (pk=POINTER, sk=PRODUCTION) in the registry after validate", file=sys.stderr)
+        return 1
+    log(f"ok   registry has a production model: {json.dumps(item)[:200]}")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["access", "chain"])
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--bucket", required=True)
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--roles", required=True, help="JSON {stage: role ARN} (terraform output -json stage_role_arns)")
+    ap.add_argument("--admin", required=True, help="file with 'KEY_ID SECRET' of the moto admin user")
+    ap.add_argument("--access", required=True, help="terraform/access.json")
+    ap.add_argument("--cli", default="target/debug/polarity")
+    ap.add_argument("--example", default="examples/reviews.csv")
+    a = ap.parse_args()
+    key_id, secret = open(a.admin).read().split()
+    admin = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    roles = json.loads(a.roles)
+    access = json.load(open(a.access))
+
+    # IAM is enforced: the default moto credentials must now be rejected, or nothing below means anything.
+    try:
+        client("s3", a.endpoint, {"aws_access_key_id": "test", "aws_secret_access_key": "test"}).list_objects_v2(Bucket=a.bucket)
+        enforced = False
+    except ClientError:
+        enforced = True
+    if not enforced:
+        print("FAIL moto is not enforcing IAM (the default 'test' credentials were accepted)", file=sys.stderr)
+        return 1
+    retrust(client("iam", a.endpoint, admin), client("sts", a.endpoint, admin), roles)
+    registry_actions_on_star(client("iam", a.endpoint, admin), roles, access)
+    client("s3", a.endpoint, admin).delete_bucket_policy(Bucket=a.bucket)  # see the module docstring
+    if a.mode == "access":
+        return check_access(a, admin, roles, access)
+    return check_chain(a, admin, roles)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
