@@ -9,3 +9,13 @@ output "backend_config" {
     kms_key_id     = "${aws_kms_key.state.arn}"
   EOT
 }
+
+output "plan_role_arn" {
+  description = "Set as the repository variable AWS_PLAN_ROLE_ARN."
+  value       = aws_iam_role.plan.arn
+}
+
+output "apply_role_arn" {
+  description = "Set as the repository variable AWS_APPLY_ROLE_ARN."
+  value       = aws_iam_role.apply.arn
+}

@@ -26,3 +26,38 @@ variable "lock_table_name" {
     error_message = "lock_table_name must be 3-255 characters of letters, digits, '_', '-' or '.'."
   }
 }
+
+# --- GitHub OIDC: the roles CD assumes (.github/workflows/cd.yml) ----------------------------------------------
+
+variable "github_repo" {
+  description = "GitHub repository (owner/name) whose workflows may assume the CD roles."
+  type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repo))
+    error_message = "github_repo must look like owner/name."
+  }
+}
+
+variable "github_branch" {
+  description = "Branch whose pushes may assume the plan role (pull requests of the repository may too)."
+  type        = string
+  default     = "main"
+}
+
+variable "github_environment" {
+  description = "GitHub environment (with required reviewers) whose jobs may assume the apply role."
+  type        = string
+  default     = "production"
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's GitHub OIDC provider (false: one exists already; it is looked up by URL)."
+  type        = bool
+  default     = true
+}
+
+variable "name" {
+  description = "Name prefix of the main root's resources (var.name there): the apply role may manage IAM roles and instance profiles named <name>-* only."
+  type        = string
+  default     = "polarity"
+}
