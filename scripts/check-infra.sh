@@ -4,7 +4,7 @@
 #   2. checkov on terraform/ (zero failed checks; skips carry reasons inline) and on .github/ workflows
 #   3. YAML parse of docker-compose.yml, workflows, dependabot, Prometheus and Grafana provisioning files,
 #      and JSON parse of the dashboards
-#   4. promtool check config (local + AWS) and promtool check rules
+#   4. promtool check config (local + AWS) and promtool check rules; amtool check-config (Alertmanager, local + AWS)
 #   5. localstack/tests/test_init.sh: localstack/init.sh + relay.py against moto on 127.0.0.1
 #   --panels      also: start polarity-server (built if missing) with a model trained from a test fixture and
 #                 run monitoring/check_panels.py (real Prometheus + Pushgateway, every dashboard query)
@@ -13,7 +13,8 @@
 #   --chain       also: localstack/tests/test_chain.sh (upload -> the four real functions under cargo lambda
 #                 watch, driven by S3 notifications through relay.py; compiles the functions, minutes cold)
 #
-# Installs what it needs when missing: Debian packages prometheus (promtool), prometheus-pushgateway, curl,
+# Installs what it needs when missing: Debian packages prometheus (promtool), prometheus-alertmanager (amtool),
+# prometheus-pushgateway, curl,
 # python3-venv (apt-get, with sudo when not root); Python venvs .venv-tools (checkov) and .venv-moto
 # (moto[server], awscli) at the repository root. terraform itself is not packaged by Debian or PyPI: it must be on
 # PATH (GitHub Actions: hashicorp/setup-terraform).
@@ -66,7 +67,7 @@ venv() { # dir check-command pip-args...
 step "tools"
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
-apt_install prometheus curl
+apt_install prometheus prometheus-alertmanager curl
 [ $RUN_PANELS = 1 ] && apt_install prometheus-pushgateway
 if [ $RUN_BASE = 1 ]; then
   command -v terraform >/dev/null || {
@@ -95,7 +96,8 @@ if [ $RUN_BASE = 1 ]; then
   .venv-tools/bin/python - <<'EOF'
 import glob, json, yaml
 files = ["docker-compose.yml", ".github/dependabot.yml"] + sorted(glob.glob(".github/workflows/*.yml")) \
-    + sorted(glob.glob("monitoring/prometheus/*.yml")) + sorted(glob.glob("monitoring/grafana/provisioning/*/*.yml"))
+    + sorted(glob.glob("monitoring/prometheus/*.yml")) + sorted(glob.glob("monitoring/alertmanager/*.yml")) \
+    + sorted(glob.glob("monitoring/grafana/provisioning/*/*.yml"))
 for f in files:
     yaml.safe_load(open(f))
 dash = sorted(glob.glob("monitoring/grafana/dashboards/*.json"))
@@ -103,14 +105,17 @@ for f in dash:
     d = json.load(open(f))
     assert d.get("uid") and d.get("panels"), f
 compose = yaml.safe_load(open("docker-compose.yml"))
-assert {"localstack", "server", "prometheus", "grafana", "pushgateway"} <= set(compose["services"]), compose["services"].keys()
+assert {"localstack", "server", "prometheus", "alertmanager", "grafana", "pushgateway"} <= set(compose["services"]), compose["services"].keys()
+no_restart = [n for n, svc in compose["services"].items() if svc.get("restart") != "unless-stopped"]
+assert not no_restart, f"services without restart: unless-stopped: {no_restart}"
 print(f"parsed {len(files)} YAML files and {len(dash)} dashboards")
 EOF
 
-  step "promtool"
+  step "promtool, amtool"
   promtool check config monitoring/prometheus/prometheus.local.yml
   promtool check config monitoring/prometheus/prometheus.aws.yml
   promtool check rules monitoring/prometheus/alerts.yml
+  amtool check-config monitoring/alertmanager/alertmanager.local.yml monitoring/alertmanager/alertmanager.aws.yml
 
   step "localstack init against moto"
   bash localstack/tests/test_init.sh
