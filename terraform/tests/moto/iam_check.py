@@ -23,6 +23,8 @@ DynamoDB: moto authorizes DynamoDB calls against the resource "*" (it resolves n
 Terraform statement scoped to the registry table's ARN can never match there. The script adds to each role a
 statement allowing exactly that stage's `registry` actions on "*": the ACTIONS are still enforced per stage
 (ingest is denied GetItem, nobody may DeleteItem), the table ARN is checked by the plan-time tests only.
+moto also authorizes a TransactWriteItems call as the action dynamodb:TransactWriteItems, which IAM does not
+have (AWS authorizes each contained Put/Update/ConditionCheck): that statement adds it for stages that may write.
 
 Only boto3 (from .venv-moto). Prints one line per check; exits non-zero on the first failure.
 """
@@ -87,7 +89,9 @@ def retrust(iam, sts, role_arns: dict) -> None:
 def registry_actions_on_star(iam, role_arns: dict, access: dict) -> None:
     """moto checks DynamoDB actions against resource "*" (see the module docstring)."""
     for stage, arn in role_arns.items():
-        actions = access["stages"][stage]["registry"]
+        actions = list(access["stages"][stage]["registry"])
+        if {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"} & set(actions):
+            actions.append("dynamodb:TransactWriteItems")  # moto's name for the transaction (see above)
         if actions:
             iam.put_role_policy(RoleName=arn.rsplit("/", 1)[-1], PolicyName="moto-dynamodb-resource-star",
                                 PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
@@ -167,10 +171,11 @@ def run_stage(a, stage: str, key: str, creds: dict) -> dict:
         print(f"FAIL {stage} on {key} under role {stage} (exit {p.returncode}):\n{p.stdout}\n{p.stderr}", file=sys.stderr)
         raise SystemExit(1)
     try:
-        outcome = json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        outcome = {"stdout": p.stdout.strip()[-200:]}
-    log(f"ok   {stage} {key} as role {stage} in {time.time() - t0:.1f} s: {json.dumps(outcome)[:160]}")
+        outcome = json.loads(p.stdout)
+        shown = json.dumps(outcome, separators=(",", ":"))
+    except ValueError:
+        shown = p.stdout.strip().replace("\n", " ")
+    log(f"ok   {stage} {key} as role {stage} in {time.time() - t0:.1f} s: {shown[:140]}")
     return outcome
 
 
