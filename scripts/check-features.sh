@@ -11,8 +11,9 @@ features() {
 }
 features --workspace -e normal,build,dev,features >"${TMPDIR:-/tmp}/features.all"
 status=0
-for sel in "-p polarity-cli" "-p polarity-server -p polarity-cli" "-p polarity-fn-ingest" "-p polarity-fn-process" \
-           "-p polarity-fn-train" "-p polarity-fn-validate" "-p polarity-fn-predict"; do
+# (the five Lambda binaries are one package, polarity-functions: one feature set for all of them)
+for sel in "-p polarity-cli" "-p polarity-server -p polarity-cli" "-p polarity-functions" \
+           "-p polarity-server"; do
   # shellcheck disable=SC2086
   diff_lines=$(join -j1 "${TMPDIR:-/tmp}/features.all" <(features $sel -e normal,build,features) | awk '$2 != $3')
   if [ -n "$diff_lines" ]; then

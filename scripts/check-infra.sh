@@ -9,7 +9,8 @@
 #   --panels      also: start polarity-server (built if missing) with a model trained from a test fixture and
 #                 run monitoring/check_panels.py (real Prometheus + Pushgateway, every dashboard query)
 #   --panels-only only that step
-#   --routes      also: cargo test -p polarity-core --test terraform_routes (terraform/localstack vs routing.rs)
+#   --routes      also: cargo test -p polarity-pipeline --test contracts (terraform/access.json, localstack,
+#                 monitoring vs the code)
 #   --chain       also: localstack/tests/test_chain.sh (upload -> the four real functions under cargo lambda
 #                 watch, driven by S3 notifications through relay.py; compiles the functions, minutes cold)
 #
@@ -123,7 +124,7 @@ fi
 
 if [ $RUN_ROUTES = 1 ]; then
   step "route table test (cargo)"
-  cargo test -q -p polarity-core --test terraform_routes --locked
+  cargo test -q -p polarity-pipeline --test contracts --locked
 fi
 
 if [ $RUN_CHAIN = 1 ]; then

@@ -54,9 +54,9 @@ s3.upload_file("examples/reviews.csv", "polarity-data", "incoming/my reviews.csv
 PY
 T0=$(date +%s.%N)
 for f in ingest process train validate; do
-  echo "== invoke polarity-fn-$f with functions/$f/events/put.json"
+  echo "== invoke polarity-fn-$f with functions/events/$f/put.json"
   S=$(date +%s.%N)
-  cargo lambda invoke "polarity-fn-$f" -A 127.0.0.1 -P "$WATCH_PORT" --data-file "functions/$f/events/put.json" \
+  cargo lambda invoke "polarity-fn-$f" -A 127.0.0.1 -P "$WATCH_PORT" --data-file "functions/events/$f/put.json" \
     | tee "$WORK/$f.json"
   echo; python3 -c "print(f'   {$(date +%s.%N) - $S:.2f} s')"
   grep -q '"outcomes":\[{' "$WORK/$f.json" || { echo "no outcome from $f"; tail -50 "$WORK/watch.log"; exit 1; }

@@ -23,6 +23,8 @@ echo "== doc tests"
 cargo test --workspace --locked --doc
 echo "== infrastructure checks + dashboards against a live server and a real Prometheus"
 bash scripts/check-infra.sh --panels
+echo "== AWS: terraform validate/test offline, apply to moto twice, stage roles and the pipeline chain under IAM"
+bash scripts/check-aws.sh
 echo "== Lambda functions through the runtime API (cargo lambda watch + invoke, against moto)"
 bash scripts/lambda-invoke-test.sh
 echo "== all checks passed"

@@ -201,8 +201,8 @@ fn errors_are_one_line_and_name_the_problem() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         !out.status.success()
-            && err.contains("no text column 'nope'")
-            && err.contains("id, review, sentiment"),
+            && err.contains(r#"no text column "nope""#)
+            && err.contains(r#""id", "review", "sentiment""#),
         "{err}"
     );
 

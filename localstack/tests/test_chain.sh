@@ -5,7 +5,7 @@
 # written a decision, driven only by S3 notifications (nobody invokes a stage by hand).
 #
 # Needs: .venv-moto (moto[server], awscli), .venv-tools with cargo-lambda, and the functions built
-# (`cargo build -p polarity-fn-ingest -p polarity-fn-process -p polarity-fn-train -p polarity-fn-validate`;
+# (`cargo build -p polarity-functions`;
 # otherwise the first invoke compiles them). Run by `scripts/check-infra.sh --chain`.
 set -euo pipefail
 

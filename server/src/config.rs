@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use polarity_pipeline::backend::BackendArgs;
+
 /// Settings of `polarity serve` / `polarity-server`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -12,34 +14,21 @@ pub struct ServeArgs {
     #[arg(long, env = "POLARITY_MODEL", value_name = "FILE")]
     pub model: Option<PathBuf>,
 
-    /// Embedded home of `polarity pipeline run` (store `DIR/bucket`, registry `DIR/registry.json`): serve its
-    /// production model.
-    #[arg(long, env = "POLARITY_HOME", value_name = "DIR")]
-    pub home: Option<PathBuf>,
-
-    /// Object store holding the artifacts: `file:///DIR` or `s3://BUCKET` (with --registry).
+    /// Optional JSON sidecar `{"version": "…", "sha256": "…"}` beside the model: names the version and pins
+    /// the SHA-256 the artifact must have.
     #[arg(
         long,
-        env = "POLARITY_STORE",
-        value_name = "URL",
-        requires = "registry"
+        env = "POLARITY_MODEL_SIDECAR",
+        value_name = "FILE",
+        requires = "model"
     )]
-    pub store: Option<String>,
-
-    /// Model registry whose production pointer is served: `file:///FILE.json` or `dynamodb://TABLE`
-    /// (with --store).
-    #[arg(
-        long,
-        env = "POLARITY_REGISTRY",
-        value_name = "URL",
-        requires = "store"
-    )]
-    pub registry: Option<String>,
-
-    /// Optional JSON sidecar `{"version": "…", "sha256": "…"}` beside the model: names the version (default:
-    /// the first 12 hex digits of the artifact's SHA-256) and pins the SHA-256 the artifact must have.
-    #[arg(long, env = "POLARITY_MODEL_SIDECAR", value_name = "FILE")]
     pub model_sidecar: Option<PathBuf>,
+
+    /// Without --model: the registry whose production model is served (--store with --registry, else
+    /// --home, else .polarity). Before a model is promoted the server answers /ready and /predict with 503
+    /// `no_model` and serves the first one within a poll interval.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 
     /// Address to listen on (use 0.0.0.0:8080 behind a load balancer).
     #[arg(
@@ -58,9 +47,17 @@ pub struct ServeArgs {
     #[arg(long, env = "POLARITY_SHUTDOWN_TIMEOUT", value_name = "SECONDS", default_value = "20", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
 
+    /// Seconds a client has to send its request headers before it is disconnected.
+    #[arg(long, env = "POLARITY_HEADER_TIMEOUT", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
     /// Write logs as JSON lines (for CloudWatch and friends) instead of human-readable text.
     #[arg(long, env = "POLARITY_JSON_LOGS")]
     pub json_logs: bool,
+
+    /// Log one line per request (method, route, status, duration; never the body) at info level.
+    #[arg(long, env = "POLARITY_ACCESS_LOG")]
+    pub access_log: bool,
 
     /// Request limits.
     #[command(flatten)]
@@ -101,7 +98,8 @@ pub struct Limits {
     )]
     pub max_concurrent_requests: usize,
 
-    /// Seconds a `/predict` request may take, receiving its body included, before 503 `timeout`.
+    /// Seconds a `/predict` body may take to arrive (else 408 `body_timeout`, before any concurrency
+    /// permit is taken) and, separately, the prediction may take (else 503 `timeout`).
     #[arg(long, env = "POLARITY_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub request_timeout: Duration,
 }

@@ -1,25 +1,106 @@
-//! The one table from error kind to HTTP status and stable `error_type`. Every error the API returns is an
-//! [`ApiError`] rendered as `{"error": "<message>", "error_type": "<type>"}`.
+//! The one table from error kind to HTTP status and stable `error_type`. Every error a client can get is
+//! `{"error": "<message>", "error_type": "<type>"}`: [`ApiError`] for what the handlers find, and the same
+//! [`ErrorType`]s for what the connection layer finds (a malformed request line or header, an overlong URI
+//! or header block, a body or header that never arrives). The status table, the responses and the
+//! OpenAPI document are all built from [`ErrorType`].
 //!
 //! | error_type           | status | when |
 //! |----------------------|--------|------|
+//! | `bad_request`        | 400 | the HTTP request itself is malformed (request line, header syntax) |
 //! | `invalid_json`       | 400 | the body is not JSON |
 //! | `invalid_utf8`       | 400 | the body is not UTF-8 |
+//! | `unauthorized`       | 401 | `--api-key` is set and the bearer token is missing or wrong |
+//! | `not_found`          | 404 | unknown route (or model name) |
+//! | `method_not_allowed` | 405 | known route, wrong method |
+//! | `body_timeout`       | 408 | the body (or the request headers) did not arrive within `--request-timeout` |
+//! | `body_too_large`     | 413 | the body exceeds `--max-body-bytes` (a declared `Content-Length` is refused at once) |
+//! | `uri_too_long`       | 414 | the request target is too long |
 //! | `invalid_request`    | 422 | JSON of the wrong shape: wrong types, unknown fields, neither or both of `text`/`texts`, empty `texts` |
 //! | `empty_text`         | 422 | a text is empty or only whitespace |
 //! | `text_too_long`      | 422 | a text has more than `--max-text-chars` characters |
 //! | `too_many_texts`     | 422 | more than `--max-batch` texts |
-//! | `body_too_large`     | 413 | the body exceeds `--max-body-bytes` |
-//! | `not_found`          | 404 | unknown route |
-//! | `method_not_allowed` | 405 | known route, wrong method |
 //! | `overloaded`         | 429 | more than `--max-concurrent-requests` `/predict` requests at once |
-//! | `timeout`            | 503 | a `/predict` request took longer than `--request-timeout` (a server-side condition, retryable, so 503 rather than 408) |
-//! | `model_not_ready`    | 503 | no model is loaded yet |
+//! | `headers_too_large`  | 431 | the request header block is too large |
 //! | `internal`           | 500 | a server bug; never caused by client input |
+//! | `timeout`            | 503 | prediction took longer than `--request-timeout` (a server-side condition, retryable) |
+//! | `no_model`           | 503 | no model is loaded yet (the registry has no production model, or it is being loaded) |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+polarity_core::named_enum! {
+    /// The stable `error_type` of every error response (see the module docs).
+    pub enum ErrorType {
+        /// 400.
+        BadRequest = "bad_request",
+        /// 400.
+        InvalidJson = "invalid_json",
+        /// 400.
+        InvalidUtf8 = "invalid_utf8",
+        /// 401.
+        Unauthorized = "unauthorized",
+        /// 404.
+        NotFound = "not_found",
+        /// 405.
+        MethodNotAllowed = "method_not_allowed",
+        /// 408.
+        BodyTimeout = "body_timeout",
+        /// 413.
+        BodyTooLarge = "body_too_large",
+        /// 414.
+        UriTooLong = "uri_too_long",
+        /// 422.
+        InvalidRequest = "invalid_request",
+        /// 422.
+        EmptyText = "empty_text",
+        /// 422.
+        TextTooLong = "text_too_long",
+        /// 422.
+        TooManyTexts = "too_many_texts",
+        /// 429.
+        Overloaded = "overloaded",
+        /// 431.
+        HeadersTooLarge = "headers_too_large",
+        /// 500.
+        Internal = "internal",
+        /// 503.
+        Timeout = "timeout",
+        /// 503.
+        NoModel = "no_model",
+    }
+}
+
+impl ErrorType {
+    /// The HTTP status of this error type: the table in the module docs.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::InvalidJson | Self::InvalidUtf8 => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::InvalidRequest | Self::EmptyText | Self::TextTooLong | Self::TooManyTexts => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Timeout | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The error body for `message`.
+    pub fn body(&self, message: &str) -> Vec<u8> {
+        serde_json::to_vec(&Body {
+            error: message,
+            error_type: *self,
+        })
+        .expect("an error body is two strings and always serialises")
+    }
+}
 
 /// Everything that can go wrong while serving a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,31 +154,45 @@ pub enum ApiError {
     #[error("request did not complete within {0:?}")]
     Timeout(std::time::Duration),
     /// No model loaded yet.
-    #[error("no model is loaded yet")]
-    ModelNotReady,
+    #[error("no model is loaded yet: the registry has no production model, or it is being loaded")]
+    NoModel,
+    /// The body did not arrive in time.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// Missing or wrong bearer token.
+    #[error("missing or invalid bearer token (Authorization: Bearer <key>)")]
+    Unauthorized,
     /// A server-side bug.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl ApiError {
-    /// HTTP status and stable `error_type` of this error: the table in the module docs.
-    pub fn kind(&self) -> (StatusCode, &'static str) {
+    /// The error type of this error (and so its status).
+    pub fn error_type(&self) -> ErrorType {
         match self {
-            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
-            Self::InvalidUtf8 => (StatusCode::BAD_REQUEST, "invalid_utf8"),
-            Self::InvalidRequest(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-            Self::EmptyText(_) => (StatusCode::UNPROCESSABLE_ENTITY, "empty_text"),
-            Self::TextTooLong { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "text_too_long"),
-            Self::TooManyTexts { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_texts"),
-            Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
-            Self::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            Self::ModelNotReady => (StatusCode::SERVICE_UNAVAILABLE, "model_not_ready"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::InvalidJson(_) => ErrorType::InvalidJson,
+            Self::InvalidUtf8 => ErrorType::InvalidUtf8,
+            Self::InvalidRequest(_) => ErrorType::InvalidRequest,
+            Self::EmptyText(_) => ErrorType::EmptyText,
+            Self::TextTooLong { .. } => ErrorType::TextTooLong,
+            Self::TooManyTexts { .. } => ErrorType::TooManyTexts,
+            Self::BodyTooLarge { .. } => ErrorType::BodyTooLarge,
+            Self::NotFound(_) => ErrorType::NotFound,
+            Self::MethodNotAllowed(_) => ErrorType::MethodNotAllowed,
+            Self::Overloaded => ErrorType::Overloaded,
+            Self::Timeout(_) => ErrorType::Timeout,
+            Self::NoModel => ErrorType::NoModel,
+            Self::BodyTimeout(_) => ErrorType::BodyTimeout,
+            Self::Unauthorized => ErrorType::Unauthorized,
+            Self::Internal(_) => ErrorType::Internal,
         }
+    }
+
+    /// HTTP status and `error_type` of this error.
+    pub fn kind(&self) -> (StatusCode, ErrorType) {
+        let t = self.error_type();
+        (t.status(), t)
     }
 
     /// Classifies a `serde_json` error: syntax → `invalid_json`, shape → `invalid_request`.
@@ -112,27 +207,19 @@ impl ApiError {
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
-    error_type: &'a str,
+    error_type: ErrorType,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error_type) = self.kind();
-        let message = self.to_string();
-        let body = serde_json::to_vec(&Body {
-            error: &message,
-            error_type,
-        })
-        .unwrap_or_default();
+        let body = error_type.body(&self.to_string());
         let mut r = (status, body).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if matches!(
-            self,
-            Self::Overloaded | Self::Timeout(_) | Self::ModelNotReady
-        ) {
+        if matches!(self, Self::Overloaded | Self::Timeout(_) | Self::NoModel) {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -161,6 +248,8 @@ mod tests {
             ApiError::NotFound(String::new()),
             ApiError::MethodNotAllowed(String::new()),
             ApiError::Overloaded,
+            ApiError::BodyTimeout(std::time::Duration::ZERO),
+            ApiError::Unauthorized,
         ];
         for e in &all {
             assert!(e.kind().0.is_client_error(), "{e:?}");
@@ -169,5 +258,21 @@ mod tests {
         types.sort_unstable();
         types.dedup();
         assert_eq!(types.len(), all.len());
+    }
+
+    #[test]
+    fn every_error_type_has_its_status_and_a_json_body() {
+        for t in ErrorType::ALL {
+            let v: serde_json::Value = serde_json::from_slice(&t.body("m")).unwrap();
+            assert_eq!(v["error_type"], t.as_str());
+            assert!(
+                t.status().is_client_error() || t.status().is_server_error(),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            ApiError::NoModel.kind(),
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorType::NoModel)
+        );
     }
 }

@@ -19,6 +19,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod metrics;
 pub mod registry_source;
@@ -34,13 +35,14 @@ pub use registry_source::RegistrySource;
 pub use source::{FileSource, ModelRef, ModelSource, SourceError};
 pub use state::{AppState, LoadedModel};
 
-/// How often startup retries a retryable source error before giving up.
+/// How often startup retries a retryable source error before opening the port without a model.
 const STARTUP_ATTEMPTS: u32 = 5;
 
 /// The HTTP API over `state`. Every response, errors included, is counted by route template.
 pub fn app(state: AppState) -> Router {
     use routes::*;
-    Router::new()
+    let access_log = state.access_log();
+    let router = Router::new()
         .route(
             "/predict",
             post(predict::predict).route_layer(from_fn_with_state(state.clone(), predict::guard)),
@@ -52,9 +54,14 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.limits().max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), crate::metrics::track))
-        .with_state(state)
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(state.clone(), crate::metrics::track));
+    let router = if access_log {
+        router.layer(axum::middleware::from_fn(crate::metrics::access_log))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// Builds state and loads, verifies and warms the first model from `source` (retrying retryable errors).
@@ -70,11 +77,12 @@ pub async fn load_state(source: &dyn ModelSource, limits: Limits) -> anyhow::Res
     Ok(state)
 }
 
-/// Runs the server from command-line settings: `--model FILE` (plus optional sidecar), else
-/// `--store URL --registry URL`, else `--home DIR`, as the source.
+/// Runs the server from command-line settings: `--model FILE` (plus optional sidecar), else the registry
+/// the backend flags name.
 ///
 /// # Errors
-/// No model source, a model that cannot be loaded, or an address that cannot be bound.
+/// A backend that does not resolve, a `--model` file that cannot be loaded, or an address that cannot be
+/// bound.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let source = source_from_args(&args).await?;
     serve_with_source(args, source).await
@@ -83,7 +91,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The model source the flags name (see [`serve`]).
 ///
 /// # Errors
-/// No source given, or a store/registry URL that does not parse.
+/// A half-given backend or a URL that does not parse.
 pub async fn source_from_args(args: &ServeArgs) -> anyhow::Result<Arc<dyn ModelSource>> {
     if let Some(path) = &args.model {
         return Ok(Arc::new(FileSource::new(
@@ -91,49 +99,82 @@ pub async fn source_from_args(args: &ServeArgs) -> anyhow::Result<Arc<dyn ModelS
             args.model_sidecar.clone(),
         )));
     }
-    if let (Some(s), Some(r)) = (&args.store, &args.registry) {
-        return Ok(Arc::new(RegistrySource::connect(s, r).await?));
-    }
-    let home = args.home.as_ref().context(
-        "no model source: pass --model FILE, --store URL --registry URL, or --home DIR \
-         (or set POLARITY_MODEL, POLARITY_STORE + POLARITY_REGISTRY, or POLARITY_HOME)",
-    )?;
-    Ok(Arc::new(RegistrySource::home(home).await))
+    let backend = args.backend.resolve()?;
+    Ok(Arc::new(RegistrySource::connect(&backend).await))
 }
 
-/// Runs the server with any [`ModelSource`] (e.g. a registry): load, warm, only then bind `args.addr`,
-/// poll for new models every `args.poll_interval`, and drain on SIGTERM/ctrl-c.
+/// Runs the server with any [`ModelSource`]: try to load, verify and warm the current model, bind
+/// `args.addr` either way (a registry with no production model yet serves 503 `no_model` until one is
+/// promoted), poll for new models every `args.poll_interval`, and drain on SIGTERM/ctrl-c. A `--model`
+/// file that cannot be loaded at start is an error (the file is the whole point); a registry's problems are
+/// logged and retried at every poll.
 ///
 /// # Errors
-/// A model that cannot be loaded or an address that cannot be bound.
+/// Invalid limits, a `--model` file that cannot be loaded, or an address that cannot be bound.
 pub async fn serve_with_source(
     args: ServeArgs,
     source: Arc<dyn ModelSource>,
 ) -> anyhow::Result<()> {
-    let state = load_state(source.as_ref(), args.limits.clone()).await?;
+    let state = start_state(&args, source.as_ref()).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("could not listen on {}", args.addr))?;
     tracing::info!(addr = %listener.local_addr()?, poll_interval_s = args.poll_interval.as_secs_f64(), "listening");
     let poller = tokio::spawn(reload::poll(state.clone(), source, args.poll_interval));
-    let served = shutdown::serve_until(
+    let served = conn::serve(
         listener,
         app(state),
+        conn::ConnSettings {
+            header_timeout: args.header_timeout,
+            drain: args.shutdown_timeout,
+        },
         shutdown::signal(),
-        args.shutdown_timeout,
     )
     .await;
     poller.abort();
     served.context("server failed")
 }
 
-/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`; JSON lines when `json`).
-/// Does nothing if one is already installed.
+/// The state a server (or the predict function) starts with: limits checked, and the current model loaded,
+/// verified and warmed when there is one. A `--model` file that cannot be loaded is an error; a registry
+/// with no model yet, or whose model is refused, gives a state without a model (503 `no_model`) that the
+/// poll task fills in.
+///
+/// # Errors
+/// Invalid limits, or a `--model` file that cannot be loaded.
+pub async fn start_state(args: &ServeArgs, source: &dyn ModelSource) -> anyhow::Result<AppState> {
+    args.limits.validate().map_err(anyhow::Error::msg)?;
+    let state = AppState::new(args.limits.clone())?.with_access_log(args.access_log);
+    match reload::load_initial(&state, source, STARTUP_ATTEMPTS).await {
+        Ok(_) => {}
+        Err(e) if args.model.is_some() => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "could not load the model from {}",
+                source.describe()
+            )));
+        }
+        Err(e) if e.is_no_model() => tracing::info!(
+            source = %source.describe(),
+            "no production model yet; /ready and /predict answer 503 no_model until one is promoted"
+        ),
+        Err(e) => tracing::error!(
+            source = %source.describe(),
+            error = %e,
+            "could not load the production model; serving 503 no_model and retrying every poll"
+        ),
+    }
+    Ok(state)
+}
+
+/// Installs the global tracing subscriber (`RUST_LOG` filter, default `info`; JSON lines when `json`;
+/// colours only on a terminal). Does nothing if one is already installed.
 pub fn init_tracing(json: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         b.json().try_init()

@@ -7,8 +7,10 @@
 //! `/metrics` is scraped from the per-label prediction
 //! counters, so the request path pays nothing for it. It is 0 until the current model has predicted.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -19,7 +21,7 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::state::{AppState, LoadedModel};
+use crate::state::AppState;
 
 /// Request latency buckets, seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -71,7 +73,18 @@ pub struct Metrics {
     pub model_ready: IntGauge,
     /// `polarity_build_info{version}`.
     pub build_info: IntGaugeVec,
+    /// The serving model's label counters and prior (set by [`Metrics::model_installed`]).
+    serving: ArcSwap<Serving>,
     drift: Mutex<Drift>,
+}
+
+/// What the metrics know of the serving model.
+#[derive(Debug, Default)]
+struct Serving {
+    version: String,
+    /// `polarity_predictions_total{label}` per label, in label order (resolved once per model).
+    counters: Vec<IntCounter>,
+    prior: Vec<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -167,6 +180,7 @@ impl Metrics {
                 Opts::new("polarity_build_info", "Server build (value 1)."),
                 &["version"],
             )?,
+            serving: ArcSwap::from_pointee(Serving::default()),
             drift: Mutex::new(Drift::default()),
         };
         let r = &m.registry;
@@ -192,42 +206,45 @@ impl Metrics {
         Ok(m)
     }
 
-    /// The per-label prediction counters for a model's labels, in label order (resolved once per model).
-    pub fn label_counters(&self, labels: &[String]) -> Vec<IntCounter> {
-        labels
-            .iter()
-            .map(|l| self.predictions.with_label_values(&[l.as_str()]))
-            .collect()
-    }
-
-    /// Points the model gauges at a newly installed model.
-    pub fn model_installed(&self, m: &LoadedModel) {
+    /// Points the model gauges and the per-label counters at a newly installed model.
+    pub fn model_installed(&self, version: &str, sha256: &str, labels: &[String], prior: &[f64]) {
         self.model_info.reset();
-        self.model_info
-            .with_label_values(&[m.version.as_str(), m.sha256.as_str()])
-            .set(1);
+        self.model_info.with_label_values(&[version, sha256]).set(1);
         self.class_prior.reset();
-        for (label, p) in m
-            .classifier
-            .labels()
-            .iter()
-            .zip(&m.classifier.meta.data.class_prior)
-        {
+        for (label, p) in labels.iter().zip(prior) {
             self.class_prior
                 .with_label_values(&[label.as_str()])
                 .set(*p);
         }
         self.model_ready.set(1);
-        let counts = m.label_counters.iter().map(IntCounter::get).collect();
+        let counters: Vec<IntCounter> = labels
+            .iter()
+            .map(|l| self.predictions.with_label_values(&[l.as_str()]))
+            .collect();
         if let Ok(mut d) = self.drift.lock() {
             *d = Drift {
-                version: m.version.clone(),
-                decayed: vec![0.0; m.label_counters.len()],
-                last: counts,
+                version: version.to_string(),
+                decayed: vec![0.0; counters.len()],
+                last: counters.iter().map(IntCounter::get).collect(),
                 at: Some(Instant::now()),
             };
         }
+        self.serving.store(Arc::new(Serving {
+            version: version.to_string(),
+            counters,
+            prior: prior.to_vec(),
+        }));
         self.class_drift.set(0.0);
+    }
+
+    /// Counts one prediction of class `best` (`label`) by the model `version`.
+    pub fn prediction(&self, version: &str, best: usize, label: &str) {
+        let s = self.serving.load();
+        match s.counters.get(best) {
+            Some(c) if s.version == version => c.inc(),
+            // a request that started on the previous model
+            _ => self.predictions.with_label_values(&[label]).inc(),
+        }
     }
 
     /// Counts a reload attempt.
@@ -237,13 +254,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Updates `polarity_class_drift` from the prediction counters of `model` (see the module docs).
-    pub fn update_drift(&self, model: &LoadedModel, now: Instant) {
-        let counts: Vec<u64> = model.label_counters.iter().map(IntCounter::get).collect();
+    /// Updates `polarity_class_drift` from the serving model's prediction counters (see the module docs).
+    pub fn update_drift(&self, now: Instant) {
+        let serving = self.serving.load();
+        let counts: Vec<u64> = serving.counters.iter().map(IntCounter::get).collect();
         let Ok(mut d) = self.drift.lock() else { return };
-        if d.version != model.version || d.last.len() != counts.len() {
+        if d.version != serving.version || d.last.len() != counts.len() {
             *d = Drift {
-                version: model.version.clone(),
+                version: serving.version.clone(),
                 decayed: vec![0.0; counts.len()],
                 last: counts,
                 at: Some(now),
@@ -260,18 +278,17 @@ impl Metrics {
             *lk = *ck;
         }
         d.at = Some(now);
-        self.class_drift.set(total_variation(
-            &d.decayed,
-            &model.classifier.meta.data.class_prior,
-        ));
+        self.class_drift
+            .set(total_variation(&d.decayed, &serving.prior));
     }
 
     /// The registry in Prometheus text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::with_capacity(16 * 1024);
-        // Encoding into a Vec cannot fail for well-formed metrics.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encoding registered metrics into memory cannot fail");
+        String::from_utf8(buf).expect("the text exposition format is UTF-8")
     }
 }
 
@@ -318,6 +335,26 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     m.http_requests
         .with_label_values(&[route, method, resp.status().as_str()])
         .inc();
+    resp
+}
+
+/// Middleware (with `--access-log`): one line per request at info level: method, matched route, status and
+/// duration; never the body or the query string.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = method_label(req.method());
+    let t0 = Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(
+        method,
+        route,
+        status = resp.status().as_u16(),
+        duration_ms = t0.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
     resp
 }
 

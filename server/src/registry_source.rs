@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use polarity_pipeline::aws::AwsSettings;
-use polarity_pipeline::backend::{self, RegistryUrl, StoreUrl};
+use polarity_pipeline::backend::Backend;
 use polarity_pipeline::registry::Registry;
 use polarity_pipeline::store::ObjectStore;
 
@@ -24,21 +24,9 @@ impl RegistrySource {
         Self { store, registry }
     }
 
-    /// Connects to `store` (`file:///DIR` or `s3://BUCKET`) and `registry` (`file:///FILE.json` or
-    /// `dynamodb://TABLE`); AWS endpoints come from the standard `AWS_ENDPOINT_URL*` variables.
-    ///
-    /// # Errors
-    /// A URL that does not parse.
-    pub async fn connect(store: &str, registry: &str) -> anyhow::Result<Self> {
-        let (s, r) = (StoreUrl::parse(store)?, RegistryUrl::parse(registry)?);
-        let b = backend::connect(&s, &r, &AwsSettings::default()).await;
-        Ok(Self::new(b.store, b.registry))
-    }
-
-    /// The embedded layout under `home` (the same folders `polarity pipeline run --home` writes).
-    pub async fn home(home: &std::path::Path) -> Self {
-        let (s, r) = backend::home(home);
-        let b = backend::connect(&s, &r, &AwsSettings::default()).await;
+    /// Connects to the backend (AWS endpoints from the standard `AWS_ENDPOINT_URL*` variables).
+    pub async fn connect(backend: &Backend) -> Self {
+        let b = backend.connect(&AwsSettings::default()).await;
         Self::new(b.store, b.registry)
     }
 }
@@ -68,9 +56,10 @@ impl ModelSource for RegistrySource {
                 sha256: Some(rec.sha256),
             }),
             // No model promoted yet: it may be soon, so keep polling.
-            Ok(None) => Err(SourceError::Retryable(
-                "the registry has no production model yet".into(),
-            )),
+            Ok(None) => Err(SourceError::NoModel(format!(
+                "{} has no production model yet",
+                self.registry.url()
+            ))),
             Err(e) => Err(classify(e.is_retryable(), e.to_string())),
         }
     }

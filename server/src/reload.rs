@@ -5,36 +5,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use polarity_core::artifact::{ArtifactError, decode, sha256_hex};
-use polarity_core::model::PredictScratch;
+use polarity_core::artifact::sha256_hex;
+use polarity_pipeline::artifacts::{VerifyError, verify};
 
-use crate::metrics::Metrics;
 use crate::source::{ModelRef, ModelSource, SourceError};
 use crate::state::{AppState, LoadedModel};
-
-/// Text used to warm and smoke-test every model before it serves.
-pub const SMOKE_TEXT: &str = "a smoke test : this film was good , not bad .";
 
 /// Why a model was not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The source failed.
+    /// The source failed (or has nothing to serve yet).
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// The bytes differ from the SHA-256 the source announced.
-    #[error("artifact SHA-256 {found} does not match the expected {expected}")]
-    Checksum {
-        /// What the source announced.
-        expected: String,
-        /// What the bytes hash to.
-        found: String,
-    },
-    /// The bytes are not a valid artifact.
+    /// The bytes are not the model the source names, or not a valid model (the checks every loader
+    /// makes: [`polarity_pipeline::artifacts::verify`]).
     #[error("artifact refused: {0}")]
-    Artifact(#[from] ArtifactError),
-    /// The model decoded but cannot serve.
-    #[error("model failed its smoke test: {0}")]
-    Smoke(String),
+    Refused(#[from] VerifyError),
+    /// The model is valid but cannot be served (e.g. its version is not a header value), or the loader
+    /// task failed.
+    #[error("model cannot be served: {0}")]
+    Unservable(String),
 }
 
 impl LoadError {
@@ -42,56 +32,28 @@ impl LoadError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Source(e) if e.is_retryable())
     }
+
+    /// True when the source simply has no model yet.
+    pub fn is_no_model(&self) -> bool {
+        matches!(self, Self::Source(SourceError::NoModel(_)))
+    }
 }
 
-/// Verifies, decodes and smoke-tests artifact bytes (CPU-bound; run off the async workers for big models).
+/// Verifies, decodes, validates and warms artifact bytes (CPU-bound; run off the async workers).
 ///
 /// # Errors
-/// [`LoadError::Checksum`], [`LoadError::Artifact`] or [`LoadError::Smoke`].
-pub fn prepare(r: &ModelRef, bytes: &[u8], metrics: &Metrics) -> Result<LoadedModel, LoadError> {
+/// [`LoadError::Refused`] or [`LoadError::Unservable`].
+pub fn prepare(r: &ModelRef, bytes: &[u8]) -> Result<LoadedModel, LoadError> {
     let sha = sha256_hex(bytes);
-    if let Some(expected) = r.sha256.as_ref().filter(|e| **e != sha) {
-        return Err(LoadError::Checksum {
-            expected: expected.clone(),
-            found: sha,
-        });
-    }
-    let classifier = decode(bytes)?;
-    let labels = classifier.labels().len();
-    if labels < 2 {
-        return Err(LoadError::Smoke(format!("{labels} labels")));
-    }
-    if classifier.meta.data.class_prior.len() != labels {
-        return Err(LoadError::Smoke(
-            "class prior and labels differ in length".into(),
-        ));
-    }
-    let mut s = PredictScratch::default();
-    let (best, _) = classifier.predict_into(SMOKE_TEXT, &mut s);
-    let sum: f64 = s.probs.iter().sum();
-    if s.probs.len() != labels
-        || best >= labels
-        || !s.probs.iter().all(|p| p.is_finite())
-        || (sum - 1.0).abs() > 1e-6
-    {
-        return Err(LoadError::Smoke(format!(
-            "probabilities {:?} are not a distribution over {labels} labels",
-            s.probs
-        )));
-    }
-    LoadedModel::new(classifier, r.version.clone(), sha, metrics).map_err(LoadError::Smoke)
+    let classifier = verify(bytes, r.sha256.as_deref())?;
+    LoadedModel::new(classifier, r.version.clone(), sha).map_err(LoadError::Unservable)
 }
 
-async fn fetch_and_prepare(
-    state: &AppState,
-    r: &ModelRef,
-    bytes: Bytes,
-) -> Result<LoadedModel, LoadError> {
-    let st = state.clone();
+async fn fetch_and_prepare(r: &ModelRef, bytes: Bytes) -> Result<LoadedModel, LoadError> {
     let r = r.clone();
-    tokio::task::spawn_blocking(move || prepare(&r, &bytes, st.metrics()))
+    tokio::task::spawn_blocking(move || prepare(&r, &bytes))
         .await
-        .map_err(|e| LoadError::Smoke(format!("loader task failed: {e}")))?
+        .map_err(|e| LoadError::Unservable(format!("loader task failed: {e}")))?
 }
 
 /// Loads the first model and installs it, retrying retryable source errors up to `attempts` times.
@@ -110,7 +72,7 @@ pub async fn load_initial(
         let res = async {
             let r = source.current().await?;
             let bytes = source.fetch(&r).await?;
-            fetch_and_prepare(state, &r, bytes).await
+            fetch_and_prepare(&r, bytes).await
         }
         .await;
         match res {
@@ -119,9 +81,9 @@ pub async fn load_initial(
                 state.install(m);
                 return state
                     .model()
-                    .ok_or(LoadError::Smoke("model vanished after install".into()));
+                    .ok_or(LoadError::Unservable("model vanished after install".into()));
             }
-            Err(e) if e.is_retryable() && tries < attempts => {
+            Err(e) if e.is_retryable() && !e.is_no_model() && tries < attempts => {
                 tracing::warn!(error = %e, attempt = tries, "model source unavailable; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
@@ -161,6 +123,10 @@ impl Reloader {
         let m = state.metrics();
         let r = match source.current().await {
             Ok(r) => r,
+            Err(SourceError::NoModel(why)) => {
+                tracing::debug!(source = %source.describe(), why, "no model to serve yet");
+                return ReloadOutcome::Unchanged;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, retryable = e.is_retryable(), source = %source.describe(), "model reload failed: source error; old model keeps serving");
                 m.reload(false);
@@ -185,7 +151,7 @@ impl Reloader {
         if self.refused.as_ref() == Some(&key) {
             return ReloadOutcome::Unchanged;
         }
-        match fetch_and_prepare(state, &r, bytes).await {
+        match fetch_and_prepare(&r, bytes).await {
             Ok(new) => {
                 let version = new.version.clone();
                 let old = state.install(new);

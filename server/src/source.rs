@@ -32,12 +32,15 @@ pub enum SourceError {
     /// Will not fix itself (missing file, bad configuration, malformed pointer).
     #[error("model source failed: {0}")]
     Permanent(String),
+    /// Nothing to serve yet (a registry before its first promotion); the poll keeps checking.
+    #[error("{0}")]
+    NoModel(String),
 }
 
 impl SourceError {
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_))
+        matches!(self, Self::Retryable(_) | Self::NoModel(_))
     }
 
     /// Classifies an I/O error on `path`: missing, forbidden or invalid paths are permanent.
@@ -113,23 +116,28 @@ impl ModelSource for FileSource {
     }
 
     async fn current(&self) -> Result<ModelRef, SourceError> {
-        if let Some(sc) = &self.sidecar {
-            let raw = tokio::fs::read(sc)
-                .await
-                .map_err(|e| SourceError::from_io(sc, &e))?;
-            let s: Sidecar = serde_json::from_slice(&raw).map_err(|e| {
-                SourceError::Permanent(format!("{}: not a model sidecar: {e}", sc.display()))
-            })?;
-            return Ok(ModelRef {
-                version: s.version,
-                sha256: s.sha256.map(|h| h.to_ascii_lowercase()),
-            });
-        }
+        // The bytes are always read and hashed: the version that serves is the content that serves, even
+        // when a sidecar names a version without pinning its SHA-256 (or is updated before the file).
         let bytes = self.read().await?;
         let sha = sha256_hex(&bytes);
-        let r = ModelRef {
-            version: sha[..12].to_string(),
-            sha256: Some(sha),
+        let r = match &self.sidecar {
+            Some(sc) => {
+                let raw = tokio::fs::read(sc)
+                    .await
+                    .map_err(|e| SourceError::from_io(sc, &e))?;
+                let s: Sidecar = serde_json::from_slice(&raw).map_err(|e| {
+                    SourceError::Permanent(format!("{}: not a model sidecar: {e}", sc.display()))
+                })?;
+                ModelRef {
+                    version: s.version,
+                    // a pinned SHA-256 is checked against the bytes by the loader; else the bytes' own
+                    sha256: Some(s.sha256.map_or(sha, |h| h.to_ascii_lowercase())),
+                }
+            }
+            None => ModelRef {
+                version: sha[..12].to_string(),
+                sha256: Some(sha),
+            },
         };
         if let Ok(mut last) = self.last.lock() {
             *last = Some((r.clone(), bytes));
@@ -173,6 +181,16 @@ mod tests {
                 version: "v7".into(),
                 sha256: Some("abc".into())
             }
+        );
+        // a sidecar without sha256: the version follows the bytes that are actually there
+        std::fs::write(&sc, br#"{"version": "v8"}"#).unwrap();
+        let r = s.current().await.unwrap();
+        assert_eq!(r.sha256.as_deref(), Some(sha256_hex(b"two").as_str()));
+        std::fs::write(&p, b"three").unwrap();
+        assert_ne!(
+            s.current().await.unwrap(),
+            r,
+            "new bytes under the same sidecar are a new model"
         );
         std::fs::write(&sc, b"{").unwrap();
         assert!(!s.current().await.unwrap_err().is_retryable());

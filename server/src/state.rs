@@ -6,7 +6,6 @@ use std::time::SystemTime;
 use arc_swap::ArcSwapOption;
 use axum::http::HeaderValue;
 use polarity_core::Classifier;
-use prometheus::IntCounter;
 use tokio::sync::Semaphore;
 
 use crate::config::Limits;
@@ -26,8 +25,6 @@ pub struct LoadedModel {
     pub loaded_at: SystemTime,
     /// `version` as a header value, built once.
     pub(crate) version_header: HeaderValue,
-    /// `polarity_predictions_total{label}` for each label, in label order.
-    pub(crate) label_counters: Vec<IntCounter>,
 }
 
 impl LoadedModel {
@@ -35,22 +32,15 @@ impl LoadedModel {
     ///
     /// # Errors
     /// A message when `version` cannot be sent as an HTTP header value.
-    pub fn new(
-        classifier: Classifier,
-        version: String,
-        sha256: String,
-        metrics: &Metrics,
-    ) -> Result<Self, String> {
+    pub fn new(classifier: Classifier, version: String, sha256: String) -> Result<Self, String> {
         let version_header = HeaderValue::from_str(&version)
             .map_err(|_| format!("model version {version:?} is not a valid header value"))?;
-        let label_counters = metrics.label_counters(classifier.labels());
         Ok(Self {
             classifier,
             version,
             sha256,
             loaded_at: SystemTime::now(),
             version_header,
-            label_counters,
         })
     }
 }
@@ -67,6 +57,7 @@ struct Shared {
     metrics: Metrics,
     limits: Limits,
     permits: Semaphore,
+    access_log: bool,
 }
 
 impl AppState {
@@ -82,8 +73,27 @@ impl AppState {
                 metrics: Metrics::new()?,
                 limits,
                 permits,
+                access_log: false,
             }),
         })
+    }
+
+    /// The same state with the per-request access log on or off (before the state is shared).
+    pub fn with_access_log(self, on: bool) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut shared) => {
+                shared.access_log = on;
+                Self {
+                    inner: Arc::new(shared),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
+    /// Whether requests are logged one line each.
+    pub fn access_log(&self) -> bool {
+        self.inner.access_log
     }
 
     /// The model serving now, if any.
@@ -93,7 +103,12 @@ impl AppState {
 
     /// Atomically makes `m` the serving model and returns the previous one.
     pub fn install(&self, m: LoadedModel) -> Option<Arc<LoadedModel>> {
-        self.inner.metrics.model_installed(&m);
+        self.inner.metrics.model_installed(
+            &m.version,
+            &m.sha256,
+            m.classifier.labels(),
+            &m.classifier.meta.data.class_prior,
+        );
         self.inner.model.swap(Some(Arc::new(m)))
     }
 

@@ -25,7 +25,7 @@ fn model(pos: &[&str], neg: &[&str]) -> Vec<u8> {
         classes.push(0);
     }
     let rows = train::Labelled { texts, classes };
-    let labels = vec!["negative".to_string(), "positive".to_string()];
+    let labels = polarity_core::labels::Labels::from_names(["negative", "positive"]);
     let (m, _) = train::train(
         &Default::default(),
         &rows,
@@ -113,7 +113,13 @@ async fn serves_and_follows_the_registry_production_pointer() {
     )
     .await;
 
-    let source: Arc<dyn ModelSource> = Arc::new(RegistrySource::home(home.path()).await);
+    let backend = polarity_pipeline::backend::BackendArgs {
+        home: Some(home.path().to_path_buf()),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    let source: Arc<dyn ModelSource> = Arc::new(RegistrySource::connect(&backend).await);
     // No production model yet: a retryable "not yet", never a panic.
     let err = source.current().await.unwrap_err();
     assert!(

@@ -120,12 +120,12 @@ async fn not_ready_without_a_model() {
     let (s, v, _) = call(&st, "GET", "/ready", Body::empty()).await;
     assert_eq!(
         (s, v["error_type"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("model_not_ready"))
+        (StatusCode::SERVICE_UNAVAILABLE, Some("no_model"))
     );
     let (s, v, _) = call(&st, "POST", "/predict", r#"{"text": "hi"}"#).await;
     assert_eq!(
         (s, v["error_type"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("model_not_ready"))
+        (StatusCode::SERVICE_UNAVAILABLE, Some("no_model"))
     );
     assert!(st.metrics().render().contains("polarity_model_ready 0"));
 }

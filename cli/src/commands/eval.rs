@@ -1,31 +1,30 @@
-//! `polarity eval`: score a model on a labelled file.
+//! `polarity eval`: score a model on a labelled file. Labels map onto the model's classes through the
+//! scheme stored in the model, or as class names; rows are cleaned with the model's own settings.
 
+use std::io::Write;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
-use polarity_core::reader::{ReadOptions, read_path};
-use polarity_core::train::{evaluate, prepare_eval};
+use anyhow::{Context, Result, bail};
+use polarity_core::labels::Labels;
+use polarity_core::model::{PredictScratch, argmax};
+use polarity_core::prepare::prepare_eval;
+use polarity_core::train::evaluate;
 
-use super::load_model;
+use super::{check_output_path, load_model, read_input};
 use crate::args::EvalArgs;
 use crate::report::{EvalReport, MetricFields, Timings, summary};
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     let t_start = Instant::now();
     let model = load_model(&a.model)?;
-    let opts = ReadOptions {
-        text_col: a.columns.text_col.clone(),
-        label_col: a.columns.label_col.clone(),
-        ..Default::default()
-    };
+    if let Some(p) = &a.predictions {
+        check_output_path(p)?;
+    }
+    let opts = a.contract.contract()?.read_options();
     let t0 = Instant::now();
-    let table = read_path(&a.data, &opts)?;
-    let (rows, table) = prepare_eval(
-        table,
-        &model.meta.labels,
-        model.meta.label_scheme,
-        &model.meta.clean,
-    );
+    let table = read_input(&a.data, &opts)?;
+    let labels = Labels::from_names(model.labels());
+    let (rows, table) = prepare_eval(table, &labels, model.meta.label_scheme, &model.meta.clean);
     let read_s = t0.elapsed().as_secs_f64();
     if rows.is_empty() {
         bail!(
@@ -39,6 +38,26 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let t0 = Instant::now();
     let m = evaluate(&model, &rows);
     let eval_s = t0.elapsed().as_secs_f64();
+    if let Some(p) = &a.predictions {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        );
+        let mut s = PredictScratch::default();
+        for ((text, &class), line) in rows.texts.iter().zip(&rows.classes).zip(&table.lines) {
+            model.predict_cleaned_into(text, &mut s);
+            let best = argmax(&s.probs);
+            let v = serde_json::json!({
+                "line": line,
+                "label": model.labels()[class as usize],
+                "prediction": model.labels()[best],
+                "score": s.probs[best],
+                "correct": best == class as usize,
+            });
+            writeln!(out, "{v}").with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        out.flush()
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
     let report = EvalReport {
         labels: model.meta.labels.clone(),
         n_test: rows.len() as u64,

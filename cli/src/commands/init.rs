@@ -3,8 +3,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use polarity_pipeline::backend::BackendArgs;
 
-use super::pipeline::{BackendArgs, runtime};
+use super::pipeline::{connect, runtime};
 
 /// `polarity init`.
 #[derive(Debug, Args)]
@@ -17,7 +18,7 @@ pub struct InitArgs {
 /// Runs `polarity init`.
 pub fn run(a: &InitArgs) -> Result<()> {
     runtime()?.block_on(async {
-        let b = a.backend.connect().await?;
+        let b = connect(&a.backend, false).await?;
         let created = b
             .store
             .ensure()

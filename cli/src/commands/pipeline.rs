@@ -1,64 +1,26 @@
-//! `polarity pipeline run FILE…`: uploads each file to `incoming/` and runs the chain in-process through
-//! the same events and routing table the bucket would use, printing each stage as it finishes and, at the
-//! end, what is in production and why.
+//! `polarity pipeline`: `run FILE…` uploads each file to `incoming/` (with its data contract as object
+//! metadata, exactly what `aws s3 cp --metadata` would set) and runs the chain in-process through the same
+//! events and routing table the bucket would use; `stage STAGE KEY` runs one stage on one object as its
+//! Lambda function would (replaying a failed event, or testing a role's permissions); `status [UPLOAD]`
+//! shows where uploads are, from the bucket and the registry.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use polarity_pipeline::aws::AwsSettings;
-use polarity_pipeline::backend::{self, Backends, RegistryUrl, StoreUrl};
+use polarity_pipeline::backend::{BackendArgs, Backends};
+use polarity_pipeline::config::{PipelineConfig, SettingsArgs};
 use polarity_pipeline::embedded::{Dispatcher, Step};
-use polarity_pipeline::stages::StageOutcome;
-use polarity_pipeline::{PipelineConfig, layout, telemetry};
+use polarity_pipeline::handler::StageHandler;
+use polarity_pipeline::layout::{self, Stage};
+use polarity_pipeline::stages::{Decision, StageOutcome};
+use polarity_pipeline::store::Metadata;
+use polarity_pipeline::{datasets, events, telemetry, tracker};
 
-/// Where the bucket and the registry are.
-#[derive(Debug, Args, Clone)]
-pub struct BackendArgs {
-    /// Embedded home: store `DIR/bucket`, registry `DIR/registry.json` (used for whatever --store and
-    /// --registry do not set).
-    #[arg(
-        long,
-        env = "POLARITY_HOME",
-        default_value = ".polarity",
-        global = true
-    )]
-    pub home: PathBuf,
-    /// Object store: `file:///DIR` or `s3://BUCKET` (endpoint from AWS_ENDPOINT_URL*).
-    #[arg(long, env = "POLARITY_STORE", global = true)]
-    pub store: Option<String>,
-    /// Registry: `file:///FILE.json` or `dynamodb://TABLE`.
-    #[arg(long, env = "POLARITY_REGISTRY", global = true)]
-    pub registry: Option<String>,
-}
-
-impl BackendArgs {
-    /// The store and registry URLs these flags name.
-    pub fn urls(&self) -> Result<(StoreUrl, RegistryUrl)> {
-        let (hs, hr) = backend::home(&self.home);
-        let s = self
-            .store
-            .as_deref()
-            .map(StoreUrl::parse)
-            .transpose()?
-            .unwrap_or(hs);
-        let r = self
-            .registry
-            .as_deref()
-            .map(RegistryUrl::parse)
-            .transpose()?
-            .unwrap_or(hr);
-        Ok((s, r))
-    }
-
-    /// Connects both backends.
-    pub async fn connect(&self) -> Result<Backends> {
-        let (s, r) = self.urls()?;
-        Ok(backend::connect(&s, &r, &AwsSettings::default()).await)
-    }
-}
+use crate::args::ContractArgs;
 
 /// `polarity pipeline`.
 #[derive(Debug, Args)]
@@ -73,6 +35,10 @@ pub struct PipelineArgs {
 pub enum PipelineCommand {
     /// Upload files to incoming/ and run ingest → process → train → validate on them.
     Run(RunArgs),
+    /// Run one stage on one object, as its Lambda function would on the object's ObjectCreated event.
+    Stage(StageArgs),
+    /// Where uploads are: each dataset's stage, the candidate trained on it and its verdict.
+    Status(StatusArgs),
 }
 
 /// `polarity pipeline run`.
@@ -81,10 +47,47 @@ pub struct RunArgs {
     /// Labelled files (CSV, TSV, JSONL; gzip optional), uploaded in order.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Upload under incoming/NAME/ (the dataset name; contracts/NAME.json, if present, applies).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Data contract (sent as object metadata).
+    #[command(flatten)]
+    pub contract: ContractArgs,
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,
+    /// Pipeline settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Print one JSON object per stage and a final summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `polarity pipeline stage`.
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// ingest, process, train or validate.
+    pub stage: Stage,
+    /// The object key the event names (e.g. incoming/reviews.csv, raw/<dataset>/manifest.json).
+    pub key: String,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Pipeline settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// `polarity pipeline status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// An upload (its key, file name or dataset name, or a dataset id); all datasets when absent.
+    pub upload: Option<String>,
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -97,14 +100,26 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Connects the backends the flags name; `read_only` refuses a home that does not exist.
+pub async fn connect(b: &BackendArgs, read_only: bool) -> Result<Backends> {
+    let mut backend = b.resolve()?;
+    if read_only {
+        backend = backend.existing()?;
+    }
+    Ok(backend.connect(&AwsSettings::default()).await)
+}
+
 /// Runs `polarity pipeline`.
 pub fn run(a: &PipelineArgs) -> Result<()> {
     match &a.command {
         PipelineCommand::Run(r) => runtime()?.block_on(run_files(r)),
+        PipelineCommand::Stage(s) => runtime()?.block_on(run_one_stage(s)),
+        PipelineCommand::Status(s) => runtime()?.block_on(status(s)),
     }
 }
 
-fn describe(step: &Step) -> String {
+/// One line for a stage run.
+pub fn describe(step: &Step) -> String {
     let secs = step.elapsed.as_secs_f64();
     let what = match &step.outcome {
         StageOutcome::Ingest(m) if m.already => {
@@ -116,9 +131,10 @@ fn describe(step: &Step) -> String {
                 step.key, m.dataset
             ),
             None => format!(
-                "{} → dataset {}: {} rows in, {} accepted, {} quarantined{}",
+                "{} → dataset {} ('{}'): {} rows in, {} accepted, {} quarantined{}",
                 step.key,
                 m.dataset,
+                m.name,
                 m.rows_in,
                 m.accepted,
                 m.quarantined,
@@ -130,12 +146,17 @@ fn describe(step: &Step) -> String {
             ),
         },
         StageOutcome::Process(m) => format!(
-            "dataset {}: {} train / {} test rows, {} duplicates, {} empty{}",
+            "dataset {}: {} train / {} test rows, {} duplicates, {} empty{}{}",
             m.dataset,
             m.train.values().sum::<u64>(),
             m.test.values().sum::<u64>(),
             m.duplicates,
             m.empty,
+            match &m.gate {
+                Some(g) if g.held => format!("; HELD — {}", g.reason),
+                Some(g) => format!("; gate: agreement {:.3} with production", g.agreement),
+                None => String::new(),
+            },
             if m.already {
                 " (already processed)"
             } else {
@@ -143,12 +164,17 @@ fn describe(step: &Step) -> String {
             }
         ),
         StageOutcome::Train(m) => format!(
-            "version {}: {} rows from {} dataset(s), held-out macro-F1 {:.4} on {} rows{}",
+            "version {}: {} rows from {} dataset(s), held-out macro-F1 {:.4} on {} rows{}{}",
             m.version,
             m.n_train,
             m.datasets.len(),
             m.macro_f1,
             m.n_test,
+            if m.converged {
+                ""
+            } else {
+                " (the fit did NOT converge: raise --max-iter)"
+            },
             if m.already { " (already trained)" } else { "" }
         ),
         StageOutcome::Validate(d) => format!(
@@ -159,12 +185,57 @@ fn describe(step: &Step) -> String {
         ),
         StageOutcome::Skipped { reason, .. } => format!("skipped: {reason}"),
     };
-    format!("[{:<8}] {what} ({secs:.2} s)", step.stage.name())
+    format!("[{:<8}] {what} ({secs:.2} s)", step.stage.as_str())
+}
+
+/// Why a run trained nothing, from its steps (`None`: something was trained, or found trained).
+fn nothing_trained(steps: &[Step]) -> Option<String> {
+    if steps
+        .iter()
+        .any(|s| matches!(s.outcome, StageOutcome::Train(_)))
+    {
+        return None;
+    }
+    let reasons: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StageOutcome::Ingest(m) if m.file_error.is_some() => Some(format!(
+                "{} was quarantined whole: {}",
+                m.source_key,
+                m.file_error.as_deref().unwrap_or_default()
+            )),
+            StageOutcome::Ingest(m) if m.accepted == 0 => {
+                Some(format!("{}: no usable row {:?}", m.source_key, m.reasons))
+            }
+            StageOutcome::Process(m) if m.gate.as_ref().is_some_and(|g| g.held) => Some(format!(
+                "dataset {} is {}",
+                m.dataset,
+                m.gate
+                    .as_ref()
+                    .map(|g| g.reason.as_str())
+                    .unwrap_or_default()
+            )),
+            StageOutcome::Skipped { of, reason } => Some(format!("{of}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    Some(if reasons.is_empty() {
+        "no stage reached training".into()
+    } else {
+        reasons.join("; ")
+    })
 }
 
 async fn run_files(a: &RunArgs) -> Result<()> {
-    let cfg = PipelineConfig::from_env()?;
-    let b = a.backend.connect().await?;
+    let cfg = a.settings.to_config()?;
+    a.contract.contract()?; // a bad flag fails here, before anything is uploaded
+    let meta: Metadata = a
+        .contract
+        .settings()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let b = connect(&a.backend, false).await?;
     b.store
         .ensure()
         .await
@@ -172,25 +243,31 @@ async fn run_files(a: &RunArgs) -> Result<()> {
     if !a.json {
         println!("store {}, registry {}", b.store.url(), b.registry.url());
     }
+    let tracker = tracker::from_config(&cfg);
     let dispatcher = Dispatcher::new(
         b.store.as_ref(),
         b.registry.as_ref(),
         &cfg,
+        tracker,
         b.bucket.clone(),
     );
     let t0 = Instant::now();
     let mut promoted_at = None;
+    let mut not_trained = Vec::new();
     for file in &a.files {
-        let body =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let body = std::fs::read(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "upload".into());
-        let key = layout::incoming(&name);
+        let key = match &a.name {
+            Some(n) => layout::incoming(&format!("{n}/{name}")),
+            None => layout::incoming(&name),
+        };
         let json = a.json;
-        dispatcher
-            .upload_and_run(&key, Bytes::from(body), |step| {
+        let steps = dispatcher
+            .upload_and_run(&key, Bytes::from(body), &meta, |step| {
                 if json {
                     println!("{}", serde_json::json!({ "stage": step.stage, "key": step.key, "seconds": step.elapsed.as_secs_f64(), "outcome": step.outcome }));
                 } else {
@@ -202,20 +279,38 @@ async fn run_files(a: &RunArgs) -> Result<()> {
             })
             .await
             .with_context(|| format!("pipeline failed on {}", file.display()))?;
+        if let Some(why) = nothing_trained(&steps) {
+            not_trained.push(format!("{}: {why}", file.display()));
+        }
     }
     telemetry::flush().await;
+    summarise(&b, a.json, t0, promoted_at).await?;
+    if !not_trained.is_empty() {
+        bail!("nothing was trained from {}", not_trained.join("; "));
+    }
+    Ok(())
+}
+
+/// What is in production and why, after a run.
+async fn summarise(
+    b: &Backends,
+    json: bool,
+    t0: Instant,
+    promoted_at: Option<std::time::Duration>,
+) -> Result<()> {
     let prod = b.registry.production().await?;
-    let last = match &prod {
-        Some(p) => b.store.get_opt(&layout::decision(&p.version)).await?,
+    let last: Option<Decision> = match &prod {
+        Some(p) => b
+            .store
+            .get_opt(&layout::decision(&p.version))
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
         None => None,
     };
     let reason = last
-        .and_then(|bytes| {
-            serde_json::from_slice::<polarity_pipeline::stages::Decision>(&bytes).ok()
-        })
         .map(|d| d.reason)
         .unwrap_or_else(|| "promoted by an operator".into());
-    if a.json {
+    if json {
         let summary = serde_json::json!({
             "production": prod,
             "reason": prod.as_ref().map(|_| reason.clone()),
@@ -230,7 +325,7 @@ async fn run_files(a: &RunArgs) -> Result<()> {
             "production: {} (held-out macro-F1 {:.4}, accuracy {:.4}; artifact {}) — {reason}",
             p.version, p.scores.macro_f1, p.scores.accuracy, p.artifact_key
         ),
-        None => println!("production: none (no candidate cleared the promotion rules)"),
+        None => println!("production: none yet (see the validate lines above for why)"),
     }
     match promoted_at {
         Some(d) => println!(
@@ -242,6 +337,104 @@ async fn run_files(a: &RunArgs) -> Result<()> {
             "nothing was promoted in this run (total {:.2} s)",
             t0.elapsed().as_secs_f64()
         ),
+    }
+    Ok(())
+}
+
+async fn run_one_stage(a: &StageArgs) -> Result<()> {
+    let cfg: PipelineConfig = a.settings.to_config()?;
+    let b = connect(&a.backend, true).await?;
+    let h = StageHandler::new(a.stage, b.store.clone(), Some(b.registry.clone()), cfg);
+    let summary = h
+        .handle(&events::object_created(&b.bucket, &a.key, 0))
+        .await
+        .with_context(|| format!("{} on {}", a.stage, a.key))?;
+    if summary.outcomes.is_empty() {
+        bail!(
+            "{} is not an object the {} stage handles (see `polarity pipeline stage --help`)",
+            a.key,
+            a.stage
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+async fn status(a: &StatusArgs) -> Result<()> {
+    let b = connect(&a.backend, true).await?;
+    let store = b.store.as_ref();
+    let all = datasets::list(store).await?;
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|d| match &a.upload {
+            None => true,
+            Some(u) => {
+                d.source_key == *u
+                    || d.dataset == *u
+                    || d.name == *u
+                    || d.file_name == *u
+                    || layout::incoming(u) == d.source_key
+            }
+        })
+        .collect();
+    if chosen.is_empty() {
+        match &a.upload {
+            Some(u) => bail!(
+                "no upload matching '{u}' in {} (has ingest run on it yet?)",
+                store.url()
+            ),
+            None => {
+                println!("no uploads in {}", store.url());
+                return Ok(());
+            }
+        }
+    }
+    let versions = polarity_pipeline::registry::statuses(b.registry.as_ref()).await?;
+    let mut out = Vec::new();
+    for d in &chosen {
+        let latest = versions
+            .iter()
+            .rev()
+            .find(|v| v.record.datasets.contains(&d.dataset));
+        let decision: Option<Decision> = match latest {
+            Some(v) => store
+                .get_opt(&layout::decision(&v.record.version))
+                .await?
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok()),
+            None => None,
+        };
+        out.push(serde_json::json!({
+            "dataset": d,
+            "version": latest.map(|v| (&v.record.version, v.status)),
+            "decision": decision.as_ref().map(|d| serde_json::json!({"verdict": d.verdict, "promoted": d.promoted, "reason": d.reason})),
+        }));
+        if !a.json {
+            println!(
+                "{} ({}, uploaded {})",
+                d.source_key,
+                d.dataset,
+                crate::report::iso(d.uploaded_at)
+            );
+            println!(
+                "  ingest   {} rows in, {} accepted, {} quarantined",
+                d.rows_in, d.accepted, d.quarantined
+            );
+            println!("  dataset  {} — {}", d.status, d.reason);
+            match (latest, &decision) {
+                (Some(v), Some(dec)) => {
+                    println!("  train    version {} ({})", v.record.version, v.status);
+                    println!("  validate {} — {}", dec.verdict, dec.reason);
+                }
+                (Some(v), None) => println!(
+                    "  train    version {} ({}), not validated yet",
+                    v.record.version, v.status
+                ),
+                (None, _) => println!("  train    no version trained on it yet"),
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
 }

@@ -1,4 +1,7 @@
-//! `polarity predict`: one JSON line per text, from arguments or streamed from stdin in parallel batches.
+//! `polarity predict`: one JSON line per text, from arguments, from a data file's text column, or
+//! streamed from stdin in parallel batches. Output line *n* answers input *n*: an input that cannot be
+//! classified (not UTF-8, empty) gets `{"error", "error_type"}` in its place, with the server's error
+//! types.
 
 use std::io::{BufRead, BufWriter, Read, Write};
 
@@ -7,7 +10,9 @@ use polarity_core::Classifier;
 use polarity_core::model::PredictScratch;
 use rayon::prelude::*;
 
-use super::load_model;
+use polarity_core::reader::{Column, ReadOptions};
+
+use super::{load_model, read_input};
 use crate::args::PredictArgs;
 
 /// Bytes of stdin per parallel batch (whole lines; a longer line makes a bigger batch).
@@ -27,6 +32,48 @@ pub fn run(a: &PredictArgs) -> Result<()> {
             fmt.write(&model, t.as_bytes(), &mut s, &mut line);
         }
         out.write_all(&line)?;
+        return out.flush().context("cannot write to stdout");
+    }
+    if let Some(path) = &a.data {
+        let opts = ReadOptions {
+            text_col: a
+                .text_col
+                .as_deref()
+                .map(|c| Column::parse(c, !a.no_header))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--text-col: {e}"))?,
+            text_only: true,
+            has_header: !a.no_header,
+            ..Default::default()
+        };
+        let table = read_input(path, &opts)?;
+        // rows in file order: accepted texts and rejected rows (as error lines)
+        let mut items: Vec<(u64, Option<&str>, Option<&str>)> = table
+            .texts
+            .iter()
+            .zip(&table.lines)
+            .map(|(t, &l)| (l, Some(t.as_str()), None))
+            .chain(
+                table
+                    .rejected
+                    .iter()
+                    .map(|r| (r.line, None, Some(r.reason.as_str()))),
+            )
+            .collect();
+        items.sort_by_key(|i| i.0);
+        let mut s = PredictScratch::default();
+        let mut o = Vec::new();
+        for (line, text, reason) in items {
+            match (text, reason) {
+                (Some(t), _) => fmt.write(&model, t.as_bytes(), &mut s, &mut o),
+                (None, r) => {
+                    let v = serde_json::json!({"error": format!("row at line {line} has no usable text"), "error_type": r.unwrap_or("missing_text")});
+                    o.extend_from_slice(v.to_string().as_bytes());
+                    o.push(b'\n');
+                }
+            }
+        }
+        out.write_all(&o).context("cannot write to stdout")?;
         return out.flush().context("cannot write to stdout");
     }
     let stdin = std::io::stdin();
@@ -96,6 +143,10 @@ impl LineFormat {
             );
             return;
         };
+        if polarity_core::text::is_blank(text) {
+            out.extend_from_slice(b"{\"error\":\"text is empty\",\"error_type\":\"empty_text\"}\n");
+            return;
+        }
         let (best, _) = model.predict_into(text, s);
         let mut f = ryu::Buffer::new();
         out.extend_from_slice(b"{\"label\":");

@@ -1,11 +1,17 @@
 //! `polarity registry …`: list versions with their status, show one, the promotion history, and the
-//! operator's moves (promote, rollback, freeze, unfreeze).
+//! operator's moves (promote, rollback, freeze, unfreeze). Promote and rollback verify the target's
+//! artifact against its recorded SHA-256 (and that it is a valid model) before the pointer moves.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use polarity_pipeline::registry::{self, now_secs};
+use polarity_pipeline::artifacts::load_verified;
+use polarity_pipeline::backend::BackendArgs;
+use polarity_pipeline::registry::{self, Registry, VersionStatus, now_secs, rollback_target};
+use polarity_pipeline::stages::Decision;
+use polarity_pipeline::store::ObjectStore;
 
-use super::pipeline::{BackendArgs, runtime};
+use super::pipeline::{connect, runtime};
+use crate::report::iso;
 
 /// `polarity registry`.
 #[derive(Debug, Args)]
@@ -26,14 +32,14 @@ pub struct RegistryArgs {
 pub enum RegistryCommand {
     /// Every version with its status (production, retired, rejected, held, candidate).
     List,
-    /// One version's record, verdict and model card.
+    /// One version: its record, verdict, decision and model card.
     Show {
         /// Version name.
         version: String,
     },
     /// The production pointer's history, oldest first.
     History,
-    /// Put a version in production (works while frozen).
+    /// Put a version in production (works while frozen; its artifact is verified first).
     Promote {
         /// Version name.
         version: String,
@@ -41,16 +47,22 @@ pub enum RegistryCommand {
         #[arg(long, default_value = "promoted by an operator")]
         reason: String,
     },
-    /// Return production to the version before the current one.
+    /// Return production to the version before the current one (its artifact is verified first).
     Rollback {
         /// Why (recorded in the history).
         #[arg(long, default_value = "rolled back by an operator")]
         reason: String,
     },
-    /// Stop automatic promotions.
+    /// Stop automatic promotions (candidates that would be promoted are held).
     Freeze,
     /// Resume automatic promotions.
     Unfreeze,
+}
+
+impl RegistryCommand {
+    fn read_only(&self) -> bool {
+        matches!(self, Self::List | Self::Show { .. } | Self::History)
+    }
 }
 
 /// Runs `polarity registry`.
@@ -63,9 +75,21 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// Verifies `version`'s artifact (bytes against the recorded SHA-256, then a full decode) before a move.
+async fn verify(reg: &dyn Registry, store: &dyn ObjectStore, version: &str) -> Result<()> {
+    let Some(rec) = reg.version(version).await? else {
+        bail!("no version {version} in {}", reg.url())
+    };
+    load_verified(store, &rec).await.with_context(|| {
+        format!("refusing to put {version} in production: its artifact does not verify")
+    })?;
+    Ok(())
+}
+
 async fn run_async(a: &RegistryArgs) -> Result<()> {
-    let b = a.backend.connect().await?;
+    let b = connect(&a.backend, a.command.read_only()).await?;
     let reg = b.registry.as_ref();
+    let store = b.store.as_ref();
     match &a.command {
         RegistryCommand::List => {
             let list = registry::statuses(reg).await?;
@@ -74,21 +98,34 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
             }
             if list.is_empty() {
                 println!("no versions in {}", reg.url());
+                return Ok(());
             }
-            for s in list {
+            println!(
+                "{:<14} {:<10} {:<20} {:>12} {:>9} {:>8}  DATASETS",
+                "VERSION", "STATUS", "CREATED (UTC)", "OWN-TEST-F1", "ACCURACY", "N_TEST",
+            );
+            for s in &list {
                 println!(
-                    "{:<14} {:<10} macro-F1 {:.4}  acc {:.4}  n_test {:<6} datasets {}",
+                    "{:<14} {:<10} {:<20} {:>12.4} {:>9.4} {:>8}  {}",
                     s.record.version,
-                    s.status,
+                    s.status.as_str(),
+                    iso(s.record.created_at),
                     s.record.scores.macro_f1,
                     s.record.scores.accuracy,
                     s.record.scores.n,
                     s.record.datasets.join(",")
                 );
             }
+            println!(
+                "OWN-TEST-F1, ACCURACY: each version's macro-F1 and accuracy on its own held-out rows when it was trained;\n\
+                 versions trained on different datasets were scored on different rows, so compare them with the decision records\n\
+                 (`polarity registry show VERSION`), which score candidate and production on the same rows."
+            );
             let p = reg.pointer().await?;
             if p.frozen {
-                println!("(frozen: automatic promotions are stopped)");
+                println!(
+                    "frozen: automatic promotions are stopped (`polarity registry unfreeze` resumes them)"
+                );
             }
         }
         RegistryCommand::Show { version } => {
@@ -99,32 +136,93 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 .await?
                 .into_iter()
                 .find(|s| s.record.version == *version);
-            let card = b
-                .store
+            let card = store
                 .get_opt(&rec.card_key)
                 .await?
                 .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok());
-            let v = serde_json::json!({ "version": rec, "status": status.as_ref().map(|s| s.status), "verdict": status.and_then(|s| s.verdict), "card": card });
-            print_json(&v)?;
+            let decision: Option<Decision> = store
+                .get_opt(&polarity_pipeline::layout::decision(version))
+                .await?
+                .and_then(|d| serde_json::from_slice(&d).ok());
+            if a.json {
+                let v = serde_json::json!({ "version": rec, "status": status.as_ref().map(|s| s.status), "verdict": status.and_then(|s| s.verdict), "decision": decision, "card": card });
+                return print_json(&v);
+            }
+            println!(
+                "version   {} ({})",
+                rec.version,
+                status.as_ref().map_or("?", |s| s.status.as_str())
+            );
+            println!(
+                "created   {} (git {})",
+                iso(rec.created_at),
+                rec.git_sha.as_deref().unwrap_or("unknown")
+            );
+            println!("classes   {}", rec.labels.join(", "));
+            println!("datasets  {}", rec.datasets.join(", "));
+            println!(
+                "parent    {}",
+                rec.parent.as_deref().unwrap_or("(none: first model)")
+            );
+            println!("artifact  {} (sha256 {})", rec.artifact_key, rec.sha256);
+            println!(
+                "own test  macro-F1 {:.4}, accuracy {:.4} on {} rows",
+                rec.scores.macro_f1, rec.scores.accuracy, rec.scores.n
+            );
+            if let Some(d) = decision {
+                println!("decision  {} at {} — {}", d.verdict, iso(d.at), d.reason);
+                println!(
+                    "          on {} rows of {}: candidate macro-F1 {:.4}{}",
+                    d.eval_rows,
+                    d.eval_datasets.join(","),
+                    d.candidate_scores.macro_f1,
+                    match (&d.production, &d.production_scores) {
+                        (Some(p), Some(s)) => format!(", production {p} {:.4}", s.macro_f1),
+                        _ => String::new(),
+                    }
+                );
+                for c in &d.checks {
+                    println!(
+                        "          {} {}",
+                        if c.passed { "pass" } else { "FAIL" },
+                        c.describe()
+                    );
+                }
+            }
+            if status
+                .as_ref()
+                .is_some_and(|s| s.status == VersionStatus::Held)
+            {
+                println!("held: promote it with `polarity registry promote {version}`");
+            }
         }
         RegistryCommand::History => {
             let h = reg.history().await?;
             if a.json {
                 return print_json(&h);
             }
+            if h.is_empty() {
+                println!("no moves yet in {}", reg.url());
+                return Ok(());
+            }
+            println!(
+                "{:<5} {:<14}   {:<14} {:<15} {:<20} REASON",
+                "SEQ", "FROM", "TO", "KIND", "AT (UTC)"
+            );
             for e in h {
                 println!(
-                    "#{:<3} {:<14} → {:<14} {:<15} at {} — {}",
+                    "{:<5} {:<14} → {:<14} {:<15} {:<20} {}",
                     e.seq,
                     e.from.as_deref().unwrap_or("(none)"),
                     e.to,
                     e.kind.as_str(),
-                    e.at,
+                    iso(e.at),
                     e.reason
                 );
             }
         }
         RegistryCommand::Promote { version, reason } => {
+            verify(reg, store, version).await?;
             let e = registry::promote_manual(reg, version, reason).await?;
             if a.json {
                 return print_json(&e);
@@ -136,6 +234,12 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
             );
         }
         RegistryCommand::Rollback { reason } => {
+            let state = reg.pointer().await?;
+            if let Some(current) = &state.version
+                && let Some(target) = rollback_target(&reg.history().await?, current)
+            {
+                verify(reg, store, &target).await?;
+            }
             let e = registry::rollback(reg, reason).await?;
             if a.json {
                 return print_json(&e);
@@ -152,14 +256,23 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
             if a.json {
                 return print_json(&serde_json::json!({ "frozen": frozen, "at": now_secs() }));
             }
-            println!(
-                "{}",
-                if frozen {
-                    "frozen: automatic promotions stopped"
-                } else {
-                    "unfrozen: automatic promotions resumed"
+            if frozen {
+                println!("frozen: automatic promotions stopped");
+            } else {
+                println!("unfrozen: automatic promotions resumed");
+                let held: Vec<String> = registry::statuses(reg)
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.status == VersionStatus::Held)
+                    .map(|s| s.record.version)
+                    .collect();
+                if !held.is_empty() {
+                    println!(
+                        "held while frozen (they stay held; new candidates are judged as usual): {}; promote one with `polarity registry promote VERSION`",
+                        held.join(", ")
+                    );
                 }
-            );
+            }
         }
     }
     Ok(())

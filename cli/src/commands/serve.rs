@@ -1,15 +1,10 @@
-//! `polarity serve`: the inference server (the same library as the standalone `polarity-server`).
+//! `polarity serve`: the inference server (the same library as the standalone `polarity-server`). Without
+//! a source flag it serves the embedded registry under `.polarity` (what `pipeline run` wrote).
 
 use anyhow::{Context, Result};
 use polarity_server::ServeArgs;
 
-/// Embedded home served when no source flag is given (what `polarity pipeline run` uses by default).
-const DEFAULT_HOME: &str = ".polarity";
-
-pub fn run(mut a: ServeArgs) -> Result<()> {
-    if a.model.is_none() && a.store.is_none() && a.home.is_none() {
-        a.home = Some(DEFAULT_HOME.into());
-    }
+pub fn run(a: ServeArgs) -> Result<()> {
     polarity_server::init_tracing(a.json_logs);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,89 +1,161 @@
-//! `polarity train`: read files, split, fit, score, write the artifact, report.
+//! `polarity train`: read files under the data contract, prepare them exactly as the pipeline does
+//! ([`polarity_core::prepare`]), split, fit, score, write the artifact, report.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use polarity_core::artifact::{encode, sha256_hex};
-use polarity_core::logistic::LogisticConfig;
-use polarity_core::reader::{ReadOptions, read_path};
-use polarity_core::tfidf::TfidfConfig;
-use polarity_core::train::{self, Labelled, TrainConfig, prepare_eval, prepare_training, split};
+use polarity_core::labels::{LabelScheme, Labels};
+use polarity_core::prepare::{self, Row, labelled, prepare_eval};
+use polarity_core::reader::{ReadReport, RejectReason, Table};
+use polarity_core::train::{self, Labelled};
 
-use super::{progress, write_atomic};
+use super::{Rejects, check_output_path, progress, read_input, write_atomic};
 use crate::args::TrainArgs;
 use crate::report::{MetricFields, Timings, TrainReport, rejections, summary};
+
+/// The training files read under the contract, with every row's class name.
+struct Inputs {
+    rows: Vec<Row>,
+    /// (file index, line) of each row.
+    origin: Vec<(usize, u64)>,
+    scheme: LabelScheme,
+    reports: Vec<ReadReport>,
+}
+
+/// Reads the training files; the label scheme is decided over all of them at once.
+fn read_training(a: &TrainArgs, rejects: &mut Rejects) -> Result<Inputs> {
+    let contract = a.contract.contract()?;
+    let opts = contract.read_options();
+    let mut tables: Vec<Table> = Vec::new();
+    for path in &a.data {
+        tables.push(read_input(path, &opts)?);
+    }
+    let mut values: Vec<String> = tables
+        .iter()
+        .flat_map(|t| t.label_values.iter().cloned())
+        .collect();
+    values.sort();
+    values.dedup();
+    let (names, scheme) = contract.class_names(&values);
+    let by_value: HashMap<&str, Option<String>> =
+        values.iter().map(String::as_str).zip(names).collect();
+    let reason = if contract.label_map.is_some() {
+        RejectReason::UnmappedLabel
+    } else {
+        RejectReason::UnknownLabel
+    };
+    let mut out = Inputs {
+        rows: Vec::new(),
+        origin: Vec::new(),
+        scheme: scheme.unwrap_or(LabelScheme::Names),
+        reports: Vec::new(),
+    };
+    for (fi, mut t) in tables.into_iter().enumerate() {
+        let names: Vec<Option<String>> = t
+            .label_values
+            .iter()
+            .map(|v| by_value[v.as_str()].clone())
+            .collect();
+        let (rows, lines) = prepare::label_rows(&mut t, &names, reason);
+        rejects.table(&a.data[fi], &t);
+        out.origin.extend(lines.into_iter().map(|l| (fi, l)));
+        out.rows.extend(rows);
+        out.reports.push(t.report);
+    }
+    Ok(out)
+}
+
+/// Reads the held-out file with the training contract (falling back to detected columns, with a note,
+/// when those columns are not in it) and maps its labels onto the model's classes.
+fn read_test(
+    a: &TrainArgs,
+    path: &Path,
+    labels: &Labels,
+    scheme: LabelScheme,
+    clean: &polarity_core::text::CleanConfig,
+    rejects: &mut Rejects,
+) -> Result<(Labelled, ReadReport)> {
+    let contract = a.contract.contract()?;
+    let table = match read_input(path, &contract.read_options()) {
+        Ok(t) => t,
+        Err(first) if contract.text_col.is_some() || contract.label_col.is_some() => {
+            let t = read_input(path, &Default::default()).map_err(|_| first)?;
+            eprintln!(
+                "note: {} does not have the columns given for training; using auto-detected columns {:?} (text) and {:?} (label)",
+                path.display(),
+                t.text_col,
+                t.label_col
+            );
+            t
+        }
+        Err(first) => return Err(first),
+    };
+    let (rows, table) = prepare_eval(table, labels, scheme, clean);
+    rejects.table(path, &table);
+    if rows.is_empty() {
+        bail!(
+            "{}: no usable held-out rows ({} read, {} rejected: {:?})",
+            path.display(),
+            table.report.rows_in,
+            table.report.rejected,
+            table.report.reasons
+        );
+    }
+    Ok((rows, table.report))
+}
 
 pub fn run(a: &TrainArgs) -> Result<()> {
     let t_start = Instant::now();
     if !(0.0..1.0).contains(&a.test_fraction) {
         bail!("--test-fraction must be in [0, 1), got {}", a.test_fraction);
     }
-    let cfg = TrainConfig {
-        clean: Default::default(),
-        tfidf: TfidfConfig {
-            ngram_min: a.ngram.0,
-            ngram_max: a.ngram.1,
-            max_features: Some(a.max_features),
-            min_df: a.min_df,
-            sublinear_tf: a.sublinear_tf,
-            min_token_chars: a.min_token_chars,
-            ..Default::default()
-        },
-        logistic: LogisticConfig {
-            c: a.c,
-            max_iter: a.max_iter,
-            tol: a.tol,
-        },
-    };
-    cfg.tfidf
-        .validate()
-        .context("invalid vectoriser settings")?;
-    cfg.logistic
-        .validate()
-        .context("invalid regression settings")?;
-    let opts = ReadOptions {
-        text_col: a.columns.text_col.clone(),
-        label_col: a.columns.label_col.clone(),
-        ..Default::default()
-    };
+    let cfg = a.training.to_config()?;
+    check_output_path(&a.out)?;
+    let mut rejects = Rejects::open(a.rejects.as_deref())?;
 
     progress(a.json, "reading training data");
     let t0 = Instant::now();
-    let mut tables = Vec::new();
-    for path in &a.data {
-        tables.push(read_path(path, &opts)?);
+    let inputs = read_training(a, &mut rejects)?;
+    let mut reports = inputs.reports;
+    progress(
+        a.json,
+        &format!("cleaning and de-duplicating {} rows", inputs.rows.len()),
+    );
+    let origin = inputs.origin;
+    let mut prepared = prepare::prepare(inputs.rows, &cfg.clean);
+    let mut dropped = ReadReport::default();
+    for (i, reason) in &prepared.dropped {
+        let (fi, line) = origin[*i];
+        dropped.rows_in += 1;
+        dropped.rejected += 1;
+        *dropped
+            .reasons
+            .entry(reason.as_str().to_string())
+            .or_insert(0) += 1;
+        rejects.row(&a.data[fi], line, *reason, "");
     }
-    let mut reports: Vec<_> = tables.iter().map(|t| t.report.clone()).collect();
-    let (labels, scheme, rows) = prepare_training(tables, &cfg.clean);
-    let (train_rows, test_rows): (Labelled, Labelled) = match &a.test {
+    let (train_rows, test_rows, labels) = match &a.test {
         Some(path) => {
-            // The held-out file is read with the same columns; if they do not fit it (it may name its
-            // columns differently), with auto-detected ones. When both fail, the first error is the one
-            // that explains the problem.
-            let table = match read_path(path, &opts) {
-                Ok(t) => t,
-                Err(first) if a.columns.text_col.is_some() || a.columns.label_col.is_some() => {
-                    let t = read_path(path, &ReadOptions::default()).map_err(|_| first)?;
-                    eprintln!(
-                        "note: {} does not have the columns given for training; using auto-detected \
-                         columns {:?} (text) and {:?} (label)",
-                        path.display(),
-                        t.text_col,
-                        t.label_col
-                    );
-                    t
-                }
-                Err(first) => return Err(first.into()),
-            };
-            let (test, table) = prepare_eval(table, &labels, scheme, &cfg.clean);
-            reports.push(table.report);
-            (rows, test)
+            let labels = Labels::from_names(prepared.rows.iter().map(|r| r.label.as_str()));
+            let (test, report) =
+                read_test(a, path, &labels, inputs.scheme, &cfg.clean, &mut rejects)?;
+            reports.push(report);
+            (labelled(&prepared.rows, &labels).0, test, labels)
         }
-        None => split(rows, a.test_fraction),
+        None => {
+            let (tr, te) = prepare::split(std::mem::take(&mut prepared.rows), a.test_fraction);
+            let labels = Labels::from_names(tr.iter().map(|r| r.label.as_str()));
+            let test = labelled(&te, &labels).0;
+            (labelled(&tr, &labels).0, test, labels)
+        }
     };
+    rejects.finish()?;
     let read_s = t0.elapsed().as_secs_f64();
+    let all = rejections(reports.iter().chain([&dropped]));
     if train_rows.is_empty() {
-        let all = rejections(&reports);
         bail!(
             "no usable training rows in {} ({} read, {} rejected: {:?})",
             a.data[0].display(),
@@ -94,10 +166,15 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
 
     progress(a.json, &format!("fitting on {} rows", train_rows.len()));
-    let (model, t) = train::train(&cfg, &train_rows, &test_rows, labels, scheme)?;
+    let (model, t) = train::train(&cfg, &train_rows, &test_rows, labels, inputs.scheme)?;
+    if !model.meta.fit.converged {
+        eprintln!(
+            "warning: the fit did not converge within --max-iter {} (objective {:.6}); the model may be poor: raise --max-iter",
+            model.meta.fit.iterations, model.meta.fit.objective
+        );
+    }
     let bytes = encode(&model);
     write_atomic(&a.out, &bytes)?;
-    let all = rejections(&reports);
     let m = model.meta.metrics.as_ref();
     let report = TrainReport {
         labels: model.meta.labels.clone(),
@@ -124,37 +201,37 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "trained on {} rows ({} read, {} rejected{}), {} features, {} classes: {}",
-            report.n_train,
-            report.rows_in,
-            report.rejected,
-            if report.rejected > 0 {
-                format!(" {:?}", report.rejected_reasons)
-            } else {
-                String::new()
-            },
-            report.n_features,
-            report.labels.len(),
-            report.labels.join(", ")
-        );
-        print!(
-            "held out {} rows: {}",
-            report.n_test,
-            summary(&report.labels, m)
-        );
-        println!(
-            "model {} ({} bytes, sha256 {}) in {:.2} s (read {:.2}, vectorize {:.2}, fit {:.2}, eval {:.2})",
-            report.model,
-            report.model_bytes,
-            report.sha256,
-            report.timings.total_s,
-            read_s,
-            t.vectorize_s,
-            t.fit_s,
-            t.eval_s
-        );
+        return Ok(());
     }
+    println!(
+        "trained on {} rows ({} read, {} rejected{}), {} features, {} classes: {}",
+        report.n_train,
+        report.rows_in,
+        report.rejected,
+        if report.rejected > 0 {
+            format!(" {:?}", report.rejected_reasons)
+        } else {
+            String::new()
+        },
+        report.n_features,
+        report.labels.len(),
+        report.labels.join(", ")
+    );
+    print!(
+        "held out {} rows: {}",
+        report.n_test,
+        summary(&report.labels, m)
+    );
+    println!(
+        "model {} ({} bytes, sha256 {}) in {:.2} s (read {:.2}, vectorize {:.2}, fit {:.2}, eval {:.2})",
+        report.model,
+        report.model_bytes,
+        report.sha256,
+        report.timings.total_s,
+        read_s,
+        t.vectorize_s,
+        t.fit_s,
+        t.eval_s
+    );
     Ok(())
 }

@@ -12,11 +12,11 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 with the model version once a model is loaded, else 503 `model_not_ready`.
+/// Readiness: 200 with the model version once a model is loaded, else 503 `no_model`.
 ///
 /// # Errors
-/// [`ApiError::ModelNotReady`] before the first model is installed.
+/// [`ApiError::NoModel`] before the first model is installed.
 pub async fn ready(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let m = st.model().ok_or(ApiError::ModelNotReady)?;
+    let m = st.model().ok_or(ApiError::NoModel)?;
     Ok(Json(json!({"status": "ready", "model_version": m.version})))
 }

@@ -11,9 +11,9 @@ use crate::state::AppState;
 /// Model and build description.
 ///
 /// # Errors
-/// [`ApiError::ModelNotReady`] before the first model is installed.
+/// [`ApiError::NoModel`] before the first model is installed.
 pub async fn info(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let m = st.model().ok_or(ApiError::ModelNotReady)?;
+    let m = st.model().ok_or(ApiError::NoModel)?;
     let meta = &m.classifier.meta;
     let loaded_at = m
         .loaded_at

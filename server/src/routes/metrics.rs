@@ -10,9 +10,7 @@ use crate::state::AppState;
 
 /// Renders every metric (updating `polarity_class_drift` first).
 pub async fn metrics(State(st): State<AppState>) -> Response {
-    if let Some(m) = st.model() {
-        st.metrics().update_drift(&m, Instant::now());
-    }
+    st.metrics().update_drift(Instant::now());
     let mut r = st.metrics().render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,15 +1,50 @@
-//! `GET /openapi.json`: a hand-written OpenAPI 3.1 description of the API, built once.
+//! `GET /openapi.json`: the OpenAPI 3.1 description of the API, built once. Error responses and the
+//! `error_type` enum come from [`ErrorType`], so the document lists exactly the errors the server sends.
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::error::ErrorType;
+
 static SPEC: LazyLock<String> = LazyLock::new(|| spec().to_string());
 
-fn error_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+/// The error responses of a route: every status of `types`, each naming its error types.
+fn errors(types: &[ErrorType]) -> BTreeMap<String, Value> {
+    let mut by_status: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for t in types {
+        by_status
+            .entry(t.status().as_u16().to_string())
+            .or_default()
+            .push(t.as_str());
+    }
+    by_status
+        .into_iter()
+        .map(|(status, names)| {
+            (
+                status,
+                json!({"description": names.join(", "), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            )
+        })
+        .collect()
+}
+
+/// What every route can answer whatever it is: the connection layer's errors.
+const PROTOCOL: &[ErrorType] = &[
+    ErrorType::BadRequest,
+    ErrorType::UriTooLong,
+    ErrorType::HeadersTooLarge,
+    ErrorType::BodyTimeout,
+    ErrorType::MethodNotAllowed,
+];
+
+fn responses(ok: Value, types: &[ErrorType]) -> Value {
+    let mut m = errors(&[PROTOCOL, types].concat());
+    m.insert("200".into(), ok);
+    json!(m)
 }
 
 /// The OpenAPI document.
@@ -22,28 +57,25 @@ pub fn spec() -> Value {
             "/predict": {"post": {
                 "summary": "Classify one text or a batch",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}},
-                "responses": {
-                    "200": {"description": "Prediction(s); header x-model-version names the model",
+                "responses": responses(
+                    json!({"description": "Prediction(s); header x-model-version names the model",
                             "headers": {"x-model-version": {"schema": {"type": "string"}}},
                             "content": {"application/json": {"schema": {"oneOf": [
-                                {"$ref": "#/components/schemas/Prediction"}, {"$ref": "#/components/schemas/BatchPrediction"}]}}}},
-                    "400": error_response("invalid_json, invalid_utf8"),
-                    "405": error_response("method_not_allowed"),
-                    "413": error_response("body_too_large"),
-                    "422": error_response("invalid_request, empty_text, text_too_long, too_many_texts"),
-                    "429": error_response("overloaded"),
-                    "503": error_response("timeout, model_not_ready"),
-                }}},
-            "/health": {"get": {"summary": "Process alive", "responses": {"200": {"description": "OK"}}}},
-            "/ready": {"get": {"summary": "A model is loaded", "responses": {"200": {"description": "Ready"}, "503": error_response("model_not_ready")}}},
-            "/info": {"get": {"summary": "Model version, sha256, labels, training metrics, build", "responses": {"200": {"description": "OK"}, "503": error_response("model_not_ready")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain exposition"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}},
+                                {"$ref": "#/components/schemas/Prediction"}, {"$ref": "#/components/schemas/BatchPrediction"}]}}}}),
+                    &[ErrorType::InvalidJson, ErrorType::InvalidUtf8, ErrorType::BodyTooLarge, ErrorType::InvalidRequest,
+                      ErrorType::EmptyText, ErrorType::TextTooLong, ErrorType::TooManyTexts, ErrorType::Overloaded,
+                      ErrorType::Unauthorized, ErrorType::Timeout, ErrorType::NoModel, ErrorType::Internal]),
+                }},
+            "/health": {"get": {"summary": "Process alive", "responses": responses(json!({"description": "OK"}), &[])}},
+            "/ready": {"get": {"summary": "A model is loaded", "responses": responses(json!({"description": "Ready"}), &[ErrorType::NoModel])}},
+            "/info": {"get": {"summary": "Model version, sha256, labels, training metrics, build", "responses": responses(json!({"description": "OK"}), &[ErrorType::NoModel])}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": responses(json!({"description": "text/plain exposition"}), &[])}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": responses(json!({"description": "OK"}), &[])}},
         },
         "components": {"schemas": {
             "PredictRequest": {"type": "object", "additionalProperties": false, "properties": {
-                "text": {"type": "string", "minLength": 1},
-                "texts": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                "text": {"type": "string", "pattern": "\\S"},
+                "texts": {"type": "array", "items": {"type": "string", "pattern": "\\S"}, "minItems": 1},
                 "explain": {"type": "boolean", "default": false}},
                 "oneOf": [{"required": ["text"]}, {"required": ["texts"]}]},
             "Prediction": {"type": "object", "required": ["label", "score", "probabilities"], "properties": {
@@ -56,9 +88,7 @@ pub fn spec() -> Value {
                 "model_version": {"type": "string"}}},
             "Error": {"type": "object", "required": ["error", "error_type"], "properties": {
                 "error": {"type": "string"},
-                "error_type": {"type": "string", "enum": ["invalid_json", "invalid_utf8", "invalid_request", "empty_text",
-                    "text_too_long", "too_many_texts", "body_too_large", "not_found", "method_not_allowed", "overloaded",
-                    "timeout", "model_not_ready", "internal"]}}},
+                "error_type": {"type": "string", "enum": ErrorType::NAMES}}},
         }},
     })
 }

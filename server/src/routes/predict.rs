@@ -2,12 +2,16 @@
 //! Optional `"explain": true` adds the n-grams that pushed hardest towards the predicted class. Every
 //! response carries the serving model's version in the body and in the `x-model-version` header.
 //!
-//! The body is read as bytes (so that oversized, non-UTF-8 and non-JSON bodies map to our own error table),
-//! then parsed with `serde_json`. Prediction runs inline on the async worker: a text costs microseconds and
-//! the batch and length limits bound the worst case. Raw text is never logged.
+//! [`guard`] reads the body first, bounded by `--max-body-bytes` (a larger declared `Content-Length` is
+//! refused at once with 413) and by `--request-timeout` (a body that never arrives is the client's fault:
+//! 408 `body_timeout`), and only then takes a concurrency permit, so slow clients cannot hold permits
+//! while they trickle bytes. The body is parsed with `serde_json` (so non-UTF-8 and non-JSON bodies map to
+//! our own error table). Prediction runs inline on the async worker: a text costs microseconds and the
+//! batch and length limits bound the worst case. Raw text is never logged.
 
 use std::cell::RefCell;
 
+use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -30,19 +34,26 @@ thread_local! {
     static SCRATCH: RefCell<PredictScratch> = RefCell::new(PredictScratch::default());
 }
 
-/// The request body.
+/// The request body. `text` and `texts` may be absent but never `null` (the OpenAPI schema's rule).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// One text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub text: Option<String>,
     /// Several texts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub texts: Option<Vec<String>>,
     /// Return the n-grams behind each decision.
     #[serde(default)]
     pub explain: bool,
+}
+
+/// Present fields must hold a value: `null` is refused (absent fields take the default).
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// One n-gram's push towards the predicted class (`tf-idf value × weight`).
@@ -85,22 +96,59 @@ struct BatchOut<'a> {
     model_version: &'a str,
 }
 
-/// Middleware on `/predict` only: 429 beyond the concurrency limit, 503 `timeout` past the request timeout
-/// (receiving the body included). `/health`, `/ready` and `/metrics` stay reachable under overload.
+/// Middleware on `/predict` only (see the module docs): the body is read first (413 `body_too_large`, 408
+/// `body_timeout`), then a permit is taken (429 `overloaded` beyond the concurrency limit), then the
+/// prediction runs under the request timeout (503 `timeout`). `/health`, `/ready` and `/metrics` stay
+/// reachable under overload.
 pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let limits = st.limits();
+    let max = limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return ApiError::BodyTooLarge { limit: max }.into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let limit = limits.request_timeout;
+    let bytes = match tokio::time::timeout(limit, axum::body::to_bytes(body, max)).await {
+        Err(_) => return ApiError::BodyTimeout(limit).into_response(),
+        Ok(Err(e)) if is_length_limit(&e) => {
+            return ApiError::BodyTooLarge { limit: max }.into_response();
+        }
+        Ok(Err(e)) => {
+            return ApiError::InvalidRequest(format!("could not read the body: {e}"))
+                .into_response();
+        }
+        Ok(Ok(b)) => b,
+    };
     let Ok(_permit) = st.permits().try_acquire() else {
         return ApiError::Overloaded.into_response();
     };
-    let limit = st.limits().request_timeout;
+    let req = Request::from_parts(parts, Body::from(bytes));
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(r) => r,
         Err(_) => ApiError::Timeout(limit).into_response(),
     }
 }
 
+/// True when reading the body stopped at the size limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Validates one text against the limits; returns its length in characters.
 fn check_text(text: &str, what: impl Fn() -> String, max_chars: usize) -> Result<usize, ApiError> {
-    if text.trim().is_empty() {
+    if polarity_core::text::is_blank(text) {
         return Err(ApiError::EmptyText(what()));
     }
     let chars = if text.len() <= max_chars {
@@ -130,9 +178,7 @@ fn predict_one<'a>(
     let (best, stats) = m.classifier.predict_into(text, s);
     let metrics = st.metrics();
     let score = s.probs[best];
-    if let Some(c) = m.label_counters.get(best) {
-        c.inc();
-    }
+    metrics.prediction(&m.version, best, &m.classifier.labels()[best]);
     metrics.confidence.observe(score);
     metrics.input_chars.observe(chars as f64);
     if stats.tokens > 0 {
@@ -183,7 +229,7 @@ pub async fn predict(
 ) -> Result<Response, ApiError> {
     let limits = st.limits();
     let req = parse(body, limits.max_body_bytes)?;
-    let m = st.model().ok_or(ApiError::ModelNotReady)?;
+    let m = st.model().ok_or(ApiError::NoModel)?;
     let max_chars = limits.max_text_chars;
     let body = match (req.text, req.texts) {
         (Some(text), None) => {
@@ -245,4 +291,54 @@ pub async fn predict(
     );
     h.insert(MODEL_VERSION_HEADER, m.version_header.clone());
     Ok(r)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use polarity_core::labels::{LabelScheme, Labels};
+    use polarity_core::train::{Labelled, ValidTrainConfig, train};
+    use tower::ServiceExt;
+
+    use crate::config::Limits;
+    use crate::state::{AppState, LoadedModel};
+
+    #[tokio::test]
+    async fn beyond_the_permits_requests_get_429_after_their_body_is_read() {
+        let st = AppState::new(Limits {
+            max_concurrent_requests: 1,
+            ..Limits::default()
+        })
+        .unwrap();
+        let rows = Labelled {
+            texts: vec!["great fun".into(), "bad plot".into()],
+            classes: vec![1, 0],
+        };
+        let (c, _) = train(
+            &ValidTrainConfig::default(),
+            &rows,
+            &Labelled::default(),
+            Labels::from_names(["negative", "positive"]),
+            LabelScheme::Names,
+        )
+        .unwrap();
+        st.install(LoadedModel::new(c, "v1".into(), "0".repeat(64)).unwrap());
+        let held = st.permits().try_acquire().unwrap();
+        let req = || {
+            Request::post("/predict")
+                .body(Body::from(r#"{"text":"great"}"#))
+                .unwrap()
+        };
+        let resp = crate::app(st.clone()).oneshot(req()).await.unwrap();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains(r#""error_type":"overloaded""#));
+        drop(held);
+        assert_eq!(crate::app(st).oneshot(req()).await.unwrap().status(), 200);
+    }
 }

@@ -30,10 +30,10 @@ pub fn model(extra: usize) -> Classifier {
         texts.push(format!("superb moving story number{i}"));
         classes.push(1);
     }
-    let labels = vec!["negative".to_string(), "positive".to_string()];
+    let labels = polarity_core::labels::Labels::from_names(["negative", "positive"]);
     let rows = train::Labelled { texts, classes };
     train::train(
-        &train::TrainConfig::default(),
+        &train::ValidTrainConfig::default(),
         &rows,
         &train::Labelled::default(),
         labels,
@@ -113,19 +113,32 @@ impl Drop for Running {
     }
 }
 
-/// Starts the real server (same `serve_until` as production) with an optional hot-reload poller.
+/// Starts the real server (the production accept loop, [`polarity_server::conn::serve`]) with an optional
+/// hot-reload poller.
 pub async fn start(state: AppState, reload: Option<(Arc<dyn ModelSource>, Duration)>) -> Running {
+    start_with(state, reload, Duration::from_secs(5)).await
+}
+
+/// [`start`] with a given header-read deadline.
+pub async fn start_with(
+    state: AppState,
+    reload: Option<(Arc<dyn ModelSource>, Duration)>,
+    header_timeout: Duration,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let app = polarity_server::app(state.clone());
-    let handle = tokio::spawn(polarity_server::shutdown::serve_until(
+    let handle = tokio::spawn(polarity_server::conn::serve(
         listener,
         app,
+        polarity_server::conn::ConnSettings {
+            header_timeout,
+            drain: Duration::from_secs(10),
+        },
         async {
             let _ = rx.await;
         },
-        Duration::from_secs(10),
     ));
     let poller = reload
         .map(|(src, every)| tokio::spawn(polarity_server::reload::poll(state.clone(), src, every)));

@@ -15,6 +15,10 @@
 //! All numbers little-endian. The file's SHA-256 (over all bytes) is the model's identity in the registry.
 //! A wrong magic, a newer format, a short or long file, or a checksum mismatch is refused with an
 //! [`ArtifactError`]. Writing is deterministic: the same classifier always gives the same bytes.
+//!
+//! The checksum is inside the file, so anyone can make it match: [`decode`] trusts no count. Every count
+//! is checked against the bytes that remain before anything is allocated, and the decoded model must pass
+//! [`check`] (the one validation of a loaded model, for every loader) or it is refused.
 
 use sha2::{Digest, Sha256};
 
@@ -74,7 +78,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Serialises a classifier.
 pub fn encode(c: &Classifier) -> Vec<u8> {
-    let meta = serde_json::to_vec(&c.meta).unwrap_or_default();
+    let meta =
+        serde_json::to_vec(&c.meta).expect("model metadata is plain data and always serialises");
     let terms = c.tfidf.terms();
     let mut p = Vec::with_capacity(meta.len() + terms.len() * 40 + c.model.coef.len() * 8);
     p.extend_from_slice(&(meta.len() as u32).to_le_bytes());
@@ -125,6 +130,18 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     }
 
+    /// A count of items that each take at least `min_bytes` of what remains.
+    fn count(&mut self, what: &str, min_bytes: usize) -> Result<usize, ArtifactError> {
+        let n = self.u32(what)?;
+        if n.saturating_mul(min_bytes) > self.b.len() {
+            return Err(ArtifactError::Malformed(format!(
+                "{what} {n} does not fit in the {} bytes left",
+                self.b.len()
+            )));
+        }
+        Ok(n)
+    }
+
     fn f64s(&mut self, n: usize, what: &str) -> Result<Vec<f64>, ArtifactError> {
         let len = n
             .checked_mul(8)
@@ -171,7 +188,8 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
     let meta_len = c.u32("meta length")?;
     let meta: ModelMeta = serde_json::from_slice(c.take(meta_len, "meta")?)
         .map_err(|e| ArtifactError::Malformed(format!("metadata: {e}")))?;
-    let n = c.u32("feature count")?;
+    // each feature takes at least a 4-byte term length and an 8-byte idf
+    let n = c.count("feature count", 12)?;
     let mut terms = Vec::with_capacity(n);
     for _ in 0..n {
         let l = c.u32("term length")?;
@@ -180,7 +198,7 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
         terms.push(t.to_string());
     }
     let idf = c.f64s(n, "idf")?;
-    let k = c.u32("outputs")?;
+    let k = c.count("outputs", 8)?;
     if k != outputs(meta.labels.len()) {
         return Err(ArtifactError::Malformed(format!(
             "{k} outputs for {} labels",
@@ -202,21 +220,86 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
         coef,
         intercept,
     };
-    Ok(Classifier { meta, tfidf, model })
+    let c = Classifier { meta, tfidf, model };
+    check(&c)?;
+    Ok(c)
+}
+
+/// Text every loaded model must classify into a probability distribution (also the server's warm-up).
+pub const SMOKE_TEXT: &str = "a smoke test : this film was good , not bad .";
+
+/// The one validation of a loaded model: at least two distinct labels, a class prior per label that is a
+/// distribution, finite weights and idf, valid settings, and a smoke prediction that is a probability
+/// distribution over the labels.
+///
+/// # Errors
+/// [`ArtifactError::Malformed`] naming the first problem.
+pub fn check(c: &Classifier) -> Result<(), ArtifactError> {
+    let bad = |m: String| Err(ArtifactError::Malformed(m));
+    let labels = c.labels();
+    if labels.len() < 2 {
+        return bad(format!(
+            "{} label(s); a model needs at least two",
+            labels.len()
+        ));
+    }
+    let mut distinct = labels.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() != labels.len() {
+        return bad("duplicate labels".into());
+    }
+    let prior = &c.meta.data.class_prior;
+    if prior.len() != labels.len()
+        || !prior.iter().all(|p| p.is_finite() && *p >= 0.0)
+        || (prior.iter().sum::<f64>() - 1.0).abs() > 1e-6
+    {
+        return bad("the class prior is not a distribution over the labels".into());
+    }
+    if !c
+        .model
+        .coef
+        .iter()
+        .chain(&c.model.intercept)
+        .all(|w| w.is_finite())
+    {
+        return bad("non-finite weights".into());
+    }
+    if !c.tfidf.idf().iter().all(|v| v.is_finite() && *v > 0.0) {
+        return bad("non-finite or non-positive idf".into());
+    }
+    c.meta
+        .tfidf
+        .validate()
+        .map_err(|e| ArtifactError::Malformed(format!("vectoriser settings: {e}")))?;
+    let mut s = crate::model::PredictScratch::default();
+    let (best, _) = c.predict_into(SMOKE_TEXT, &mut s);
+    let sum: f64 = s.probs.iter().sum();
+    if s.probs.len() != labels.len()
+        || best >= labels.len()
+        || !s.probs.iter().all(|p| p.is_finite())
+        || (sum - 1.0).abs() > 1e-6
+    {
+        return bad(format!(
+            "the smoke prediction is not a distribution over {} labels",
+            labels.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{TrainConfig, fit_classifier};
+    use crate::train::{ValidTrainConfig, fit_classifier};
 
     fn tiny() -> Classifier {
         let texts: Vec<String> = ["good fun film", "bad dull film", "great fun", "awful bad"]
             .map(String::from)
             .to_vec();
-        let labels = vec!["negative".to_string(), "positive".to_string()];
+        let labels = crate::labels::Labels::from_names(["negative", "positive"]);
         fit_classifier(
-            &TrainConfig::default(),
+            &ValidTrainConfig::default(),
             &texts,
             &[1, 0, 1, 0],
             labels,

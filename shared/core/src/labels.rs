@@ -87,12 +87,58 @@ impl LabelScheme {
                 "neg" | "negative" | "false" => NEGATIVE.to_string(),
                 "pos" | "positive" | "true" => POSITIVE.to_string(),
                 "neu" | "neutral" => NEUTRAL.to_string(),
-                _ => match as_int(&v) {
-                    Some(i) => i.to_string(),
-                    None => v,
-                },
+                _ => canonical_value(&v),
             }),
         }
+    }
+}
+
+/// A raw label value in canonical form: trimmed, lower-cased, whole numbers in plain form (`5.0` → `5`).
+pub fn canonical_value(raw: &str) -> String {
+    let v = raw.trim().to_lowercase();
+    match as_int(&v) {
+        Some(i) => i.to_string(),
+        None => v,
+    }
+}
+
+/// A model's classes in their fixed order (see [`sort_classes`]); class indices are positions here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Labels(Vec<String>);
+
+impl Labels {
+    /// The distinct class names of `names`, ordered.
+    pub fn from_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        let mut v: Vec<String> = names.into_iter().map(|s| s.as_ref().to_string()).collect();
+        sort_classes(&mut v);
+        v.dedup();
+        Self(v)
+    }
+
+    /// The index of a class name.
+    pub fn index(&self, name: &str) -> Option<u32> {
+        self.0.iter().position(|l| l == name).map(|i| i as u32)
+    }
+
+    /// The class names in order.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The class names, owned.
+    pub fn into_names(self) -> Vec<String> {
+        self.0
+    }
+
+    /// Number of classes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is no class.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

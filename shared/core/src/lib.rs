@@ -2,13 +2,14 @@
 //! model artifact. No I/O beyond reading a file path in [`reader::read_path`]; no async, no AWS.
 //!
 //! ```
-//! use polarity_core::{train::{self, TrainConfig, Labelled}, labels::LabelScheme};
+//! use polarity_core::{train::{self, TrainConfig, Labelled}, labels::{LabelScheme, Labels}};
 //! let rows = Labelled {
 //!     texts: vec!["a great film".into(), "dull and bad".into(), "great fun".into(), "bad plot".into()],
 //!     classes: vec![1, 0, 1, 0],
 //! };
-//! let labels = vec!["negative".to_string(), "positive".to_string()];
-//! let (model, _) = train::train(&TrainConfig::default(), &rows, &Labelled::default(), labels, LabelScheme::Names)?;
+//! let labels = Labels::from_names(["negative", "positive"]);
+//! let cfg = TrainConfig::default().check()?;
+//! let (model, _) = train::train(&cfg, &rows, &Labelled::default(), labels, LabelScheme::Names)?;
 //! assert_eq!(model.predict("Great!").label, "positive");
 //! let bytes = polarity_core::artifact::encode(&model);
 //! assert_eq!(polarity_core::artifact::decode(&bytes)?.predict("so bad").label, "negative");
@@ -16,13 +17,15 @@
 //! ```
 
 pub mod artifact;
+pub mod contract;
 pub mod labels;
 pub mod lbfgs;
 pub mod logistic;
 pub mod metrics;
 pub mod model;
+pub mod names;
+pub mod prepare;
 pub mod reader;
-pub mod routing;
 pub mod sparse;
 pub mod split;
 pub mod text;

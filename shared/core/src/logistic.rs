@@ -28,6 +28,24 @@ const BLOCKS: usize = 16;
 /// gets 4 blocks instead of 16: the buffer work had been ~15% of its fit.
 const ROWS_PER_BLOCK: usize = 16_384;
 
+crate::named_enum! {
+    /// How rows are weighted by class (scikit-learn's `class_weight`).
+    #[derive(Default)]
+    pub enum ClassWeight {
+        /// Every row counts once.
+        #[default]
+        None = "none",
+        /// A row of class `c` counts `n / (k · n_c)`: every class weighs the same in the loss.
+        Balanced = "balanced",
+    }
+}
+
+impl ClassWeight {
+    fn is_none(&self) -> bool {
+        *self == ClassWeight::None
+    }
+}
+
 /// Unfitted logistic-regression settings; [`LogisticConfig::fit`] turns them into a [`LogisticModel`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogisticConfig {
@@ -37,15 +55,19 @@ pub struct LogisticConfig {
     pub max_iter: usize,
     /// Gradient tolerance of L-BFGS (scikit-learn's `tol`).
     pub tol: f64,
+    /// Row weights by class.
+    #[serde(default, skip_serializing_if = "ClassWeight::is_none")]
+    pub class_weight: ClassWeight,
 }
 
 impl Default for LogisticConfig {
-    /// The peer's settings: `C = 1`, `max_iter = 2000`, `tol = 1e-4`.
+    /// The peer's settings: `C = 1`, `max_iter = 2000`, `tol = 1e-4`, no class weights.
     fn default() -> Self {
         Self {
             c: 1.0,
             max_iter: 2000,
             tol: 1e-4,
+            class_weight: ClassWeight::None,
         }
     }
 }
@@ -64,6 +86,9 @@ pub enum LogisticError {
         /// Given tolerance.
         tol: f64,
     },
+    /// Row weights of the wrong length, negative, non-finite or all zero.
+    #[error("row weights must be one finite, non-negative number per row, not all zero")]
+    BadWeights,
     /// Fewer than two classes, or labels and rows disagree.
     #[error(
         "need at least two classes with one label per row (got {classes} classes, {labels} labels, {rows} rows)"
@@ -211,7 +236,7 @@ impl LogisticConfig {
         Ok(())
     }
 
-    /// Fits on rows `x` with class indices `y` (`0..classes`).
+    /// Fits on rows `x` with class indices `y` (`0..classes`), weighting rows by [`Self::class_weight`].
     ///
     /// # Errors
     /// [`LogisticError`] for invalid settings or labels.
@@ -219,6 +244,43 @@ impl LogisticConfig {
         &self,
         x: &D,
         y: &[u32],
+        classes: usize,
+    ) -> Result<(LogisticModel, FitReport), LogisticError> {
+        let weights = match self.class_weight {
+            ClassWeight::None => None,
+            ClassWeight::Balanced => {
+                let mut count = vec![0u64; classes];
+                y.iter()
+                    .filter(|&&c| (c as usize) < classes)
+                    .for_each(|&c| count[c as usize] += 1);
+                let (n, present) = (
+                    y.len() as f64,
+                    count.iter().filter(|&&c| c > 0).count() as f64,
+                );
+                let per: Vec<f64> = count
+                    .iter()
+                    .map(|&c| if c > 0 { n / (present * c as f64) } else { 0.0 })
+                    .collect();
+                Some(
+                    y.iter()
+                        .map(|&c| per.get(c as usize).copied().unwrap_or(0.0))
+                        .collect::<Vec<f64>>(),
+                )
+            }
+        };
+        self.fit_weighted(x, y, weights.as_deref(), classes)
+    }
+
+    /// Fits with explicit row weights (`None`: all 1). With weights `s_i` the objective is
+    /// `(1/S) Σ s_i·loss_i + ‖w‖² / (2·C·S)`, `S = Σ s_i`: scikit-learn's `C·Σ s_i·loss_i + ½‖w‖²` scaled.
+    ///
+    /// # Errors
+    /// [`LogisticError`] for invalid settings, labels or weights.
+    pub fn fit_weighted<D: Design>(
+        &self,
+        x: &D,
+        y: &[u32],
+        weights: Option<&[f64]>,
         classes: usize,
     ) -> Result<(LogisticModel, FitReport), LogisticError> {
         self.validate()?;
@@ -230,9 +292,16 @@ impl LogisticConfig {
                 rows,
             });
         }
+        if let Some(w) = weights
+            && (w.len() != rows
+                || !w.iter().all(|v| v.is_finite() && *v >= 0.0)
+                || w.iter().sum::<f64>() <= 0.0)
+        {
+            return Err(LogisticError::BadWeights);
+        }
         let k = outputs(classes);
         let d = x.n_cols();
-        let n = rows as f64;
+        let n = weights.map_or(rows as f64, |w| w.iter().sum());
         let reg = 1.0 / (self.c * n);
         let block_rows = rows.div_ceil(rows.div_ceil(ROWS_PER_BLOCK).clamp(1, BLOCKS));
         let blocks: Vec<usize> = (0..rows).step_by(block_rows).collect();
@@ -278,6 +347,16 @@ impl LogisticConfig {
                                 .zip(r0..r1)
                                 .for_each(|(s, r)| *s = b[0] + x.dot(r, v));
                             binary_chunk(sr, &y[r0..r1], ls);
+                            if let Some(w) = weights {
+                                let w = &w[r0..r1];
+                                sr.iter_mut()
+                                    .zip(ls.iter_mut())
+                                    .zip(w)
+                                    .for_each(|((s, l), w)| {
+                                        *s *= w;
+                                        *l *= w;
+                                    });
+                            }
                             sr.iter()
                                 .zip(r0..r1)
                                 .for_each(|(&res, r)| x.axpy(r, res, gw));
@@ -294,7 +373,12 @@ impl LogisticConfig {
                                 .zip(&v[c * k..c * k + k])
                                 .for_each(|(zj, vj)| *zj += val * vj);
                         });
-                        loss += residuals(&mut z, yr as usize);
+                        let row_loss = residuals(&mut z, yr as usize);
+                        let wr = weights.map_or(1.0, |w| w[r]);
+                        if wr != 1.0 {
+                            z.iter_mut().for_each(|v| *v *= wr);
+                        }
+                        loss += wr * row_loss;
                         x.for_each(r, |c, val| {
                             g[c * k..c * k + k]
                                 .iter_mut()

@@ -53,35 +53,27 @@ pub enum Format {
     Jsonl,
 }
 
-/// Why a row was rejected. The string forms are stable (they appear in reports and quarantine files).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectReason {
-    /// The text or label field is not valid UTF-8.
-    InvalidUtf8,
-    /// The text field is missing, empty or only whitespace.
-    MissingText,
-    /// The label field is missing or empty.
-    MissingLabel,
-    /// A CSV/TSV row has a different number of fields than the header.
-    WrongFieldCount,
-    /// A JSONL line is not a JSON object.
-    InvalidJson,
-    /// The label is not one of the model's classes (evaluation only).
-    UnknownLabel,
-}
-
-impl RejectReason {
-    /// The stable snake_case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::InvalidUtf8 => "invalid_utf8",
-            Self::MissingText => "missing_text",
-            Self::MissingLabel => "missing_label",
-            Self::WrongFieldCount => "wrong_field_count",
-            Self::InvalidJson => "invalid_json",
-            Self::UnknownLabel => "unknown_label",
-        }
+crate::named_enum! {
+    /// Why a row was rejected. The names are stable (they appear in reports and quarantine files).
+    pub enum RejectReason {
+        /// The text or label field is not valid UTF-8.
+        InvalidUtf8 = "invalid_utf8",
+        /// The text field is missing, empty or only whitespace.
+        MissingText = "missing_text",
+        /// The label field is missing or empty.
+        MissingLabel = "missing_label",
+        /// A CSV/TSV row has a different number of fields than the header (or the first row).
+        WrongFieldCount = "wrong_field_count",
+        /// A JSONL line is not a JSON object.
+        InvalidJson = "invalid_json",
+        /// The label is not one of the model's classes (evaluation only).
+        UnknownLabel = "unknown_label",
+        /// The label has no entry in the data contract's label mapping.
+        UnmappedLabel = "unmapped_label",
+        /// The text is empty after cleaning (only markup, say).
+        EmptyAfterCleaning = "empty_after_cleaning",
+        /// The same cleaned text appears later in the data; the later row is kept.
+        Duplicate = "duplicate",
     }
 }
 
@@ -141,17 +133,93 @@ impl ReadReport {
     }
 }
 
+/// A column: by header name (case-insensitive), or by 1-based position (files without a header row).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Column {
+    /// 1-based position.
+    Position(usize),
+    /// Header name.
+    Name(String),
+}
+
+impl Column {
+    /// Parses a column given on a command line or in object metadata: without a header row it must be a
+    /// 1-based position; with one it is a header name, except that `#N` always means position `N`.
+    ///
+    /// # Errors
+    /// A message when a position is needed and `spec` is not a whole number ≥ 1.
+    pub fn parse(spec: &str, has_header: bool) -> Result<Self, String> {
+        let spec = spec.trim();
+        let position = |v: &str| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .map(Column::Position)
+                .ok_or_else(|| format!("{} is not a column position (1, 2, …)", quoted(v)))
+        };
+        match spec.strip_prefix('#') {
+            Some(n) => position(n),
+            None if !has_header => position(spec),
+            None if spec.is_empty() => Err("a column name cannot be empty".into()),
+            None => Ok(Column::Name(spec.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Position(n) => write!(f, "#{n}"),
+            Column::Name(n) => f.write_str(&quoted(n)),
+        }
+    }
+}
+
+/// A bounded, escaped rendering of file content for messages: at most 40 characters, control
+/// characters escaped, in double quotes. Row content never appears in messages in any other form.
+pub fn quoted(s: &str) -> String {
+    const MAX: usize = 40;
+    let mut out = String::from("\"");
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    out
+}
+
 /// What to read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReadOptions {
-    /// Text column (case-insensitive); auto-detected when `None`.
-    pub text_col: Option<String>,
-    /// Label column (case-insensitive); auto-detected when `None`.
-    pub label_col: Option<String>,
+    /// Text column; auto-detected (by header name) when `None`.
+    pub text_col: Option<Column>,
+    /// Label column; auto-detected (by header name) when `None`.
+    pub label_col: Option<Column>,
     /// Read only the text column (for prediction): no label column is needed or read.
     pub text_only: bool,
     /// Force a format instead of detecting it.
     pub format: Option<Format>,
+    /// CSV/TSV: the first row is a header (default). Without one, columns are given by position.
+    pub has_header: bool,
+    /// CSV/TSV: the field delimiter, when the extension and sniffing cannot tell (e.g. `;`).
+    pub delimiter: Option<u8>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            text_col: None,
+            label_col: None,
+            text_only: false,
+            format: None,
+            has_header: true,
+            delimiter: None,
+        }
+    }
 }
 
 /// Rows read from one file: texts with their raw label values, plus the accounting.
@@ -256,10 +324,10 @@ pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table,
     }
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let format = opts.format.unwrap_or_else(|| detect_format(name, data));
-    match format {
-        Format::Jsonl => read_jsonl(name, data, opts),
-        Format::Csv => read_delimited(name, data, opts, b',', true),
-        Format::Tsv => read_delimited(name, data, opts, b'\t', false),
+    match (format, opts.delimiter) {
+        (Format::Jsonl, _) => read_jsonl(name, data, opts),
+        (Format::Csv, d) => read_delimited(name, data, opts, d.unwrap_or(b','), true),
+        (Format::Tsv, d) => read_delimited(name, data, opts, d.unwrap_or(b'\t'), false),
     }
 }
 
@@ -294,28 +362,51 @@ pub fn detect_format(name: &str, data: &[u8]) -> Format {
     }
 }
 
-/// Index of the column to use: the requested one, else the first candidate present.
+/// Index of the column to use: the requested one, else the first candidate present. `header` is `None`
+/// for a file without a header row (then `n_fields` columns exist and only positions can name them).
 fn pick_column(
     path: &str,
-    header: &[String],
-    wanted: Option<&str>,
+    header: Option<&[String]>,
+    n_fields: usize,
+    wanted: Option<&Column>,
     candidates: &[&str],
     role: &'static str,
 ) -> Result<usize, ReadError> {
-    let find = |n: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(n));
+    let find = |n: &str| {
+        header?
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(n))
+    };
     let found = match wanted {
-        Some(w) => find(w),
+        Some(Column::Position(p)) => (*p >= 1 && *p <= n_fields).then(|| p - 1),
+        Some(Column::Name(n)) => find(n),
         None => candidates.iter().find_map(|c| find(c)),
     };
     found.ok_or_else(|| ReadError::ColumnNotFound {
         path: path.to_string(),
         role,
-        wanted: match wanted {
-            Some(w) => format!("'{w}'"),
-            None => format!("(looked for {}; pass --{role}-col)", candidates.join(", ")),
+        wanted: match (wanted, header) {
+            (Some(w), _) => w.to_string(),
+            (None, Some(_)) => format!("(looked for {}; pass --{role}-col)", candidates.join(", ")),
+            (None, None) => {
+                format!("(the file has no header row; pass --{role}-col N, a position)")
+            }
         },
-        available: header.join(", "),
+        available: match header {
+            Some(h) => describe_columns(h),
+            None => format!("{n_fields} unnamed"),
+        },
     })
+}
+
+/// The header cells for a message: each quoted and truncated, at most 12 of them.
+fn describe_columns(header: &[String]) -> String {
+    const MAX: usize = 12;
+    let mut parts: Vec<String> = header.iter().take(MAX).map(|h| quoted(h)).collect();
+    if header.len() > MAX {
+        parts.push(format!("… ({} in all)", header.len()));
+    }
+    parts.join(", ")
 }
 
 struct Builder {
@@ -393,25 +484,36 @@ fn read_delimited(
         .flexible(true)
         .has_headers(false)
         .from_reader(data);
-    let mut records = rdr.byte_records();
+    let mut records = rdr.byte_records().peekable();
     let header_err = |problem: &str| ReadError::Header {
         path: path.to_string(),
         problem: problem.to_string(),
     };
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(header_err(&format!("unreadable header row: {e}"))),
-        None => return Err(header_err("the file is empty: expected a header row")),
+    let (header, n_fields) = if opts.has_header {
+        let header = match records.next() {
+            Some(Ok(h)) => h,
+            Some(Err(e)) => return Err(header_err(&format!("unreadable header row: {e}"))),
+            None => return Err(header_err("the file is empty: expected a header row")),
+        };
+        let header: Vec<String> = header
+            .iter()
+            .map(|f| std::str::from_utf8(f).map(str::to_string))
+            .collect::<Result<_, _>>()
+            .map_err(|_| header_err("the header row is not valid UTF-8"))?;
+        let n = header.len();
+        (Some(header), n)
+    } else {
+        match records.peek() {
+            Some(Ok(first)) => (None, first.len()),
+            Some(Err(e)) => return Err(header_err(&format!("unreadable first row: {e}"))),
+            None => return Err(header_err("the file is empty")),
+        }
     };
-    let header: Vec<String> = header
-        .iter()
-        .map(|f| std::str::from_utf8(f).map(str::to_string))
-        .collect::<Result<_, _>>()
-        .map_err(|_| header_err("the header row is not valid UTF-8"))?;
     let ti = pick_column(
         path,
-        &header,
-        opts.text_col.as_deref(),
+        header.as_deref(),
+        n_fields,
+        opts.text_col.as_ref(),
         TEXT_COLUMNS,
         "text",
     )?;
@@ -420,15 +522,20 @@ fn read_delimited(
     } else {
         Some(pick_column(
             path,
-            &header,
-            opts.label_col.as_deref(),
+            header.as_deref(),
+            n_fields,
+            opts.label_col.as_ref(),
             LABEL_COLUMNS,
             "label",
         )?)
     };
+    let name = |i: usize| match &header {
+        Some(h) => h[i].clone(),
+        None => format!("#{}", i + 1),
+    };
     let mut b = Builder::new();
-    b.table.text_col = header[ti].clone();
-    b.table.label_col = li.map(|i| header[i].clone()).unwrap_or_default();
+    b.table.text_col = name(ti);
+    b.table.label_col = li.map(name).unwrap_or_default();
     let sep = char::from(delim).to_string();
     for rec in records {
         let rec = match rec {
@@ -446,7 +553,7 @@ fn read_delimited(
                 .collect::<Vec<_>>()
                 .join(&sep)
         };
-        if rec.len() != header.len() {
+        if rec.len() != n_fields {
             b.reject(line, RejectReason::WrongFieldCount, raw());
             continue;
         }
@@ -493,15 +600,24 @@ fn read_jsonl(path: &str, data: &[u8], opts: &ReadOptions) -> Result<Table, Read
         };
         if cols.is_none() {
             let keys: Vec<String> = obj.keys().cloned().collect();
-            let t = pick_column(path, &keys, opts.text_col.as_deref(), TEXT_COLUMNS, "text")?;
+            let n = keys.len();
+            let t = pick_column(
+                path,
+                Some(&keys),
+                n,
+                opts.text_col.as_ref(),
+                TEXT_COLUMNS,
+                "text",
+            )?;
             let l = if opts.text_only {
                 None
             } else {
                 Some(
                     keys[pick_column(
                         path,
-                        &keys,
-                        opts.label_col.as_deref(),
+                        Some(&keys),
+                        n,
+                        opts.label_col.as_ref(),
                         LABEL_COLUMNS,
                         "label",
                     )?]
@@ -610,11 +726,11 @@ mod tests {
         let e = read_bytes("f.csv", b"foo,bar\n1,2\n", &ReadOptions::default()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f.csv: no text column (looked for text, sentence, content, review, review_text, comment, body, message, tweet, document, utterance; pass --text-col); columns are: foo, bar"
+            "f.csv: no text column (looked for text, sentence, content, review, review_text, comment, body, message, tweet, document, utterance; pass --text-col); columns are: \"foo\", \"bar\""
         );
         let opts = ReadOptions {
-            text_col: Some("foo".into()),
-            label_col: Some("nope".into()),
+            text_col: Some(Column::Name("foo".into())),
+            label_col: Some(Column::Name("nope".into())),
             ..Default::default()
         };
         assert!(matches!(
@@ -634,12 +750,77 @@ mod tests {
     #[test]
     fn explicit_columns_bom_and_text_only() {
         let opts = ReadOptions {
-            text_col: Some("Body".into()),
+            text_col: Some(Column::Name("Body".into())),
             text_only: true,
             ..Default::default()
         };
         let t = read_bytes("f.csv", b"\xEF\xBB\xBFbody,x\nhello,1\n", &opts).unwrap();
         assert_eq!(t.texts, ["hello"]);
         assert!(t.labels.is_empty());
+    }
+
+    #[test]
+    fn headerless_files_name_columns_by_position() {
+        let opts = ReadOptions {
+            has_header: false,
+            text_col: Some(Column::parse("2", false).unwrap()),
+            label_col: Some(Column::parse("1", false).unwrap()),
+            ..Default::default()
+        };
+        let t = read_bytes("x.tsv", b"1\tgood film\n0\tbad film\n1\n", &opts).unwrap();
+        assert_eq!(t.texts, ["good film", "bad film"]);
+        assert_eq!(t.label_values, ["1", "0"]);
+        assert_eq!((t.report.rows_in, t.report.rejected), (3, 1));
+        assert_eq!((t.text_col.as_str(), t.label_col.as_str()), ("#2", "#1"));
+        // a header cell named "1" is not a position: without --no-header, "1" is a name
+        assert_eq!(Column::parse("1", true).unwrap(), Column::Name("1".into()));
+        assert_eq!(Column::parse("#1", true).unwrap(), Column::Position(1));
+        assert!(Column::parse("text", false).is_err());
+        let e = read_bytes(
+            "x.tsv",
+            b"1\tgood\n",
+            &ReadOptions {
+                has_header: false,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no header row"), "{e}");
+        let far = ReadOptions {
+            has_header: false,
+            text_col: Some(Column::Position(9)),
+            label_col: Some(Column::Position(1)),
+            ..Default::default()
+        };
+        let e = read_bytes("x.tsv", b"1\tgood\n", &far).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.tsv: no text column #9; columns are: 2 unnamed"
+        );
+    }
+
+    #[test]
+    fn messages_quote_and_truncate_file_content() {
+        // a headerless file read as if it had a header: the "header" is user data
+        let data = "4111 1111 1111 1111 is my card and a very long sentence follows here,1\nok,1\n";
+        let e = read_bytes("x.csv", data.as_bytes(), &ReadOptions::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(
+            msg.contains("\"4111 1111 1111 1111 is my card and a ver…\""),
+            "{msg}"
+        );
+        assert!(!msg.contains("follows here"), "{msg}");
+        assert_eq!(quoted("a\nb\"c"), "\"a\\nb\\\"c\"");
+    }
+
+    #[test]
+    fn a_delimiter_overrides_sniffing() {
+        let opts = ReadOptions {
+            delimiter: Some(b';'),
+            ..Default::default()
+        };
+        let t = read_bytes("x.csv", b"text;label\n\"a; b\";pos\n", &opts).unwrap();
+        assert_eq!(t.texts, ["a; b"]);
     }
 }

@@ -68,6 +68,25 @@ impl CleanConfig {
     }
 }
 
+/// True when `text` has nothing to classify: only whitespace, as JSON Schema's (ECMAScript's) `\s` defines
+/// it, so that the OpenAPI pattern `\S` accepts exactly the texts this accepts. The server answers a blank
+/// text with 422 `empty_text` and `polarity predict` with an `empty_text` error line (the one rule).
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
+}
+
 /// Cleans `text` with `cfg` into a new string. See the module docs for the steps.
 pub fn clean(text: &str, cfg: &CleanConfig) -> String {
     let mut out = String::with_capacity(text.len());

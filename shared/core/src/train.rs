@@ -7,16 +7,15 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::labels::{LabelScheme, sort_classes};
+use crate::labels::{LabelScheme, Labels};
 use crate::logistic::{LogisticConfig, LogisticError};
 use crate::metrics::Metrics;
 use crate::model::{Classifier, DataInfo, FitInfo, ModelMeta, PredictScratch, argmax};
-use crate::reader::{RejectReason, Rejected, Table};
-use crate::split::is_test;
-use crate::text::{CleanConfig, clean};
+use crate::text::CleanConfig;
 use crate::tfidf::{Tfidf, TfidfConfig, TfidfError};
 
-/// Every training setting: what gets stored in the artifact.
+/// Every training setting (unchecked): what gets stored in the artifact. [`TrainConfig::check`] turns it
+/// into a [`ValidTrainConfig`], the only form training accepts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Text cleaning.
@@ -25,6 +24,45 @@ pub struct TrainConfig {
     pub tfidf: TfidfConfig,
     /// Regression.
     pub logistic: LogisticConfig,
+}
+
+impl TrainConfig {
+    /// Validates every setting once (vectoriser and regression).
+    ///
+    /// # Errors
+    /// [`TrainError::Tfidf`] or [`TrainError::Logistic`] naming the setting.
+    pub fn check(self) -> Result<ValidTrainConfig, TrainError> {
+        self.tfidf.validate()?;
+        self.logistic.validate()?;
+        Ok(ValidTrainConfig(self))
+    }
+}
+
+/// Training settings that passed [`TrainConfig::check`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct ValidTrainConfig(TrainConfig);
+
+impl ValidTrainConfig {
+    /// The settings.
+    pub fn get(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+impl Default for ValidTrainConfig {
+    fn default() -> Self {
+        TrainConfig::default()
+            .check()
+            .expect("the default training settings are valid")
+    }
+}
+
+impl std::ops::Deref for ValidTrainConfig {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
 }
 
 /// Why training could not run.
@@ -68,104 +106,6 @@ impl Labelled {
     }
 }
 
-/// Cleans texts in parallel, in place.
-pub fn clean_all(texts: &mut [String], cfg: &CleanConfig) {
-    texts.par_iter_mut().for_each(|t| *t = clean(t, cfg));
-}
-
-/// Maps training tables to one labelled set: picks the label scheme over all their label values, orders
-/// the classes (see [`sort_classes`]) and cleans the texts. Returns `(labels, scheme, rows)`.
-pub fn prepare_training(
-    tables: Vec<Table>,
-    clean_cfg: &CleanConfig,
-) -> (Vec<String>, LabelScheme, Labelled) {
-    let scheme = LabelScheme::detect(
-        tables
-            .iter()
-            .flat_map(|t| t.label_values.iter().map(String::as_str)),
-    );
-    let mut labels: Vec<String> = tables
-        .iter()
-        .flat_map(|t| t.label_values.iter().filter_map(|v| scheme.normalize(v)))
-        .collect();
-    sort_classes(&mut labels);
-    labels.dedup();
-    let mut out = Labelled::default();
-    for t in tables {
-        let map: Vec<u32> = t
-            .label_values
-            .iter()
-            .map(|v| {
-                scheme
-                    .normalize(v)
-                    .and_then(|n| labels.iter().position(|l| *l == n))
-                    .unwrap_or(0) as u32
-            })
-            .collect();
-        out.classes
-            .extend(t.labels.iter().map(|&i| map[i as usize]));
-        out.texts.extend(t.texts);
-    }
-    clean_all(&mut out.texts, clean_cfg);
-    (labels, scheme, out)
-}
-
-/// Maps an evaluation table onto a model's classes. Rows whose label is not one of `labels` are moved to
-/// `table.rejected` with [`RejectReason::UnknownLabel`] and the report is updated.
-pub fn prepare_eval(
-    mut table: Table,
-    labels: &[String],
-    scheme: LabelScheme,
-    clean_cfg: &CleanConfig,
-) -> (Labelled, Table) {
-    let map: Vec<Option<u32>> = table
-        .label_values
-        .iter()
-        .map(|v| {
-            scheme
-                .normalize(v)
-                .and_then(|n| labels.iter().position(|l| *l == n))
-                .map(|p| p as u32)
-        })
-        .collect();
-    let mut out = Labelled::default();
-    let texts = std::mem::take(&mut table.texts);
-    for ((text, &li), &line) in texts.into_iter().zip(&table.labels).zip(&table.lines) {
-        match map[li as usize] {
-            Some(c) => {
-                out.texts.push(text);
-                out.classes.push(c);
-            }
-            None => {
-                table.report.reject_accepted(RejectReason::UnknownLabel);
-                let raw = format!("{text} (label {:?})", table.label_values[li as usize]);
-                table.rejected.push(Rejected {
-                    line,
-                    reason: RejectReason::UnknownLabel,
-                    raw,
-                });
-            }
-        }
-    }
-    clean_all(&mut out.texts, clean_cfg);
-    (out, table)
-}
-
-/// Splits rows into `(train, test)` with [`is_test`] on the cleaned text.
-pub fn split(rows: Labelled, test_fraction: f64) -> (Labelled, Labelled) {
-    let (mut tr, mut te) = (Labelled::default(), Labelled::default());
-    for (t, c) in rows.texts.into_iter().zip(rows.classes) {
-        let dst = if is_test(&t, test_fraction) {
-            &mut te
-        } else {
-            &mut tr
-        };
-        dst.texts.push(t);
-        dst.classes.push(c);
-    }
-    (tr, te)
-}
-
 /// Seconds spent in each training phase.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct TrainTimings {
@@ -194,12 +134,13 @@ pub fn data_digest(texts: &[String], classes: &[u32], labels: &[String]) -> Stri
 /// # Errors
 /// [`TrainError`] for invalid settings, an empty vocabulary or fewer than two classes.
 pub fn fit_classifier(
-    cfg: &TrainConfig,
+    cfg: &ValidTrainConfig,
     texts: &[String],
     classes: &[u32],
-    labels: Vec<String>,
+    labels: Labels,
     scheme: LabelScheme,
 ) -> Result<(Classifier, TrainTimings), TrainError> {
+    let labels = labels.into_names();
     if texts.is_empty() {
         return Err(TrainError::NoRows { rejected: 0 });
     }
@@ -257,10 +198,10 @@ pub fn fit_classifier(
 /// # Errors
 /// As [`fit_classifier`].
 pub fn train(
-    cfg: &TrainConfig,
+    cfg: &ValidTrainConfig,
     train: &Labelled,
     test: &Labelled,
-    labels: Vec<String>,
+    labels: Labels,
     scheme: LabelScheme,
 ) -> Result<(Classifier, TrainTimings), TrainError> {
     let (mut c, mut timings) = fit_classifier(cfg, &train.texts, &train.classes, labels, scheme)?;
@@ -292,58 +233,17 @@ pub fn evaluate(c: &Classifier, rows: &Labelled) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::{ReadOptions, read_bytes};
-
-    #[test]
-    fn prepares_labels_across_files_and_rejects_unknown_eval_labels() {
-        let a = read_bytes(
-            "a.csv",
-            b"text,label\nGood <b>film</b>,1\nbad,0\n",
-            &ReadOptions::default(),
-        )
-        .unwrap();
-        let b = read_bytes("b.csv", b"text,label\nfine,1\n", &ReadOptions::default()).unwrap();
-        let (labels, scheme, rows) = prepare_training(vec![a, b], &CleanConfig::default());
-        assert_eq!(labels, ["negative", "positive"]);
-        assert_eq!(scheme, LabelScheme::Binary01);
-        assert_eq!(rows.texts, ["good film", "bad", "fine"]);
-        assert_eq!(rows.classes, [1, 0, 1]);
-        let e = read_bytes(
-            "e.csv",
-            b"text,label\nok,1\nodd,7\n",
-            &ReadOptions::default(),
-        )
-        .unwrap();
-        let (ev, table) = prepare_eval(e, &labels, scheme, &CleanConfig::default());
-        assert_eq!(ev.classes, [1]);
-        assert_eq!(table.report.rows_in, 2);
-        assert_eq!(table.report.accepted + table.report.rejected, 2);
-        assert_eq!(table.report.reasons["unknown_label"], 1);
-    }
 
     #[test]
     fn training_needs_two_classes() {
         let t = vec!["good".to_string(), "great".to_string()];
         let r = fit_classifier(
-            &TrainConfig::default(),
+            &ValidTrainConfig::default(),
             &t,
             &[1, 1],
-            vec!["negative".into(), "positive".into()],
+            Labels::from_names(["negative", "positive"]),
             LabelScheme::Names,
         );
         assert!(matches!(r, Err(TrainError::OneClass(ref c)) if c == "positive"));
-    }
-
-    #[test]
-    fn split_is_stable_and_near_fraction() {
-        let rows = Labelled {
-            texts: (0..2000).map(|i| format!("row {i}")).collect(),
-            classes: vec![0; 2000],
-        };
-        let (tr, te) = split(rows.clone(), 0.2);
-        assert_eq!(tr.len() + te.len(), 2000);
-        assert!((300..500).contains(&te.len()), "{}", te.len());
-        let (_, te2) = split(rows, 0.2);
-        assert_eq!(te, te2);
     }
 }

@@ -1,9 +1,14 @@
-//! Choosing backends by URL: `--store file:///DIR | s3://BUCKET`, `--registry file:///FILE.json |
-//! dynamodb://TABLE`, or `--home DIR` (store `DIR/bucket`, registry `DIR/registry.json`). The same strings
-//! are read from `POLARITY_STORE` / `POLARITY_REGISTRY` by the Lambda functions.
+//! Choosing backends, one rule for every binary ([`BackendArgs`]: the CLI, the server and the Lambda
+//! functions): `--store URL` with `--registry URL` (both or neither: a half-given backend is an error
+//! that names the missing flag), else `--home DIR`, else the default home `.polarity`. A home is the
+//! embedded layout: store `DIR/bucket`, registry `DIR/registry.json`. URLs: `file:///DIR` or
+//! `s3://BUCKET`; `file:///FILE.json` or `dynamodb://TABLE`. Each flag is also a variable
+//! (`POLARITY_STORE`, `POLARITY_REGISTRY`, `POLARITY_HOME`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use clap::Args;
 
 use crate::aws::AwsSettings;
 use crate::error::PipelineError;
@@ -86,9 +91,104 @@ impl RegistryUrl {
     }
 }
 
+/// The home used when no backend is named.
+pub const DEFAULT_HOME: &str = ".polarity";
+
+/// Where the bucket and the registry are (see the module docs).
+#[derive(Debug, Clone, Default, Args)]
+pub struct BackendArgs {
+    /// Embedded home: store DIR/bucket, registry DIR/registry.json [default: .polarity].
+    #[arg(long, env = "POLARITY_HOME", value_name = "DIR", global = true)]
+    pub home: Option<PathBuf>,
+    /// Object store: file:///DIR or s3://BUCKET (endpoint from AWS_ENDPOINT_URL*); needs --registry.
+    #[arg(long, env = "POLARITY_STORE", value_name = "URL", global = true)]
+    pub store: Option<String>,
+    /// Model registry: file:///FILE.json or dynamodb://TABLE; needs --store.
+    #[arg(long, env = "POLARITY_REGISTRY", value_name = "URL", global = true)]
+    pub registry: Option<String>,
+}
+
+/// A resolved backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// The store.
+    pub store: StoreUrl,
+    /// The registry.
+    pub registry: RegistryUrl,
+    /// The home folder, when the backend is one.
+    pub home: Option<PathBuf>,
+}
+
+impl BackendArgs {
+    /// The backend these flags name (the rule in the module docs).
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the missing flag of a half-given pair, or a URL that does not parse.
+    pub fn resolve(&self) -> Result<Backend, PipelineError> {
+        match (&self.store, &self.registry) {
+            (Some(s), Some(r)) => Ok(Backend {
+                store: StoreUrl::parse(s)?,
+                registry: RegistryUrl::parse(r)?,
+                home: None,
+            }),
+            (Some(_), None) => Err(PipelineError::Config(
+                "--store needs --registry (POLARITY_REGISTRY): give both, or --home for the embedded layout".into(),
+            )),
+            (None, Some(_)) => Err(PipelineError::Config(
+                "--registry needs --store (POLARITY_STORE): give both, or --home for the embedded layout".into(),
+            )),
+            (None, None) => {
+                let dir = self.home.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_HOME));
+                let (store, registry) = home(&dir);
+                Ok(Backend {
+                    store,
+                    registry,
+                    home: Some(dir),
+                })
+            }
+        }
+    }
+}
+
+impl Backend {
+    /// For commands that only read: a home that does not exist is an error, never created.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] saying there is no registry at that home.
+    pub fn existing(self) -> Result<Self, PipelineError> {
+        match &self.home {
+            Some(h) if !h.join("registry.json").exists() && !h.join("bucket").is_dir() => {
+                Err(PipelineError::Config(format!(
+                    "no registry here: {} holds no Polarity home (run `polarity pipeline run FILE` first, or pass --home DIR or --store URL --registry URL)",
+                    h.display()
+                )))
+            }
+            _ => Ok(self),
+        }
+    }
+
+    /// True when either backend is on AWS (or an AWS-compatible server).
+    pub fn needs_aws(&self) -> bool {
+        matches!(self.store, StoreUrl::S3(_)) || matches!(self.registry, RegistryUrl::Dynamo(_))
+    }
+
+    /// Connects both (one AWS configuration for both when either needs it).
+    pub async fn connect(&self, aws: &AwsSettings) -> Backends {
+        let sdk = if self.needs_aws() {
+            Some(aws.load().await)
+        } else {
+            None
+        };
+        Backends {
+            store: connect_store(&self.store, aws, sdk.as_ref()).await,
+            registry: connect_registry(&self.registry, aws, sdk.as_ref()).await,
+            bucket: self.store.bucket(),
+        }
+    }
+}
+
 /// The embedded layout under a home folder.
-pub fn home(dir: impl Into<PathBuf>) -> (StoreUrl, RegistryUrl) {
-    let dir = dir.into();
+pub fn home(dir: &Path) -> (StoreUrl, RegistryUrl) {
     (
         StoreUrl::File(dir.join("bucket")),
         RegistryUrl::File(dir.join("registry.json")),
@@ -145,21 +245,6 @@ pub async fn connect_registry(
     }
 }
 
-/// Builds both (one AWS configuration for both when either needs it).
-pub async fn connect(store: &StoreUrl, registry: &RegistryUrl, aws: &AwsSettings) -> Backends {
-    let needs_aws = matches!(store, StoreUrl::S3(_)) || matches!(registry, RegistryUrl::Dynamo(_));
-    let sdk = if needs_aws {
-        Some(aws.load().await)
-    } else {
-        None
-    };
-    Backends {
-        store: connect_store(store, aws, sdk.as_ref()).await,
-        registry: connect_registry(registry, aws, sdk.as_ref()).await,
-        bucket: store.bucket(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +277,7 @@ mod tests {
             RegistryUrl::File("/r.json".into())
         );
         assert!(RegistryUrl::parse("dynamo://reg").is_err());
-        let (s, r) = home("/h");
+        let (s, r) = home(Path::new("/h"));
         assert_eq!(
             (s.clone(), r),
             (
@@ -201,5 +286,37 @@ mod tests {
             )
         );
         assert_eq!(s.bucket(), "bucket");
+    }
+
+    #[test]
+    fn one_precedence_rule_and_half_given_backends_are_errors() {
+        let args = |home: Option<&str>, store: Option<&str>, registry: Option<&str>| BackendArgs {
+            home: home.map(PathBuf::from),
+            store: store.map(String::from),
+            registry: registry.map(String::from),
+        };
+        let b = args(None, None, None).resolve().unwrap();
+        assert_eq!(b.home.as_deref(), Some(Path::new(DEFAULT_HOME)));
+        let b = args(Some("/h"), Some("s3://b"), Some("dynamodb://t"))
+            .resolve()
+            .unwrap();
+        assert_eq!((b.store, b.home), (StoreUrl::S3("b".into()), None));
+        let e = args(None, Some("s3://b"), None)
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--registry"), "{e}");
+        let e = args(None, None, Some("dynamodb://t"))
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--store"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = args(Some(dir.path().join("nope").to_str().unwrap()), None, None)
+            .resolve()
+            .unwrap();
+        let e = missing.clone().existing().unwrap_err().to_string();
+        assert!(e.contains("no registry here"), "{e}");
+        assert!(!dir.path().join("nope").exists());
     }
 }

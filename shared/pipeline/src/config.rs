@@ -1,55 +1,226 @@
-//! Pipeline settings, read once (at start or cold start) into a typed struct. Every variable is optional;
-//! a bad value fails with a message that names the variable.
+//! Pipeline settings, defined once as [`SettingsArgs`]: flags of `polarity pipeline run` (and `polarity
+//! train` for the training part, [`TrainingArgs`]), and the same settings as `POLARITY_*` environment
+//! variables for the Lambda functions and Terraform. Every default is the core's `Default`; a flag or
+//! variable overrides it. Read once into a typed [`PipelineConfig`]; a bad value fails at start with a
+//! message that names the variable. `polarity pipeline run --help` lists them all.
 //!
-//! | variable                      | default | meaning                                              |
-//! |-------------------------------|---------|------------------------------------------------------|
-//! | `POLARITY_TEST_FRACTION`      | 0.2     | share of rows held out (by hash of the cleaned text) |
-//! | `POLARITY_TRAIN_MODE`         | all     | `all` processed datasets so far, or the `latest` one |
-//! | `POLARITY_PROMOTE_MARGIN`     | 0.005   | macro-F1 the candidate must gain over production     |
-//! | `POLARITY_PROMOTE_FLOOR`      | 0.6     | macro-F1 every promoted model must reach             |
-//! | `POLARITY_MAX_RECALL_DROP`    | 0.05    | largest allowed drop of any class's recall           |
-//! | `POLARITY_PROMOTE_ALPHA`      | 0.05    | significance level of the paired McNemar test        |
-//! | `POLARITY_GIT_SHA`            | (none)  | recorded on every version                            |
-//! | `MLFLOW_TRACKING_URI`         | (none)  | `http(s)://…` MLflow server: log runs (see [`crate::stages::track`]) |
-//! | `MLFLOW_EXPERIMENT_NAME`      | polarity| experiment the runs go to                            |
-//! | `MLFLOW_TRACKING_TOKEN`       | (none)  | bearer token for the tracking server                 |
-//! | `MLFLOW_TRACKING_USERNAME`, `MLFLOW_TRACKING_PASSWORD` | (none) | basic auth instead       |
-//! | `POLARITY_MLFLOW_TIMEOUT`     | 5       | seconds per tracking request (logging ≤ 3× that)     |
-//!
-//! Tracking is best effort: unset, nothing is sent; a URI that is not `http(s)://` (e.g. a local
-//! `./mlruns` folder, which only the Python client understands) turns tracking off with a warning rather
-//! than failing the pipeline.
+//! MLflow tracking is best effort: unset, nothing is sent; a URI that is not `http(s)://` (e.g. a local
+//! `./mlruns` folder, which only the Python client understands) turns tracking off with a warning.
 
 use std::time::Duration;
 
-use polarity_core::train::TrainConfig;
-use serde::{Deserialize, Serialize};
+use clap::{Args, Parser};
+use polarity_core::logistic::{ClassWeight, LogisticConfig};
+use polarity_core::text::CleanConfig;
+use polarity_core::tfidf::TfidfConfig;
+use polarity_core::train::{TrainConfig, ValidTrainConfig};
 
 use crate::error::PipelineError;
-use crate::mlflow::MlflowConfig;
+use crate::mlflow::{MlflowConfig, redacted};
 use crate::policy::PromotionPolicy;
+use crate::stages::gate::GateSettings;
 
-/// Which processed datasets a training run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TrainMode {
-    /// Every processed dataset so far.
-    All,
-    /// Only the dataset whose manifest triggered the run.
-    Latest,
+polarity_core::named_enum! {
+    /// Which processed datasets a training run uses.
+    pub enum TrainMode {
+        /// Every active dataset so far.
+        All = "all",
+        /// Only the newest active dataset.
+        Latest = "latest",
+    }
 }
 
-/// Everything the stages need besides the store and the registry.
+/// Training settings (vectoriser and regression); defaults are the core's.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Training")]
+pub struct TrainingArgs {
+    /// Keep at most this many n-grams, by corpus frequency.
+    #[arg(long, env = "POLARITY_MAX_FEATURES", default_value_t = TfidfConfig::default().max_features.unwrap_or(20_000))]
+    pub max_features: usize,
+    /// N-gram range as MIN,MAX.
+    #[arg(long, env = "POLARITY_NGRAM", default_value = "1,2", value_parser = parse_ngram)]
+    pub ngram: (usize, usize),
+    /// Ignore n-grams found in fewer documents than this.
+    #[arg(long, env = "POLARITY_MIN_DF", default_value_t = TfidfConfig::default().min_df)]
+    pub min_df: usize,
+    /// Ignore n-grams found in more than this fraction of documents.
+    #[arg(long, env = "POLARITY_MAX_DF", default_value_t = TfidfConfig::default().max_df)]
+    pub max_df: f64,
+    /// Shortest token in characters (2 reproduces scikit-learn's default token pattern).
+    #[arg(long, env = "POLARITY_MIN_TOKEN_CHARS", default_value_t = TfidfConfig::default().min_token_chars)]
+    pub min_token_chars: usize,
+    /// Use 1 + ln(tf) instead of raw term counts.
+    #[arg(long, env = "POLARITY_SUBLINEAR_TF")]
+    pub sublinear_tf: bool,
+    /// Inverse regularisation strength of the logistic regression.
+    #[arg(long = "c", env = "POLARITY_C", default_value_t = LogisticConfig::default().c)]
+    pub c: f64,
+    /// Row weights by class: none, or balanced (every class weighs the same).
+    #[arg(long, env = "POLARITY_CLASS_WEIGHT", default_value_t = ClassWeight::None)]
+    pub class_weight: ClassWeight,
+    /// L-BFGS iteration limit.
+    #[arg(long, env = "POLARITY_MAX_ITER", default_value_t = LogisticConfig::default().max_iter)]
+    pub max_iter: usize,
+    /// L-BFGS gradient tolerance (scikit-learn's `tol`).
+    #[arg(long, env = "POLARITY_TOL", default_value_t = LogisticConfig::default().tol)]
+    pub tol: f64,
+}
+
+impl Default for TrainingArgs {
+    /// The core's defaults (no flags, no environment).
+    fn default() -> Self {
+        let t = TfidfConfig::default();
+        let l = LogisticConfig::default();
+        Self {
+            max_features: t.max_features.unwrap_or(20_000),
+            ngram: (t.ngram_min, t.ngram_max),
+            min_df: t.min_df,
+            max_df: t.max_df,
+            min_token_chars: t.min_token_chars,
+            sublinear_tf: t.sublinear_tf,
+            c: l.c,
+            class_weight: l.class_weight,
+            max_iter: l.max_iter,
+            tol: l.tol,
+        }
+    }
+}
+
+impl TrainingArgs {
+    /// The settings, checked once.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the bad setting.
+    pub fn to_config(&self) -> Result<ValidTrainConfig, PipelineError> {
+        TrainConfig {
+            clean: CleanConfig::default(),
+            tfidf: TfidfConfig {
+                ngram_min: self.ngram.0,
+                ngram_max: self.ngram.1,
+                max_features: Some(self.max_features),
+                min_df: self.min_df,
+                max_df: self.max_df,
+                sublinear_tf: self.sublinear_tf,
+                min_token_chars: self.min_token_chars,
+                ..TfidfConfig::default()
+            },
+            logistic: LogisticConfig {
+                c: self.c,
+                max_iter: self.max_iter,
+                tol: self.tol,
+                class_weight: self.class_weight,
+            },
+        }
+        .check()
+        .map_err(|e| PipelineError::Config(format!("training settings: {e}")))
+    }
+}
+
+/// Parses `MIN,MAX`.
+///
+/// # Errors
+/// A message for anything else.
+pub fn parse_ngram(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected MIN,MAX, got '{s}'"))?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("'{v}' is not a whole number"))
+    };
+    Ok((p(a)?, p(b)?))
+}
+
+/// Every pipeline setting (see the module docs).
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Share of each dataset held out, by a hash of its words (near duplicates stay together).
+    #[arg(long, env = "POLARITY_TEST_FRACTION", default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Train on all active datasets, or only the latest.
+    #[arg(long, env = "POLARITY_TRAIN_MODE", default_value_t = TrainMode::All)]
+    pub train_mode: TrainMode,
+    /// Macro-F1 a candidate must gain over production and over the trivial baselines.
+    #[arg(long, env = "POLARITY_PROMOTE_MARGIN", default_value_t = PromotionPolicy::default().margin, help_heading = "Promotion")]
+    pub promote_margin: f64,
+    /// Optional absolute macro-F1 every promoted model must reach (unset: none).
+    #[arg(long, env = "POLARITY_PROMOTE_FLOOR", help_heading = "Promotion")]
+    pub promote_floor: Option<f64>,
+    /// Largest allowed drop of any class's recall against production.
+    #[arg(long, env = "POLARITY_MAX_RECALL_DROP", default_value_t = PromotionPolicy::default().max_recall_drop, help_heading = "Promotion")]
+    pub max_recall_drop: f64,
+    /// Significance level of the paired McNemar tests.
+    #[arg(long, env = "POLARITY_PROMOTE_ALPHA", default_value_t = PromotionPolicy::default().alpha, help_heading = "Promotion")]
+    pub promote_alpha: f64,
+    /// Run the label-noise gate on new datasets (true/false).
+    #[arg(long, env = "POLARITY_GATE", default_value_t = GateSettings::default().enabled, action = clap::ArgAction::Set, help_heading = "Label-noise gate")]
+    pub gate: bool,
+    /// How far below production's held-out accuracy a dataset's label agreement may be.
+    #[arg(long, env = "POLARITY_GATE_MARGIN", default_value_t = GateSettings::default().margin, help_heading = "Label-noise gate")]
+    pub gate_margin: f64,
+    /// Significance level of the gate's one-sided binomial test.
+    #[arg(long, env = "POLARITY_GATE_ALPHA", default_value_t = GateSettings::default().alpha, help_heading = "Label-noise gate")]
+    pub gate_alpha: f64,
+    /// Training settings.
+    #[command(flatten)]
+    pub training: TrainingArgs,
+    /// Git commit recorded on every version.
+    #[arg(long, env = "POLARITY_GIT_SHA", hide = true)]
+    pub git_sha: Option<String>,
+    /// MLflow tracking server (`http(s)://…`): log one run per version.
+    #[arg(long, env = "MLFLOW_TRACKING_URI", help_heading = "Tracking")]
+    pub mlflow_tracking_uri: Option<String>,
+    /// MLflow experiment the runs go to.
+    #[arg(
+        long,
+        env = "MLFLOW_EXPERIMENT_NAME",
+        default_value = "polarity",
+        help_heading = "Tracking"
+    )]
+    pub mlflow_experiment: String,
+    /// Seconds per tracking request (all logging of a run ≤ 3× that).
+    #[arg(
+        long,
+        env = "POLARITY_MLFLOW_TIMEOUT",
+        default_value_t = 5.0,
+        help_heading = "Tracking"
+    )]
+    pub mlflow_timeout: f64,
+    /// Bearer token for the tracking server.
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_TOKEN",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub mlflow_token: Option<String>,
+    /// Basic-auth user for the tracking server.
+    #[arg(long, env = "MLFLOW_TRACKING_USERNAME", hide = true)]
+    pub mlflow_username: Option<String>,
+    /// Basic-auth password for the tracking server.
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub mlflow_password: Option<String>,
+}
+
+/// Everything the stages need besides the store, the registry and the tracker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
-    /// Share of rows held out, in `[0, 1)`.
+    /// Share of rows held out, in `(0, 1)`.
     pub test_fraction: f64,
     /// Which datasets train uses.
     pub train_mode: TrainMode,
-    /// Cleaning, vectoriser and regression settings.
-    pub train: TrainConfig,
+    /// Cleaning, vectoriser and regression settings, checked.
+    pub train: ValidTrainConfig,
     /// When a candidate replaces production.
     pub policy: PromotionPolicy,
+    /// The label-noise gate.
+    pub gate: GateSettings,
     /// Git commit recorded on versions.
     pub git_sha: Option<String>,
     /// MLflow tracking (`None`: nothing is logged, no network calls).
@@ -61,68 +232,153 @@ impl Default for PipelineConfig {
         Self {
             test_fraction: 0.2,
             train_mode: TrainMode::All,
-            train: TrainConfig::default(),
+            train: ValidTrainConfig::default(),
             policy: PromotionPolicy::default(),
+            gate: GateSettings::default(),
             git_sha: None,
             mlflow: None,
         }
     }
 }
 
-impl PipelineConfig {
-    /// Reads the variables in the module docs through `get` (e.g. `|k| std::env::var(k).ok()`).
+/// Just the settings, parsed from the environment alone.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct FromEnv {
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+impl SettingsArgs {
+    /// The settings from the environment alone (Lambda functions).
     ///
     /// # Errors
     /// [`PipelineError::Config`] naming the variable with a bad value.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, PipelineError> {
-        let mut c = Self::default();
-        let num = |name: &str, dflt: f64| -> Result<f64, PipelineError> {
-            match get(name) {
-                None => Ok(dflt),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| PipelineError::Config(format!("{name}={v:?} is not a number"))),
-            }
+    pub fn from_env() -> Result<Self, PipelineError> {
+        Self::parse_args(std::iter::empty::<String>())
+    }
+
+    /// The settings from arguments (flags) and the environment.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the flag or variable with a bad value.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, PipelineError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::CommandFactory;
+        FromEnv::try_parse_from(args)
+            .map(|p| p.settings)
+            .map_err(|e| PipelineError::Config(name_variable(&FromEnv::command(), &e)))
+    }
+
+    /// The typed, checked configuration.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] naming the setting that is out of range.
+    pub fn to_config(&self) -> Result<PipelineConfig, PipelineError> {
+        let c = PipelineConfig {
+            test_fraction: self.test_fraction,
+            train_mode: self.train_mode,
+            train: self.training.to_config()?,
+            policy: PromotionPolicy {
+                margin: self.promote_margin,
+                floor: self.promote_floor,
+                max_recall_drop: self.max_recall_drop,
+                alpha: self.promote_alpha,
+            },
+            gate: GateSettings {
+                enabled: self.gate,
+                margin: self.gate_margin,
+                alpha: self.gate_alpha,
+            },
+            git_sha: self.git_sha.clone().filter(|s| !s.is_empty()),
+            mlflow: self.mlflow()?,
         };
-        c.test_fraction = num("POLARITY_TEST_FRACTION", c.test_fraction)?;
-        c.policy.margin = num("POLARITY_PROMOTE_MARGIN", c.policy.margin)?;
-        c.policy.floor = num("POLARITY_PROMOTE_FLOOR", c.policy.floor)?;
-        c.policy.max_recall_drop = num("POLARITY_MAX_RECALL_DROP", c.policy.max_recall_drop)?;
-        c.policy.alpha = num("POLARITY_PROMOTE_ALPHA", c.policy.alpha)?;
-        c.train_mode = match get("POLARITY_TRAIN_MODE").as_deref().map(str::trim) {
-            None | Some("all") => TrainMode::All,
-            Some("latest") => TrainMode::Latest,
-            Some(v) => {
-                return Err(PipelineError::Config(format!(
-                    "POLARITY_TRAIN_MODE={v:?} must be `all` or `latest`"
-                )));
-            }
-        };
-        c.git_sha = get("POLARITY_GIT_SHA").filter(|s| !s.is_empty());
-        c.mlflow = mlflow_from_vars(&get)?;
         c.validate()?;
         Ok(c)
     }
 
-    /// Reads the process environment.
-    ///
-    /// # Errors
-    /// As [`PipelineConfig::from_vars`].
-    pub fn from_env() -> Result<Self, PipelineError> {
-        Self::from_vars(|k| std::env::var(k).ok())
+    /// The MLflow settings, or `None` when the URI is unset, empty or not `http(s)://`.
+    fn mlflow(&self) -> Result<Option<MlflowConfig>, PipelineError> {
+        let nonempty = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let Some(uri) = nonempty(&self.mlflow_tracking_uri) else {
+            return Ok(None);
+        };
+        let lower = uri.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            tracing::warn!(
+                tracking_uri = redacted(&uri),
+                "MLFLOW_TRACKING_URI is not an http(s):// server; MLflow tracking is off"
+            );
+            return Ok(None);
+        }
+        let t = self.mlflow_timeout;
+        if !(t.is_finite() && t > 0.0 && t <= 3600.0) {
+            return Err(PipelineError::Config(format!(
+                "POLARITY_MLFLOW_TIMEOUT={t} must be seconds in (0, 3600]"
+            )));
+        }
+        let mut m = MlflowConfig::new(&uri);
+        m.experiment = self.mlflow_experiment.trim().to_string();
+        m.timeout = Duration::from_secs_f64(t);
+        m.token = nonempty(&self.mlflow_token);
+        m.basic = nonempty(&self.mlflow_username)
+            .map(|u| (u, self.mlflow_password.clone().unwrap_or_default()));
+        Ok(Some(m))
     }
+}
 
-    /// Checks ranges.
+/// A clap error as one line that names the environment variable of the argument at fault.
+pub(crate) fn name_variable(cmd: &clap::Command, e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let long = arg
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or("");
+    let env = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned());
+    let first = e
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    match env {
+        Some(env) => format!("{env}={value:?} (or {arg}): {first}"),
+        None => first,
+    }
+}
+
+impl PipelineConfig {
+    /// Checks the ranges the types do not.
     ///
     /// # Errors
     /// [`PipelineError::Config`] naming the setting.
     pub fn validate(&self) -> Result<(), PipelineError> {
         let bad = |what: &str| Err(PipelineError::Config(what.to_string()));
-        if !(0.0..1.0).contains(&self.test_fraction) || self.test_fraction <= 0.0 {
+        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
             return bad("POLARITY_TEST_FRACTION must be in (0, 1)");
         }
-        if !(0.0..=1.0).contains(&self.policy.floor)
+        if self.policy.floor.is_some_and(|f| !(0.0..=1.0).contains(&f))
             || !(0.0..=1.0).contains(&self.policy.max_recall_drop)
         {
             return bad("POLARITY_PROMOTE_FLOOR and POLARITY_MAX_RECALL_DROP must be in [0, 1]");
@@ -133,103 +389,94 @@ impl PipelineConfig {
                 "POLARITY_PROMOTE_ALPHA must be in (0, 1] and POLARITY_PROMOTE_MARGIN finite",
             );
         }
-        self.train
-            .tfidf
-            .validate()
-            .map_err(|e| PipelineError::Config(e.to_string()))?;
-        self.train
-            .logistic
-            .validate()
-            .map_err(|e| PipelineError::Config(e.to_string()))
+        if !(self.gate.alpha > 0.0
+            && self.gate.alpha <= 1.0
+            && (0.0..1.0).contains(&self.gate.margin))
+        {
+            return bad("POLARITY_GATE_ALPHA must be in (0, 1] and POLARITY_GATE_MARGIN in [0, 1)");
+        }
+        Ok(())
     }
-}
-
-/// The MLflow settings, or `None` when `MLFLOW_TRACKING_URI` is unset, empty or not `http(s)://`.
-fn mlflow_from_vars(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<MlflowConfig>, PipelineError> {
-    let var = |k: &str| {
-        get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let Some(uri) = var("MLFLOW_TRACKING_URI") else {
-        return Ok(None);
-    };
-    let lower = uri.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        tracing::warn!(
-            tracking_uri = uri,
-            "MLFLOW_TRACKING_URI is not an http(s):// server; MLflow tracking is off"
-        );
-        return Ok(None);
-    }
-    let mut m = MlflowConfig::new(&uri);
-    if let Some(name) = var("MLFLOW_EXPERIMENT_NAME") {
-        m.experiment = name;
-    }
-    if let Some(t) = var("POLARITY_MLFLOW_TIMEOUT") {
-        m.timeout = t
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                PipelineError::Config(format!(
-                    "POLARITY_MLFLOW_TIMEOUT={t:?} must be seconds in (0, 3600]"
-                ))
-            })?;
-    }
-    m.token = var("MLFLOW_TRACKING_TOKEN");
-    m.basic = var("MLFLOW_TRACKING_USERNAME")
-        .map(|u| (u, get("MLFLOW_TRACKING_PASSWORD").unwrap_or_default()));
-    Ok(Some(m))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(args: &[&str]) -> Result<PipelineConfig, PipelineError> {
+        SettingsArgs::parse_args(args.iter().copied())?.to_config()
+    }
+
     #[test]
-    fn reads_and_names_bad_variables() {
-        let c = PipelineConfig::from_vars(|k| {
-            (k == "POLARITY_TRAIN_MODE").then(|| "latest".to_string())
-        })
+    fn defaults_are_the_cores_and_flags_override_them() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c, PipelineConfig::default());
+        assert_eq!(*c.train, TrainConfig::default());
+        let c = parse(&[
+            "--train-mode",
+            "latest",
+            "--c",
+            "0.5",
+            "--class-weight",
+            "balanced",
+            "--ngram",
+            "1,3",
+        ])
         .unwrap();
         assert_eq!(c.train_mode, TrainMode::Latest);
-        let e = PipelineConfig::from_vars(|k| {
-            (k == "POLARITY_PROMOTE_MARGIN").then(|| "lots".to_string())
-        })
-        .unwrap_err();
-        assert!(e.to_string().contains("POLARITY_PROMOTE_MARGIN"), "{e}");
+        assert_eq!(
+            (c.train.logistic.c, c.train.logistic.class_weight),
+            (0.5, ClassWeight::Balanced)
+        );
+        assert_eq!(c.train.tfidf.ngram_max, 3);
+        assert_eq!(
+            parse(&["--promote-floor", "0.7"]).unwrap().policy.floor,
+            Some(0.7)
+        );
+        assert!(!parse(&["--gate", "false"]).unwrap().gate.enabled);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = parse(&["--promote-margin", "lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("POLARITY_PROMOTE_MARGIN"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse(&["--train-mode", "some"]).unwrap_err().to_string();
+        assert!(e.contains("POLARITY_TRAIN_MODE"), "{e}");
         assert!(
-            PipelineConfig::from_vars(|k| (k == "POLARITY_TEST_FRACTION").then(|| "1.5".into()))
-                .is_err()
+            parse(&["--test-fraction", "1.5"])
+                .unwrap_err()
+                .to_string()
+                .contains("POLARITY_TEST_FRACTION")
+        );
+        assert!(
+            parse(&["--c", "0"])
+                .unwrap_err()
+                .to_string()
+                .contains("C must be")
         );
     }
 
     #[test]
     fn mlflow_is_off_unless_an_http_uri_is_set() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(PipelineConfig::from_vars(|_| None).unwrap().mlflow, None);
+        assert_eq!(parse(&[]).unwrap().mlflow, None);
         for off in ["", "./mlruns", "databricks", "file:///tmp/mlruns"] {
-            let c = PipelineConfig::from_vars(move |k| {
-                (k == "MLFLOW_TRACKING_URI").then(|| off.to_string())
-            });
-            assert_eq!(c.unwrap().mlflow, None, "{off}");
+            assert_eq!(
+                parse(&["--mlflow-tracking-uri", off]).unwrap().mlflow,
+                None,
+                "{off}"
+            );
         }
-        let m = PipelineConfig::from_vars(vars(&[
-            ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000/"),
-            ("MLFLOW_EXPERIMENT_NAME", "reviews"),
-            ("POLARITY_MLFLOW_TIMEOUT", "1.5"),
-        ]))
+        let m = parse(&[
+            "--mlflow-tracking-uri",
+            "http://127.0.0.1:5000/",
+            "--mlflow-experiment",
+            "reviews",
+            "--mlflow-timeout",
+            "1.5",
+        ])
         .unwrap()
         .mlflow
         .unwrap();
@@ -241,10 +488,12 @@ mod tests {
                 Duration::from_millis(1500)
             )
         );
-        let e = PipelineConfig::from_vars(vars(&[
-            ("MLFLOW_TRACKING_URI", "https://mlflow.example"),
-            ("POLARITY_MLFLOW_TIMEOUT", "0"),
-        ]))
+        let e = parse(&[
+            "--mlflow-tracking-uri",
+            "https://x",
+            "--mlflow-timeout",
+            "0",
+        ])
         .unwrap_err();
         assert!(e.to_string().contains("POLARITY_MLFLOW_TIMEOUT"), "{e}");
     }

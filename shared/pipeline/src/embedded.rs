@@ -1,24 +1,29 @@
 //! The embedded runner: the whole chain in one process, driven exactly as the bucket would drive it.
 //! Every object a stage creates becomes an `ObjectCreated` event ([`crate::events::object_created`]), is
-//! decoded by [`crate::events::object_refs`] and routed by [`polarity_core::routing::route`]; objects no
+//! decoded by [`crate::events::object_refs`] and routed by [`crate::layout::route`]; objects no
 //! route matches trigger nothing. The queue is first-in first-out, like one notification stream.
+//!
+//! Resuming: a stage that finds its work already done announces its commit marker again
+//! ([`StageOutcome::commit_marker`]), so a run repeated after a crash continues every stage whose input
+//! is committed and whose output is not (the stages are idempotent, so finished ones cost a read).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::layout::Stage;
 use async_trait::async_trait;
 use aws_lambda_events::event::s3::S3Event;
 use bytes::Bytes;
-use polarity_core::routing::Stage;
 
 use crate::config::PipelineConfig;
 use crate::error::PipelineError;
 use crate::events::{object_created, object_refs};
 use crate::registry::Registry;
-use crate::stages::{StageOutcome, run_stage};
-use crate::store::{ObjectStore, StoreError};
+use crate::stages::{Ctx, StageOutcome, run_stage};
+use crate::store::{Metadata, Object, ObjectStore, StoreError};
 use crate::telemetry;
+use crate::tracker::Tracker;
 
 /// A store wrapper that remembers every object it created (what S3 would notify about).
 struct Recording<'a, S: ?Sized> {
@@ -55,6 +60,20 @@ impl<S: ObjectStore + ?Sized> ObjectStore for Recording<'_, S> {
     }
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         self.inner.get(key).await
+    }
+    async fn get_object(&self, key: &str) -> Result<Option<Object>, StoreError> {
+        self.inner.get_object(key).await
+    }
+    async fn put_with_meta(
+        &self,
+        key: &str,
+        body: Bytes,
+        meta: &Metadata,
+    ) -> Result<(), StoreError> {
+        let n = body.len();
+        self.inner.put_with_meta(key, body, meta).await?;
+        self.note(key, n);
+        Ok(())
     }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         let n = body.len();
@@ -95,30 +114,34 @@ pub struct Step {
 }
 
 /// Runs the chain in-process.
-pub struct Dispatcher<'a, S: ?Sized> {
-    store: &'a S,
+pub struct Dispatcher<'a> {
+    store: &'a dyn ObjectStore,
     registry: &'a dyn Registry,
     cfg: &'a PipelineConfig,
+    tracker: Arc<dyn Tracker>,
     bucket: String,
 }
 
-impl<'a, S: ObjectStore + ?Sized> Dispatcher<'a, S> {
+impl<'a> Dispatcher<'a> {
     /// A dispatcher over a store (named `bucket` in events) and a registry.
     pub fn new(
-        store: &'a S,
+        store: &'a dyn ObjectStore,
         registry: &'a dyn Registry,
         cfg: &'a PipelineConfig,
+        tracker: Arc<dyn Tracker>,
         bucket: impl Into<String>,
     ) -> Self {
         Self {
             store,
             registry,
             cfg,
+            tracker,
             bucket: bucket.into(),
         }
     }
 
-    /// Uploads `body` to `key` and runs everything it triggers. `on_step` sees each stage as it finishes.
+    /// Uploads `body` (with user `meta`, e.g. a data contract) to `key` and runs everything it triggers.
+    /// `on_step` sees each stage as it finishes.
     ///
     /// # Errors
     /// The first stage error (the chain stops there, as a Lambda would retry that event).
@@ -126,11 +149,25 @@ impl<'a, S: ObjectStore + ?Sized> Dispatcher<'a, S> {
         &self,
         key: &str,
         body: Bytes,
+        meta: &Metadata,
         on_step: impl FnMut(&Step),
     ) -> Result<Vec<Step>, PipelineError> {
         let size = body.len() as u64;
-        self.store.put(key, body).await?;
+        self.store.put_with_meta(key, body, meta).await?;
         self.run(object_created(&self.bucket, key, size), on_step)
+            .await
+    }
+
+    /// Runs everything an existing object triggers (an operator's dataset decision, say).
+    ///
+    /// # Errors
+    /// The first stage error.
+    pub async fn run_key(
+        &self,
+        key: &str,
+        on_step: impl FnMut(&Step),
+    ) -> Result<Vec<Step>, PipelineError> {
+        self.run(object_created(&self.bucket, key, 0), on_step)
             .await
     }
 
@@ -150,9 +187,21 @@ impl<'a, S: ObjectStore + ?Sized> Dispatcher<'a, S> {
                 let Some(stage) = obj.stage() else { continue };
                 let rec = Recording::new(self.store);
                 let t0 = Instant::now();
-                let result = run_stage(stage, &rec, Some(self.registry), self.cfg, &obj.key).await;
+                let ctx = Ctx {
+                    store: &rec,
+                    registry: Some(self.registry),
+                    cfg: self.cfg,
+                    tracker: self.tracker.as_ref(),
+                };
+                let result = run_stage(stage, ctx, &obj.key).await;
                 telemetry::record(stage, result.as_ref());
                 let outcome = result?;
+                let mut created = rec.take();
+                if outcome.already()
+                    && let Some(marker) = outcome.commit_marker()
+                {
+                    created.push((marker, 0));
+                }
                 let step = Step {
                     stage,
                     key: obj.key.clone(),
@@ -161,7 +210,7 @@ impl<'a, S: ObjectStore + ?Sized> Dispatcher<'a, S> {
                 };
                 on_step(&step);
                 steps.push(step);
-                for (key, size) in rec.take() {
+                for (key, size) in created {
                     queue.push_back(object_created(&self.bucket, &key, size));
                 }
             }

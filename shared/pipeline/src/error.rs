@@ -25,6 +25,10 @@ pub enum PipelineError {
     /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A blocking task (training, scoring) panicked or was cancelled: a bug, reported rather than
+    /// retried.
+    #[error("a background task failed: {0}")]
+    Task(String),
 }
 
 impl PipelineError {
@@ -33,7 +37,7 @@ impl PipelineError {
         match self {
             Self::Store(e) => e.is_retryable(),
             Self::Registry(e) => e.is_retryable(),
-            Self::Corrupt { .. } | Self::Config(_) => false,
+            Self::Corrupt { .. } | Self::Config(_) | Self::Task(_) => false,
         }
     }
 
@@ -44,6 +48,7 @@ impl PipelineError {
             Self::Registry(_) => "registry",
             Self::Corrupt { .. } => "corrupt",
             Self::Config(_) => "config",
+            Self::Task(_) => "task",
         }
     }
 
@@ -73,7 +78,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Serialises a value the pipeline writes (cannot fail for the pipeline's own types).
+/// Serialises a record the pipeline writes.
+///
+/// # Panics
+/// Never for the pipeline's own types: they are plain data (strings, numbers, maps with string keys).
 pub fn to_json<T: serde::Serialize>(v: &T) -> bytes::Bytes {
-    bytes::Bytes::from(serde_json::to_vec_pretty(v).unwrap_or_default())
+    bytes::Bytes::from(
+        serde_json::to_vec_pretty(v).expect("pipeline records are plain data and always serialise"),
+    )
 }

@@ -1,10 +1,10 @@
 //! S3 events in and out: [`object_refs`] turns an `S3Event` into URL-decoded object references (through
-//! [`polarity_core::routing::decode_s3_key`], the one decoder), ignoring everything that is not
+//! [`crate::layout::decode_s3_key`], the one decoder), ignoring everything that is not
 //! `ObjectCreated:*`; [`object_created`] builds the event S3 would send for a new object (used by the
 //! embedded runner and tests), with the key URL-encoded the way S3 encodes it (`+` for a space).
 
+use crate::layout::{Stage, decode_s3_key, encode_s3_key, route};
 use aws_lambda_events::event::s3::S3Event;
-use polarity_core::routing::{Stage, decode_s3_key, route};
 
 /// One created object named by an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,22 +53,6 @@ pub fn object_refs(event: &S3Event) -> Vec<ObjectRef> {
     out
 }
 
-/// URL-encodes a key as S3 does in event notifications: unreserved characters and `/` as they are, space
-/// as `+`, every other byte as `%XX`.
-pub fn encode_s3_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for &b in key.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The `ObjectCreated:Put` event S3 sends for `key` in `bucket`.
 pub fn object_created(bucket: &str, key: &str, size: u64) -> S3Event {
     let v = serde_json::json!({
@@ -95,22 +79,6 @@ pub fn object_created(bucket: &str, key: &str, size: u64) -> S3Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_like_s3_and_decodes_back() {
-        for k in [
-            "incoming/my reviews.csv",
-            "incoming/café (1)+x.csv",
-            "raw/d-1/manifest.json",
-            "incoming/100%.tsv",
-        ] {
-            assert_eq!(decode_s3_key(&encode_s3_key(k)).as_deref(), Some(k));
-        }
-        assert_eq!(
-            encode_s3_key("incoming/my reviews (1).csv"),
-            "incoming/my+reviews+%281%29.csv"
-        );
-    }
 
     #[test]
     fn reads_created_objects_and_ignores_the_rest() {

@@ -8,71 +8,74 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
+use clap::Parser;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use polarity_core::routing::Stage;
 use serde::Serialize;
 
 use crate::aws::AwsSettings;
-use crate::backend::{self, RegistryUrl, StoreUrl};
-use crate::config::PipelineConfig;
+use crate::backend::{Backend, BackendArgs};
+use crate::config::{PipelineConfig, SettingsArgs};
 use crate::error::PipelineError;
 use crate::events::object_refs;
+use crate::layout::Stage;
 use crate::registry::Registry;
-use crate::stages::{StageOutcome, run_stage};
+use crate::stages::{Ctx, StageOutcome, run_stage};
 use crate::store::ObjectStore;
 use crate::telemetry;
+use crate::tracker::{self, Tracker};
+
+/// The settings a function reads from its environment: the backend and every pipeline setting.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+struct FunctionArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
 
 /// A function's configuration.
 #[derive(Debug, Clone)]
 pub struct FunctionConfig {
-    /// `POLARITY_STORE` (e.g. `s3://polarity-data`).
-    pub store: StoreUrl,
-    /// `POLARITY_REGISTRY` (e.g. `dynamodb://polarity-registry`); needed by train and validate.
-    pub registry: Option<RegistryUrl>,
-    /// Stage settings (see [`PipelineConfig::from_vars`]).
+    /// `POLARITY_STORE` and `POLARITY_REGISTRY`.
+    pub backend: Backend,
+    /// Stage settings (see [`crate::config`]).
     pub pipeline: PipelineConfig,
 }
 
 impl FunctionConfig {
-    /// Reads the configuration through `get`.
+    /// Reads the configuration from `args` (flags) and the environment; a function has no home, so
+    /// `POLARITY_STORE` and `POLARITY_REGISTRY` must both be set.
     ///
     /// # Errors
     /// [`PipelineError::Config`] naming the missing or bad variable.
-    pub fn from_vars(
-        stage: Stage,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, PipelineError> {
-        let store = get("POLARITY_STORE").ok_or_else(|| {
-            PipelineError::Config("POLARITY_STORE is not set (e.g. s3://polarity-data)".into())
+    pub fn parse<I, T>(args: I) -> Result<Self, PipelineError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::CommandFactory;
+        let a = FunctionArgs::try_parse_from(args).map_err(|e| {
+            PipelineError::Config(crate::config::name_variable(&FunctionArgs::command(), &e))
         })?;
-        let store = StoreUrl::parse(&store)
-            .map_err(|e| PipelineError::Config(format!("POLARITY_STORE: {e}")))?;
-        let registry = match get("POLARITY_REGISTRY") {
-            Some(r) => Some(
-                RegistryUrl::parse(&r)
-                    .map_err(|e| PipelineError::Config(format!("POLARITY_REGISTRY: {e}")))?,
-            ),
-            None if matches!(stage, Stage::Train | Stage::Validate) => {
-                return Err(PipelineError::Config(format!(
-                    "POLARITY_REGISTRY is not set; the {} stage needs it",
-                    stage.name()
-                )));
-            }
-            None => None,
-        };
+        let backend = a.backend.resolve()?;
+        if backend.home.is_some() {
+            return Err(PipelineError::Config(
+                "POLARITY_STORE and POLARITY_REGISTRY must be set (e.g. s3://polarity-data and dynamodb://polarity-registry)".into(),
+            ));
+        }
         Ok(Self {
-            store,
-            registry,
-            pipeline: PipelineConfig::from_vars(&get)?,
+            backend,
+            pipeline: a.settings.to_config()?,
         })
     }
 
     /// Reads the process environment.
     ///
     /// # Errors
-    /// As [`FunctionConfig::from_vars`].
-    pub fn from_env(stage: Stage) -> Result<Self, PipelineError> {
-        Self::from_vars(stage, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    /// As [`FunctionConfig::parse`].
+    pub fn from_env() -> Result<Self, PipelineError> {
+        Self::parse(std::iter::empty::<String>())
     }
 }
 
@@ -93,6 +96,7 @@ pub struct StageHandler {
     store: Arc<dyn ObjectStore>,
     registry: Option<Arc<dyn Registry>>,
     cfg: PipelineConfig,
+    tracker: Arc<dyn Tracker>,
 }
 
 impl std::fmt::Debug for StageHandler {
@@ -105,7 +109,7 @@ impl std::fmt::Debug for StageHandler {
 }
 
 impl StageHandler {
-    /// A handler over given backends (tests, embedded use).
+    /// A handler over given backends (tests, embedded use); the tracker follows the settings.
     pub fn new(
         stage: Stage,
         store: Arc<dyn ObjectStore>,
@@ -116,25 +120,15 @@ impl StageHandler {
             stage,
             store,
             registry,
+            tracker: tracker::from_config(&cfg),
             cfg,
         }
     }
 
     /// Builds the clients once (cold start).
     pub async fn connect(stage: Stage, cfg: FunctionConfig, aws: &AwsSettings) -> Self {
-        let needs_aws = matches!(cfg.store, StoreUrl::S3(_))
-            || matches!(cfg.registry, Some(RegistryUrl::Dynamo(_)));
-        let sdk = if needs_aws {
-            Some(aws.load().await)
-        } else {
-            None
-        };
-        let store = backend::connect_store(&cfg.store, aws, sdk.as_ref()).await;
-        let registry = match &cfg.registry {
-            Some(r) => Some(backend::connect_registry(r, aws, sdk.as_ref()).await),
-            None => None,
-        };
-        Self::new(stage, store, registry, cfg.pipeline)
+        let b = cfg.backend.connect(aws).await;
+        Self::new(stage, b.store, Some(b.registry), cfg.pipeline)
     }
 
     /// The stage.
@@ -155,7 +149,7 @@ impl StageHandler {
         for obj in object_refs(event) {
             if obj.stage() != Some(self.stage) {
                 tracing::info!(
-                    stage = self.stage.name(),
+                    stage = self.stage.as_str(),
                     bucket = obj.bucket,
                     key = obj.key,
                     "object is not for this stage; ignored"
@@ -163,28 +157,27 @@ impl StageHandler {
                 continue;
             }
             summary.ignored -= 1;
-            let result = run_stage(
-                self.stage,
-                self.store.as_ref(),
-                self.registry.as_deref(),
-                &self.cfg,
-                &obj.key,
-            )
-            .await;
+            let ctx = Ctx {
+                store: self.store.as_ref(),
+                registry: self.registry.as_deref(),
+                cfg: &self.cfg,
+                tracker: self.tracker.as_ref(),
+            };
+            let result = run_stage(self.stage, ctx, &obj.key).await;
             telemetry::record(self.stage, result.as_ref());
             match result {
                 Ok(o) => {
                     tracing::info!(
-                        stage = self.stage.name(),
+                        stage = self.stage.as_str(),
                         bucket = obj.bucket,
                         key = obj.key,
-                        result = o.result(),
+                        result = o.result().as_str(),
                         "stage done"
                     );
                     summary.outcomes.push(o);
                 }
                 Err(e) => {
-                    tracing::error!(stage = self.stage.name(), bucket = obj.bucket, key = obj.key, retryable = e.is_retryable(), error = %e, "stage failed");
+                    tracing::error!(stage = self.stage.as_str(), bucket = obj.bucket, key = obj.key, retryable = e.is_retryable(), error = %e, "stage failed");
                     telemetry::flush().await;
                     return Err(e);
                 }
@@ -222,11 +215,15 @@ pub async fn handle(
 pub async fn run_lambda(stage: Stage) -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt()
         .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
         .with_current_span(false)
         .with_target(false)
         .without_time()
         .init();
-    let config = FunctionConfig::from_env(stage)?;
+    let config = FunctionConfig::from_env()?;
     let handler = StageHandler::connect(stage, config, &AwsSettings::default()).await;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event| handle(handler, event))).await
@@ -238,16 +235,21 @@ mod tests {
 
     #[test]
     fn config_names_missing_variables() {
-        let e = FunctionConfig::from_vars(Stage::Ingest, |_| None).unwrap_err();
+        let e = FunctionConfig::parse(std::iter::empty::<String>()).unwrap_err();
         assert!(e.to_string().contains("POLARITY_STORE"), "{e}");
-        let store = |k: &str| (k == "POLARITY_STORE").then(|| "s3://b".to_string());
-        assert!(
-            FunctionConfig::from_vars(Stage::Ingest, store)
-                .unwrap()
-                .registry
-                .is_none()
-        );
-        let e = FunctionConfig::from_vars(Stage::Validate, store).unwrap_err();
+        let e = FunctionConfig::parse(["--store", "s3://b"]).unwrap_err();
         assert!(e.to_string().contains("POLARITY_REGISTRY"), "{e}");
+        let c = FunctionConfig::parse(["--store", "s3://b", "--registry", "dynamodb://t"]).unwrap();
+        assert!(c.backend.needs_aws());
+        let e = FunctionConfig::parse([
+            "--store",
+            "s3://b",
+            "--registry",
+            "dynamodb://t",
+            "--gate-alpha",
+            "x",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("POLARITY_GATE_ALPHA"), "{e}");
     }
 }

@@ -1,24 +1,26 @@
 //! Polarity's training pipeline: an upload becomes a promoted (or rejected) model with nobody touching
 //! anything.
 //!
+//! * [`layout`]: the bucket layout, the prefix → stage routing and who may touch what, once.
 //! * Ports and adapters: [`store::ObjectStore`] ([`store::LocalStore`], [`store::S3Store`]) and
-//!   [`registry::Registry`] ([`registry::FileRegistry`], [`registry::DynamoRegistry`]), chosen by URL in
-//!   [`backend`].
-//! * The four stages in [`stages`]: plain async functions over the ports, returning small outcomes.
-//! * The promotion rules in [`policy`], once.
+//!   [`registry::Registry`] ([`registry::FileRegistry`], [`registry::DynamoRegistry`]), chosen by
+//!   [`backend::BackendArgs`]; [`tracker::Tracker`] (MLflow or nothing).
+//! * The four stages in [`stages`]: plain async functions over the ports, returning small outcomes;
+//!   [`datasets`]: which uploads are used; [`policy`]: the promotion rules, once.
 //! * [`events`]: S3 events in and out; [`embedded`]: the whole chain in one process, driven by the same
-//!   events and routing table as the Lambda functions.
-//! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines; [`mlflow`]: one MLflow run per trained
-//!   version (with its validation verdict) when `MLFLOW_TRACKING_URI` is set.
+//!   events and routing table as the Lambda functions; [`handler`]: the Lambda side.
+//! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines.
 //!
-//! The inference server finds the production model with [`registry::Registry::production`] (its
-//! `artifact_key` and `sha256`) and reads the bytes with [`store::ObjectStore::get`].
+//! The inference server finds the production model with [`registry::Registry::production`] and loads it
+//! with [`artifacts::load_verified`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod artifacts;
 pub mod aws;
 pub mod backend;
 pub mod config;
+pub mod datasets;
 pub mod embedded;
 pub mod error;
 pub mod events;
@@ -30,7 +32,8 @@ pub mod registry;
 pub mod stages;
 pub mod store;
 pub mod telemetry;
+pub mod tracker;
 
 pub use config::{PipelineConfig, TrainMode};
 pub use error::PipelineError;
-pub use polarity_core::routing::Stage;
+pub use layout::Stage;

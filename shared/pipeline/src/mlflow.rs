@@ -1,6 +1,6 @@
 //! A small client for MLflow's tracking REST API (`/api/2.0/mlflow/…`), enough to log one run per model
 //! version: find or create the experiment, find a run by tag, create a run, log a batch of params, metrics
-//! and tags, and mark it finished. What the stages log lives in [`crate::stages::track`]; this module knows
+//! and tags, and mark it finished. What the stages log lives in [`crate::tracker`]; this module knows
 //! nothing about models.
 //!
 //! Every request has a short timeout ([`MlflowConfig::timeout`]); callers treat every [`MlflowError`] as a
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-/// Where and how to reach the tracking server (read once by [`crate::config::PipelineConfig::from_vars`]).
+/// Where and how to reach the tracking server (read once by [`crate::config::SettingsArgs::to_config`]).
 #[derive(Clone, PartialEq)]
 pub struct MlflowConfig {
     /// Base URL of the tracking server, `http(s)://host:port[/prefix]`, without a trailing slash.
@@ -38,10 +38,28 @@ impl MlflowConfig {
     }
 }
 
+/// A URL fit for logs: any `user:password@` part is replaced by `***@`.
+pub fn redacted(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    match scheme {
+        Some(s) => format!("{s}://{authority}{tail}"),
+        None => format!("{authority}{tail}"),
+    }
+}
+
 impl std::fmt::Debug for MlflowConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MlflowConfig")
-            .field("tracking_uri", &self.tracking_uri)
+            .field("tracking_uri", &redacted(&self.tracking_uri))
             .field("experiment", &self.experiment)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
@@ -191,9 +209,10 @@ impl Client {
         } else if let Some((u, p)) = &self.cfg.basic {
             req = req.basic_auth(u, Some(p));
         }
-        let http = |source| MlflowError::Http {
+        // the URL may carry credentials (`http://user:password@host`): errors never show it
+        let http = |source: reqwest::Error| MlflowError::Http {
             endpoint: endpoint.into(),
-            source,
+            source: source.without_url(),
         };
         let resp = req.send().await.map_err(http)?;
         let status = resp.status();
@@ -361,6 +380,14 @@ mod tests {
         c.basic = Some(("me".into(), "pw".into()));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cret") && !dbg.contains("pw") && dbg.contains("me"));
+        let with_password = MlflowConfig::new("https://alice:hunter2@mlflow.example:5000/prefix");
+        let dbg = format!("{with_password:?}");
+        assert!(
+            !dbg.contains("hunter2") && dbg.contains("https://***@mlflow.example:5000/prefix"),
+            "{dbg}"
+        );
+        assert_eq!(redacted("http://h:1/a@b"), "http://h:1/a@b");
+        assert_eq!(redacted("u:p@h"), "***@h");
         assert_eq!(cut(&"é".repeat(9000)).chars().count(), MAX_VALUE_CHARS);
     }
 
@@ -371,11 +398,16 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let c = Client::new(&MlflowConfig::new(&format!("http://127.0.0.1:{port}"))).unwrap();
+        let c = Client::new(&MlflowConfig::new(&format!(
+            "http://bob:pw-secret@127.0.0.1:{port}"
+        )))
+        .unwrap();
         let e = c.experiment_id().await.unwrap_err();
         assert!(
             matches!(e, MlflowError::Http { .. }) && e.code().is_none(),
             "{e}"
         );
+        let full = format!("{e} {:?}", std::error::Error::source(&e));
+        assert!(!full.contains("pw-secret"), "{full}");
     }
 }

@@ -1,27 +1,38 @@
-//! The promotion policy, written once. A candidate replaces production only when, on the **same** held-out
-//! rows, it
-//! 1. reaches the absolute floor on macro-F1 (`floor`);
-//! 2. beats production's macro-F1 by at least `margin`;
-//! 3. loses no more than `max_recall_drop` of recall on any class production knows;
-//! 4. is better in a paired, one-sided exact McNemar test at level `alpha`: with `b` rows only the
-//!    candidate gets right and `c` rows only production gets right, under "no difference" `b` follows
-//!    Binomial(`b + c`, ½), and `p = P(X ≥ b) = Σ_{k=b}^{b+c} C(b+c, k) / 2^(b+c)` must be below `alpha`.
+//! The promotion policy, written once. On the **same** held-out rows, a candidate
 //!
-//! With no production model, rule 1 alone decides.
+//! * `label_set`: has the same classes as production. A candidate with another label set (2 → 3 classes,
+//!   say) is **held** for a person (`polarity registry promote`), never promoted automatically, since
+//!   clients would suddenly receive a class they have never seen;
+//! * `baseline`: beats the better of two trivial baselines fitted on its own training classes, the
+//!   majority class and stratified random guessing (its expected macro-F1 `mean_c 2·p_c·q_c/(p_c+q_c)`
+//!   with `p` the training prior and `q` the rows' class shares), by at least `margin` macro-F1, and
+//!   `baseline_mcnemar`: is right more often than the majority baseline in a one-sided exact McNemar test
+//!   at level `alpha`. This is what the first model needs, whatever the number of classes;
+//! * `floor` (only when set): reaches an absolute macro-F1;
+//! * with a production model: `margin` (beats production's macro-F1 by at least `margin`),
+//!   `recall:<class>` (loses no more than `max_recall_drop` of any class's recall) and `mcnemar` (better
+//!   than production in the paired test: with `b` rows only the candidate gets right and `c` only
+//!   production, `p = P(X ≥ b)`, `X ~ Binomial(b + c, ½)`, must be below `alpha`).
+//!
+//! Any failed rule rejects (a failed `label_set` holds instead); the reason lists every failed rule with
+//! the setting that controls it.
 
 use polarity_core::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 
+use crate::stages::Outcome;
+
 /// Thresholds of the promotion rules (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PromotionPolicy {
-    /// Macro-F1 the candidate must gain over production.
+    /// Macro-F1 the candidate must gain over production and over the baselines
+    /// (`POLARITY_PROMOTE_MARGIN`).
     pub margin: f64,
-    /// Macro-F1 every promoted model must reach.
-    pub floor: f64,
-    /// Largest allowed drop of any class's recall.
+    /// Optional absolute macro-F1 every promoted model must reach (`POLARITY_PROMOTE_FLOOR`).
+    pub floor: Option<f64>,
+    /// Largest allowed drop of any class's recall (`POLARITY_MAX_RECALL_DROP`).
     pub max_recall_drop: f64,
-    /// Significance level of the paired test.
+    /// Significance level of the paired tests (`POLARITY_PROMOTE_ALPHA`).
     pub alpha: f64,
 }
 
@@ -29,7 +40,7 @@ impl Default for PromotionPolicy {
     fn default() -> Self {
         Self {
             margin: 0.005,
-            floor: 0.6,
+            floor: None,
             max_recall_drop: 0.05,
             alpha: 0.05,
         }
@@ -41,29 +52,41 @@ impl Default for PromotionPolicy {
 pub struct Paired {
     /// Rows only the candidate classifies correctly (`b`).
     pub candidate_only: u64,
-    /// Rows only production classifies correctly (`c`).
+    /// Rows only the other model classifies correctly (`c`).
     pub production_only: u64,
 }
 
-/// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Put the candidate in production.
-    Promote,
-    /// Keep production.
-    Reject,
-    /// Would be promoted, but the registry is frozen.
-    Hold,
+impl Paired {
+    /// Counts `b` and `c` from the true classes and two models' predictions.
+    pub fn count(truth: &[u32], candidate: &[u32], other: &[u32]) -> Self {
+        let mut p = Paired::default();
+        for ((t, c), o) in truth.iter().zip(candidate).zip(other) {
+            p.candidate_only += u64::from(c == t && o != t);
+            p.production_only += u64::from(o == t && c != t);
+        }
+        p
+    }
+}
+
+polarity_core::named_enum! {
+    /// The verdict.
+    pub enum Verdict {
+        /// Put the candidate in production.
+        Promote = "promote",
+        /// Keep production.
+        Reject = "reject",
+        /// Keep production and wait for a person: the registry is frozen, or the label set changed.
+        Hold = "hold",
+    }
 }
 
 impl Verdict {
-    /// Stable name.
-    pub fn as_str(&self) -> &'static str {
+    /// The stage outcome (metrics label) of this verdict.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Promote => "promote",
-            Self::Reject => "reject",
-            Self::Hold => "hold",
+            Self::Promote => Outcome::Promote,
+            Self::Reject => Outcome::Reject,
+            Self::Hold => Outcome::Hold,
         }
     }
 }
@@ -71,46 +94,149 @@ impl Verdict {
 /// One rule's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
-    /// Rule name: `floor`, `margin`, `recall:<class>`, `mcnemar`.
+    /// Rule name: `label_set`, `baseline`, `baseline_mcnemar`, `floor`, `margin`, `recall:<class>`,
+    /// `mcnemar`.
     pub rule: String,
     /// Whether it passed.
     pub passed: bool,
     /// The numbers behind it.
     pub detail: String,
+    /// The setting that controls it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
+}
+
+impl Check {
+    fn new(rule: impl Into<String>, passed: bool, detail: String, setting: Option<String>) -> Self {
+        Self {
+            rule: rule.into(),
+            passed,
+            detail,
+            setting,
+        }
+    }
+
+    /// `rule (SETTING=value): detail`.
+    pub fn describe(&self) -> String {
+        match &self.setting {
+            Some(s) => format!("{} ({s}): {}", self.rule, self.detail),
+            None => format!("{}: {}", self.rule, self.detail),
+        }
+    }
+}
+
+/// The trivial baselines on the evaluation rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    /// The candidate's most frequent training class.
+    pub majority_class: String,
+    /// Macro-F1 of always predicting it.
+    pub majority_macro_f1: f64,
+    /// Accuracy of always predicting it.
+    pub majority_accuracy: f64,
+    /// Expected macro-F1 of guessing classes at the training prior.
+    pub stratified_macro_f1: f64,
+    /// Rows only the candidate / only the majority baseline gets right.
+    pub paired: Paired,
+}
+
+impl Baselines {
+    /// The baselines for a candidate with training `prior` over `labels`, on rows with classes `truth`;
+    /// `candidate` are its predictions.
+    pub fn compute(labels: &[String], prior: &[f64], truth: &[u32], candidate: &[u32]) -> Self {
+        let k = labels.len();
+        let majority = (0..k)
+            .max_by(|&a, &b| prior[a].total_cmp(&prior[b]).then(b.cmp(&a)))
+            .unwrap_or(0);
+        let pred = vec![majority as u32; truth.len()];
+        let m = Metrics::compute(labels, truth, &pred, &vec![0.0; truth.len()]);
+        let n = truth.len().max(1) as f64;
+        let mut q = vec![0.0; k];
+        truth.iter().for_each(|&t| q[t as usize] += 1.0 / n);
+        let stratified = (0..k)
+            .map(|c| {
+                let (p, q) = (prior.get(c).copied().unwrap_or(0.0), q[c]);
+                if p + q > 0.0 {
+                    2.0 * p * q / (p + q)
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            / k.max(1) as f64;
+        Self {
+            majority_class: labels.get(majority).cloned().unwrap_or_default(),
+            majority_macro_f1: m.macro_f1,
+            majority_accuracy: m.accuracy,
+            stratified_macro_f1: stratified,
+            paired: Paired::count(truth, candidate, &pred),
+        }
+    }
+}
+
+/// Production as the policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductionScores<'a> {
+    /// Production's metrics on the rows.
+    pub metrics: &'a Metrics,
+    /// Candidate vs production on the rows.
+    pub paired: Paired,
+    /// Production's classes.
+    pub labels: &'a [String],
 }
 
 /// What the policy decided and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyOutcome {
-    /// Promote or reject.
+    /// The verdict.
     pub verdict: Verdict,
-    /// One sentence: the first failed rule, or why it passed.
+    /// One sentence: every failed rule with its setting, or why it passed.
     pub reason: String,
     /// Every rule evaluated.
     pub checks: Vec<Check>,
-    /// One-sided McNemar p-value (when there is a production model).
+    /// One-sided McNemar p-value against production (when there is one).
     pub p_value: Option<f64>,
+}
+
+/// A p-value for people: four decimals, or two significant digits in scientific form below 0.001.
+pub fn show_p(p: f64) -> String {
+    if p != 0.0 && p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// `P(X ≤ k)` for `X ~ Binomial(n, p)`.
+pub fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
+    if k >= n || p <= 0.0 {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return 0.0;
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    // ln C(n, i) built incrementally: ln C(n, i+1) = ln C(n, i) + ln(n - i) - ln(i + 1)
+    let mut ln_c = 0.0f64;
+    let mut terms = Vec::with_capacity(k as usize + 1);
+    for i in 0..=k {
+        if i > 0 {
+            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        terms.push(ln_c + i as f64 * lp + (n - i) as f64 * lq);
+    }
+    let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = terms.iter().map(|t| (t - max).exp()).sum();
+    (max + sum.ln()).exp().min(1.0)
 }
 
 /// One-sided exact McNemar p-value `P(X ≥ b)`, `X ~ Binomial(b + c, ½)`; 1 when `b + c = 0`.
 pub fn mcnemar_p(b: u64, c: u64) -> f64 {
-    let n = b + c;
-    if n == 0 {
+    // P(X ≥ b) = P(Y ≤ c) for Y = n − X, which is Binomial(n, ½) too
+    if b + c == 0 {
         return 1.0;
     }
-    let mut ln_fact = Vec::with_capacity(n as usize + 1);
-    ln_fact.push(0.0f64);
-    for i in 1..=n {
-        ln_fact.push(ln_fact[i as usize - 1] + (i as f64).ln());
-    }
-    let ln_half_n = n as f64 * 0.5f64.ln();
-    let p: f64 = (b..=n)
-        .map(|k| {
-            (ln_fact[n as usize] - ln_fact[k as usize] - ln_fact[(n - k) as usize] + ln_half_n)
-                .exp()
-        })
-        .sum();
-    p.min(1.0)
+    binomial_lower_tail(c, b + c, 0.5)
 }
 
 impl PromotionPolicy {
@@ -118,66 +244,137 @@ impl PromotionPolicy {
     pub fn decide(
         &self,
         candidate: &Metrics,
-        production: Option<(&Metrics, Paired)>,
+        candidate_labels: &[String],
+        baselines: &Baselines,
+        production: Option<ProductionScores<'_>>,
     ) -> PolicyOutcome {
-        let mut checks = vec![Check {
-            rule: "floor".into(),
-            passed: candidate.macro_f1 >= self.floor,
-            detail: format!(
-                "macro-F1 {:.4} vs floor {:.4}",
-                candidate.macro_f1, self.floor
+        let margin_s = Some(format!("POLARITY_PROMOTE_MARGIN={}", self.margin));
+        let alpha_s = Some(format!("POLARITY_PROMOTE_ALPHA={}", self.alpha));
+        let mut checks = Vec::new();
+        if let Some(p) = &production {
+            checks.push(Check::new(
+                "label_set",
+                p.labels == candidate_labels,
+                format!(
+                    "candidate classes [{}] vs production [{}]",
+                    candidate_labels.join(", "),
+                    p.labels.join(", ")
+                ),
+                None,
+            ));
+        }
+        let best = baselines
+            .majority_macro_f1
+            .max(baselines.stratified_macro_f1);
+        checks.push(Check::new(
+            "baseline",
+            candidate.macro_f1 >= best + self.margin,
+            format!(
+                "macro-F1 {:.4} vs trivial baselines: majority class '{}' {:.4}, stratified random {:.4}; need {:.4}",
+                candidate.macro_f1,
+                baselines.majority_class,
+                baselines.majority_macro_f1,
+                baselines.stratified_macro_f1,
+                best + self.margin
             ),
-        }];
+            margin_s.clone(),
+        ));
+        let pb = mcnemar_p(
+            baselines.paired.candidate_only,
+            baselines.paired.production_only,
+        );
+        checks.push(Check::new(
+            "baseline_mcnemar",
+            pb < self.alpha,
+            format!(
+                "{} rows only the candidate gets right, {} only the majority baseline: one-sided p = {}, need < {}",
+                baselines.paired.candidate_only,
+                baselines.paired.production_only,
+                show_p(pb),
+                self.alpha
+            ),
+            alpha_s.clone(),
+        ));
+        if let Some(floor) = self.floor {
+            checks.push(Check::new(
+                "floor",
+                candidate.macro_f1 >= floor,
+                format!("macro-F1 {:.4} vs floor {floor:.4}", candidate.macro_f1),
+                Some(format!("POLARITY_PROMOTE_FLOOR={floor}")),
+            ));
+        }
         let mut p_value = None;
-        if let Some((prod, paired)) = production {
+        if let Some(p) = production {
+            let prod = p.metrics;
             let gain = candidate.macro_f1 - prod.macro_f1;
-            checks.push(Check {
-                rule: "margin".into(),
-                passed: gain >= self.margin,
-                detail: format!(
+            checks.push(Check::new(
+                "margin",
+                gain >= self.margin,
+                format!(
                     "macro-F1 {:.4} vs production {:.4}: gain {gain:+.4}, need {:+.4}",
                     candidate.macro_f1, prod.macro_f1, self.margin
                 ),
-            });
+                margin_s,
+            ));
             for (class, pm) in &prod.per_class {
                 if pm.support == 0 {
                     continue;
                 }
                 let cr = candidate.per_class.get(class).map_or(0.0, |m| m.recall);
                 let drop = pm.recall - cr;
-                checks.push(Check {
-                    rule: format!("recall:{class}"),
-                    passed: drop <= self.max_recall_drop + 1e-12,
-                    detail: format!(
+                checks.push(Check::new(
+                    format!("recall:{class}"),
+                    drop <= self.max_recall_drop + 1e-12,
+                    format!(
                         "recall {cr:.4} vs production {:.4}: drop {drop:+.4}, allowed {:.4}",
                         pm.recall, self.max_recall_drop
                     ),
-                });
+                    Some(format!("POLARITY_MAX_RECALL_DROP={}", self.max_recall_drop)),
+                ));
             }
-            let p = mcnemar_p(paired.candidate_only, paired.production_only);
-            p_value = Some(p);
-            checks.push(Check {
-                rule: "mcnemar".into(),
-                passed: p < self.alpha,
-                detail: format!(
-                    "{} rows only the candidate gets right, {} only production: one-sided p = {p:.4}, need < {}",
-                    paired.candidate_only, paired.production_only, self.alpha
+            let pv = mcnemar_p(p.paired.candidate_only, p.paired.production_only);
+            p_value = Some(pv);
+            checks.push(Check::new(
+                "mcnemar",
+                pv < self.alpha,
+                format!(
+                    "{} rows only the candidate gets right, {} only production: one-sided p = {}, need < {}",
+                    p.paired.candidate_only,
+                    p.paired.production_only,
+                    show_p(pv),
+                    self.alpha
                 ),
-            });
+                alpha_s,
+            ));
         }
-        let (verdict, reason) = match checks.iter().find(|c| !c.passed) {
-            Some(failed) => (
-                Verdict::Reject,
-                format!("rejected by rule {}: {}", failed.rule, failed.detail),
-            ),
-            None if production.is_none() => (
-                Verdict::Promote,
-                format!("first model; {}", checks[0].detail),
-            ),
-            None => (
-                Verdict::Promote,
-                format!("passes every rule; {}", checks[1].detail),
-            ),
+        let failed: Vec<&Check> = checks.iter().filter(|c| !c.passed).collect();
+        let (verdict, reason) = if failed.is_empty() {
+            let why = if p_value.is_none() {
+                format!("first model; {}", checks[0].detail)
+            } else {
+                let margin = checks
+                    .iter()
+                    .find(|c| c.rule == "margin")
+                    .map(|c| c.detail.clone());
+                format!("passes every rule; {}", margin.unwrap_or_default())
+            };
+            (Verdict::Promote, why)
+        } else {
+            let list: Vec<String> = failed.iter().map(|c| c.describe()).collect();
+            if failed.iter().any(|c| c.rule == "label_set") {
+                (
+                    Verdict::Hold,
+                    format!(
+                        "held for a person: {}; promote it by hand with `polarity registry promote VERSION` if clients expect the new classes",
+                        list.join("; ")
+                    ),
+                )
+            } else {
+                (
+                    Verdict::Reject,
+                    format!("rejected by {} rule(s): {}", failed.len(), list.join("; ")),
+                )
+            }
         };
         PolicyOutcome {
             verdict,
@@ -192,71 +389,131 @@ impl PromotionPolicy {
 mod tests {
     use super::*;
 
+    fn labels() -> Vec<String> {
+        vec!["negative".to_string(), "positive".to_string()]
+    }
+
     fn metrics(truth: &[u32], pred: &[u32]) -> Metrics {
-        let labels = vec!["negative".to_string(), "positive".to_string()];
-        Metrics::compute(&labels, truth, pred, &vec![0.5; truth.len()])
+        Metrics::compute(&labels(), truth, pred, &vec![0.5; truth.len()])
     }
 
     #[test]
-    fn mcnemar_matches_hand_computed_binomial_tails() {
+    fn binomial_tails_match_hand_computed_values() {
         assert!((mcnemar_p(8, 0) - 1.0 / 256.0).abs() < 1e-12);
         assert!((mcnemar_p(3, 1) - 5.0 / 16.0).abs() < 1e-12);
         assert!((mcnemar_p(0, 4) - 1.0).abs() < 1e-12);
         assert_eq!(mcnemar_p(0, 0), 1.0);
         // n = 10, b = 8: (C(10,8) + C(10,9) + C(10,10)) / 1024 = 56 / 1024
         assert!((mcnemar_p(8, 2) - 56.0 / 1024.0).abs() < 1e-12);
-        // large n stays finite and symmetric-ish
         let p = mcnemar_p(600, 400);
         assert!(p > 0.0 && p < 1e-9, "{p}");
+        // P(X ≤ 1), X ~ Bin(4, 0.3) = 0.7^4 + 4·0.3·0.7^3 = 0.2401 + 0.4116
+        assert!((binomial_lower_tail(1, 4, 0.3) - 0.6517).abs() < 1e-12);
+        assert_eq!(binomial_lower_tail(4, 4, 0.3), 1.0);
+        // large n stays finite: 40,000 of 100,000 against p = 0.5 is astronomically unlikely
+        let t = binomial_lower_tail(40_000, 100_000, 0.5);
+        assert!((0.0..1e-300).contains(&t), "{t}");
+        assert!((binomial_lower_tail(50_000, 100_000, 0.5) - 0.5).abs() < 0.01);
+    }
+
+    fn truth40() -> Vec<u32> {
+        (0..40).map(|i| u32::from(i >= 20)).collect()
     }
 
     #[test]
-    fn first_model_needs_only_the_floor() {
+    fn first_model_is_judged_against_trivial_baselines_for_any_class_count() {
         let pol = PromotionPolicy::default();
-        let good = metrics(&[0, 0, 1, 1], &[0, 0, 1, 1]);
-        assert_eq!(pol.decide(&good, None).verdict, Verdict::Promote);
-        let bad = metrics(&[0, 0, 1, 1], &[1, 1, 1, 1]);
-        let out = pol.decide(&bad, None);
+        let truth = truth40();
+        let good = metrics(&truth, &truth);
+        let b = Baselines::compute(&labels(), &[0.5, 0.5], &truth, &truth);
+        assert_eq!(b.majority_macro_f1, metrics(&truth, &[0; 40]).macro_f1);
+        assert!((b.stratified_macro_f1 - 0.5).abs() < 1e-12);
+        let out = pol.decide(&good, &labels(), &b, None);
+        assert_eq!(out.verdict, Verdict::Promote, "{}", out.reason);
+        // a model no better than guessing is rejected, with the rule and its setting named
+        let coin: Vec<u32> = (0..40).map(|i| (i % 2) as u32).collect();
+        let b = Baselines::compute(&labels(), &[0.5, 0.5], &truth, &coin);
+        let out = pol.decide(&metrics(&truth, &coin), &labels(), &b, None);
         assert_eq!(out.verdict, Verdict::Reject);
-        assert!(out.reason.contains("floor"), "{}", out.reason);
+        assert!(
+            out.reason
+                .contains("baseline (POLARITY_PROMOTE_MARGIN=0.005)"),
+            "{}",
+            out.reason
+        );
+        assert!(
+            out.reason.contains("baseline_mcnemar"),
+            "every failed rule is listed: {}",
+            out.reason
+        );
+        // three classes: a sound model clears the baselines although its macro-F1 is below 0.6
+        let l3 = vec![
+            "negative".to_string(),
+            "neutral".to_string(),
+            "positive".to_string(),
+        ];
+        let truth3: Vec<u32> = (0..300).map(|i| (i % 3) as u32).collect();
+        let pred3: Vec<u32> = truth3
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| if i % 20 < 11 { t } else { (t + 1) % 3 })
+            .collect();
+        let m3 = Metrics::compute(&l3, &truth3, &pred3, &[0.5; 300]);
+        assert!(m3.macro_f1 < 0.6, "{}", m3.macro_f1);
+        let b3 = Baselines::compute(&l3, &[0.34, 0.33, 0.33], &truth3, &pred3);
+        let out = pol.decide(&m3, &l3, &b3, None);
+        assert_eq!(out.verdict, Verdict::Promote, "{}", out.reason);
+        // an absolute floor is optional and, when set, named
+        let strict = PromotionPolicy {
+            floor: Some(0.6),
+            ..pol
+        };
+        let out = strict.decide(&m3, &l3, &b3, None);
+        assert!(
+            out.reason.contains("floor (POLARITY_PROMOTE_FLOOR=0.6)"),
+            "{}",
+            out.reason
+        );
     }
 
     #[test]
-    fn candidate_must_win_by_margin_keep_recall_and_be_significant() {
+    fn candidate_must_win_by_margin_keep_recall_be_significant_and_keep_the_label_set() {
         let pol = PromotionPolicy::default();
-        // 40 rows, 20 per class
-        let truth: Vec<u32> = (0..40).map(|i| u32::from(i >= 20)).collect();
+        let truth = truth40();
         let mut prod_pred = truth.clone();
         for p in prod_pred.iter_mut().take(10) {
             *p = 1; // production misses 10 negatives
         }
         let prod = metrics(&truth, &prod_pred);
-        // candidate fixes all of them: b = 10, c = 0, p = 1/1024
         let cand = metrics(&truth, &truth);
-        let out = pol.decide(
-            &cand,
-            Some((
-                &prod,
-                Paired {
-                    candidate_only: 10,
-                    production_only: 0,
-                },
-            )),
-        );
+        let b = Baselines::compute(&labels(), &[0.5, 0.5], &truth, &truth);
+        let l = labels();
+        let against = |m: &Metrics, b_: u64, c_: u64, labels: &[String]| {
+            pol.decide(
+                &cand,
+                &l,
+                &b,
+                Some(ProductionScores {
+                    metrics: m,
+                    paired: Paired {
+                        candidate_only: b_,
+                        production_only: c_,
+                    },
+                    labels,
+                }),
+            )
+        };
+        let out = against(&prod, 10, 0, &l);
         assert_eq!(out.verdict, Verdict::Promote, "{}", out.reason);
-        // the same scores but a noisy pairing (b = 12, c = 2... p ≈ 0.0065) still pass; b = 3, c = 1 does not
-        let out = pol.decide(
-            &cand,
-            Some((
-                &prod,
-                Paired {
-                    candidate_only: 3,
-                    production_only: 1,
-                },
-            )),
-        );
+        let out = against(&prod, 3, 1, &l);
         assert_eq!(out.verdict, Verdict::Reject);
-        assert!(out.reason.contains("mcnemar"), "{}", out.reason);
+        assert!(
+            out.reason.contains("mcnemar (POLARITY_PROMOTE_ALPHA=0.05)"),
+            "{}",
+            out.reason
+        );
+        let out = against(&cand, 0, 0, &l);
+        assert!(out.reason.contains("margin"), "{}", out.reason);
         // a candidate that trades positive recall for negative recall fails the recall rule
         let mut trade = truth.clone();
         for p in trade.iter_mut().skip(20).take(4) {
@@ -264,15 +521,17 @@ mod tests {
         }
         let out = pol.decide(
             &metrics(&truth, &trade),
-            Some((
-                &prod,
-                Paired {
+            &l,
+            &b,
+            Some(ProductionScores {
+                metrics: &prod,
+                paired: Paired {
                     candidate_only: 10,
                     production_only: 4,
                 },
-            )),
+                labels: &l,
+            }),
         );
-        assert_eq!(out.verdict, Verdict::Reject);
         assert!(
             out.checks
                 .iter()
@@ -280,9 +539,14 @@ mod tests {
             "{:?}",
             out.checks
         );
-        // equal models never pass the margin
-        let out = pol.decide(&prod, Some((&prod, Paired::default())));
-        assert_eq!(out.verdict, Verdict::Reject);
-        assert!(out.reason.contains("margin"), "{}", out.reason);
+        // another label set: held for a person, never promoted, even when better on every count
+        let three = vec![
+            "negative".to_string(),
+            "neutral".to_string(),
+            "positive".to_string(),
+        ];
+        let out = against(&prod, 10, 0, &three);
+        assert_eq!(out.verdict, Verdict::Hold, "{}", out.reason);
+        assert!(out.reason.contains("label_set"), "{}", out.reason);
     }
 }

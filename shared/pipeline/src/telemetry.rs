@@ -2,7 +2,7 @@
 //! * in Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) one CloudWatch Embedded Metric Format line on stdout:
 //!   namespace `Polarity`, dimension `Stage`, metrics `StageRuns`, `StageFailures`, `RowsQuarantined`;
 //! * when `POLARITY_PUSHGATEWAY` is set, process-wide counters that [`flush`] pushes to the Prometheus
-//!   Pushgateway: `polarity_pipeline_runs_total{stage,outcome}` (outcome one of [`OUTCOMES`]),
+//!   Pushgateway: `polarity_pipeline_runs_total{stage,outcome}` (outcome one of [`Outcome::NAMES`]),
 //!   `polarity_pipeline_rows_total{stage,outcome="accepted"|"quarantined"}`,
 //!   `polarity_pipeline_last_success_timestamp_seconds{stage}`.
 //!
@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use polarity_core::routing::Stage;
+use crate::layout::Stage;
 
 use crate::error::PipelineError;
-use crate::stages::StageOutcome;
+use crate::stages::{Outcome, StageOutcome};
 
 #[derive(Default)]
 struct Counters {
@@ -27,20 +27,6 @@ struct Counters {
 }
 
 static COUNTERS: Mutex<Option<Counters>> = Mutex::new(None);
-
-/// Every value the `outcome` label of `polarity_pipeline_runs_total` takes: what
-/// [`StageOutcome::result`] returns, and `error` for a failed run. Alert rules and dashboards may only
-/// match these (a test reads them).
-pub const OUTCOMES: [&str; 8] = [
-    "ok",
-    "already",
-    "quarantined",
-    "skipped",
-    "promote",
-    "reject",
-    "hold",
-    "error",
-];
 
 /// This process's Pushgateway `instance`: host name, process id and start time (ms), so that two
 /// processes never share a group, not even after a pid is reused.
@@ -87,7 +73,7 @@ pub fn emf_line(
 ) -> String {
     let (outcome, failed, quarantined) = match result {
         Ok(o) => (o.result(), 0, rows(o).1),
-        Err(_) => ("error", 1, 0),
+        Err(_) => (Outcome::Error, 1, 0),
     };
     serde_json::json!({
         "_aws": {
@@ -102,8 +88,8 @@ pub fn emf_line(
                 ]
             }]
         },
-        "Stage": stage.name(),
-        "Outcome": outcome,
+        "Stage": stage.as_str(),
+        "Outcome": outcome.as_str(),
         "StageRuns": 1,
         "StageFailures": failed,
         "RowsQuarantined": quarantined
@@ -123,8 +109,8 @@ pub fn record(stage: Stage, result: Result<&StageOutcome, &PipelineError>) {
         return;
     };
     let c = guard.get_or_insert_with(Counters::default);
-    let name = stage.name();
-    let outcome = result.map_or("error", StageOutcome::result);
+    let name = stage.as_str();
+    let outcome = result.map_or(Outcome::Error, StageOutcome::result).as_str();
     *c.runs.entry((name, outcome)).or_insert(0) += 1;
     if let Ok(o) = result {
         let (a, q) = rows(o);
@@ -207,70 +193,11 @@ mod tests {
         StageOutcome::Ingest(IngestManifest {
             dataset: "d".into(),
             source_key: "incoming/x".into(),
-            source_sha256: String::new(),
-            source_bytes: 0,
             rows_in: accepted + quarantined,
             accepted,
             quarantined,
-            reasons: Default::default(),
-            file_error: None,
-            label_scheme: None,
-            classes: Default::default(),
-            already: false,
+            ..Default::default()
         })
-    }
-
-    #[test]
-    fn outcome_labels_cover_what_stages_report() {
-        use crate::policy::Verdict;
-        let mut already = ingest(1, 0);
-        if let StageOutcome::Ingest(m) = &mut already {
-            m.already = true;
-        }
-        let reported = [
-            ingest(5, 1).result(),
-            ingest(0, 3).result(),
-            already.result(),
-            Verdict::Promote.as_str(),
-            Verdict::Reject.as_str(),
-            Verdict::Hold.as_str(),
-        ];
-        for r in reported {
-            assert!(OUTCOMES.contains(&r), "{r} is not in OUTCOMES");
-        }
-    }
-
-    #[test]
-    fn monitoring_only_matches_outcomes_that_exist() {
-        // The alert rules once matched outcome="failure", a value nothing emits, so they could never fire.
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../monitoring");
-        let mut files = vec![format!("{root}/prometheus/alerts.yml")];
-        for e in std::fs::read_dir(format!("{root}/grafana/dashboards")).unwrap() {
-            files.push(e.unwrap().path().display().to_string());
-        }
-        let mut checked = 0;
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            for (i, _) in text.match_indices("polarity_pipeline_runs_total{") {
-                let sel = &text[i..i + text[i..].find('}').unwrap()];
-                for part in sel.split(',') {
-                    if let Some(v) = part.split("outcome=").nth(1) {
-                        let v = v.trim_matches(|c| c == '"' || c == '\\' || c == '~');
-                        for alt in v.split('|') {
-                            assert!(
-                                OUTCOMES.contains(&alt),
-                                "{f}: outcome {alt:?} is never emitted"
-                            );
-                            checked += 1;
-                        }
-                    }
-                }
-            }
-        }
-        assert!(
-            checked >= 2,
-            "expected the alert rules to match on outcome; checked {checked}"
-        );
     }
 
     #[test]

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Reg, Store};
-use polarity_core::routing::Stage;
 use polarity_pipeline::PipelineConfig;
-use polarity_pipeline::embedded::Dispatcher;
 use polarity_pipeline::events::object_created;
 use polarity_pipeline::layout;
+use polarity_pipeline::layout::Stage;
 use polarity_pipeline::mlflow::{Client, MlflowConfig};
 use polarity_pipeline::registry::FileRegistry;
 use polarity_pipeline::stages::Decision;
+use polarity_pipeline::stages::Outcome;
 use polarity_pipeline::store::LocalStore;
 use serde_json::{Value, json};
 
@@ -207,11 +207,12 @@ async fn one_run_per_version_with_params_metrics_tags_and_verdict() {
     let reg: Reg = Arc::new(FileRegistry::new(dir.path().join("registry.json")));
     let mut m = MlflowConfig::new(&server.url);
     m.experiment = "polarity-test".into();
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         git_sha: Some("0123abc".into()),
         mlflow: Some(m.clone()),
         ..PipelineConfig::default()
     };
+    cfg.gate.enabled = false; // the flipped upload must reach validate and be rejected there
     let d = common::data();
     let mut decisions: Vec<Decision> = Vec::new();
     let mut worse_steps = Vec::new();
@@ -304,13 +305,16 @@ async fn one_run_per_version_with_params_metrics_tags_and_verdict() {
     }
 
     // Every event of the last upload delivered again: already done, no network work, no new run.
-    let disp = Dispatcher::new(store.as_ref(), reg.as_ref(), &cfg, "test-bucket");
+    let disp = common::dispatcher(&store, &reg, &cfg);
     for s in worse_steps.iter().rev() {
         let again = disp
             .run(object_created("test-bucket", &s.key, 0), |_| {})
             .await
             .unwrap();
-        assert_eq!(again[0].outcome.result(), "already");
+        assert!(
+            again.iter().all(|a| a.outcome.result() == Outcome::Already),
+            "{again:?}"
+        );
     }
     // A train that crashed mid-logging (run left RUNNING) after registering, before its manifest: the
     // retried event resumes, finds the run by tag, completes it, and creates no second run.
@@ -343,7 +347,10 @@ async fn one_run_per_version_with_params_metrics_tags_and_verdict() {
         .collect();
     assert_eq!(
         results,
-        [(Stage::Train, "ok"), (Stage::Validate, "already")],
+        [
+            (Stage::Train, Outcome::Ok),
+            (Stage::Validate, Outcome::Already)
+        ],
         "the retried train re-commits its manifest; validate finds its decision"
     );
     let after = runs(&client).await;

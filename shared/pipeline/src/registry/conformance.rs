@@ -111,7 +111,7 @@ pub async fn contract<R: Registry>(reg: &R) {
     );
 
     let v = VerdictRecord {
-        verdict: "reject".into(),
+        verdict: crate::policy::Verdict::Reject,
         reason: "worse".into(),
         at: 5,
     };
@@ -120,7 +120,7 @@ pub async fn contract<R: Registry>(reg: &R) {
         !reg.record_verdict(
             "b",
             &VerdictRecord {
-                verdict: "promote".into(),
+                verdict: crate::policy::Verdict::Promote,
                 ..v.clone()
             }
         )
@@ -130,9 +130,16 @@ pub async fn contract<R: Registry>(reg: &R) {
     assert_eq!(reg.verdicts().await.unwrap()["b"], v);
     let st = statuses(reg).await.unwrap();
     assert_eq!(
-        st.iter().map(|s| s.status).collect::<Vec<_>>(),
+        st.iter().map(|s| s.status.as_str()).collect::<Vec<_>>(),
         ["production", "retired"]
     );
+    // a move to the version already in production is refused and leaves no history
+    let current = reg.pointer().await.unwrap().version.unwrap();
+    assert!(matches!(
+        promote_manual(reg, &current, "again").await,
+        Err(RegistryError::NoOp(_))
+    ));
+    assert_eq!(reg.history().await.unwrap().len(), 3);
 }
 
 /// Many writers racing from the same state: exactly one transition succeeds.

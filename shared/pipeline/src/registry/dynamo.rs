@@ -121,21 +121,22 @@ impl TryFrom<&Item> for VersionRecord {
     }
 }
 
-impl From<&Item> for HistoryEntry {
-    fn from(item: &Item) -> Self {
-        let kind = match get_s(item, "kind").as_deref() {
-            Some("manual_promote") => TransitionKind::ManualPromote,
-            Some("rollback") => TransitionKind::Rollback,
-            _ => TransitionKind::Promote,
-        };
-        Self {
+impl TryFrom<&Item> for HistoryEntry {
+    type Error = RegistryError;
+    fn try_from(item: &Item) -> Result<Self, RegistryError> {
+        let kind = get_s(item, "kind")
+            .unwrap_or_default()
+            .parse::<TransitionKind>()
+            .map_err(|e| RegistryError::Other(format!("history item: {e}")))?;
+        Ok(Self {
             seq: get_n(item, "seq"),
             from: get_s(item, "from"),
-            to: get_s(item, "to").unwrap_or_default(),
+            to: get_s(item, "to")
+                .ok_or_else(|| RegistryError::Other("history item lacks to".into()))?,
             kind,
             reason: get_s(item, "reason").unwrap_or_default(),
             at: get_n(item, "at"),
-        }
+        })
     }
 }
 
@@ -473,8 +474,8 @@ impl Registry for DynamoRegistry {
             .query("HISTORY")
             .await?
             .iter()
-            .map(HistoryEntry::from)
-            .collect();
+            .map(HistoryEntry::try_from)
+            .collect::<Result<_, _>>()?;
         h.sort_by_key(|e| e.seq);
         Ok(h)
     }
@@ -499,26 +500,46 @@ impl Registry for DynamoRegistry {
         v: &VerdictRecord,
     ) -> Result<bool, RegistryError> {
         let mut item = key("VERDICT", version);
-        item.insert("verdict".into(), s(&v.verdict));
+        item.insert("verdict".into(), s(v.verdict.as_str()));
         item.insert("reason".into(), s(&v.reason));
         item.insert("at".into(), n(v.at));
         self.put_new(item).await
     }
 
     async fn verdicts(&self) -> Result<BTreeMap<String, VerdictRecord>, RegistryError> {
-        Ok(self
-            .query("VERDICT")
+        self.query("VERDICT")
             .await?
             .iter()
-            .filter_map(|i| {
-                let version = get_s(i, "sk")?;
+            .map(|i| {
+                let version = get_s(i, "sk")
+                    .ok_or_else(|| RegistryError::Other("verdict item lacks sk".into()))?;
+                let verdict = get_s(i, "verdict")
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e| RegistryError::Other(format!("verdict item {version}: {e}")))?;
                 let v = VerdictRecord {
-                    verdict: get_s(i, "verdict").unwrap_or_default(),
+                    verdict,
                     reason: get_s(i, "reason").unwrap_or_default(),
                     at: get_n(i, "at"),
                 };
-                Some((version, v))
+                Ok((version, v))
             })
-            .collect())
+            .collect()
+    }
+}
+
+/// The DynamoDB actions each registry operation of [`DynamoRegistry`] makes: what an IAM policy must allow
+/// for it (a `TransactWriteItems` is authorised per contained action).
+pub fn dynamo_actions(op: super::RegistryOp) -> &'static [&'static str] {
+    use super::RegistryOp as Op;
+    use crate::layout::{CONDITION_CHECK_ITEM, GET_ITEM, PUT_ITEM, QUERY, UPDATE_ITEM};
+    match op {
+        Op::Ensure => &["dynamodb:DescribeTable", "dynamodb:CreateTable"],
+        Op::Register => &[PUT_ITEM, GET_ITEM],
+        Op::Version | Op::Pointer => &[GET_ITEM],
+        Op::Versions | Op::History | Op::Verdicts => &[QUERY],
+        Op::Transition => &[UPDATE_ITEM, PUT_ITEM, CONDITION_CHECK_ITEM],
+        Op::SetFrozen => &[UPDATE_ITEM],
+        Op::RecordVerdict => &[PUT_ITEM],
     }
 }

@@ -14,9 +14,39 @@ use serde::{Deserialize, Serialize};
 pub mod conformance;
 mod dynamo;
 mod file;
+mod scoped;
 
-pub use dynamo::DynamoRegistry;
+pub use dynamo::{DynamoRegistry, dynamo_actions};
 pub use file::FileRegistry;
+pub use scoped::Scoped;
+
+use crate::policy::Verdict;
+
+polarity_core::named_enum! {
+    /// A registry operation (one method of [`Registry`]).
+    pub enum RegistryOp {
+        /// [`Registry::ensure`].
+        Ensure = "ensure",
+        /// [`Registry::register`].
+        Register = "register",
+        /// [`Registry::version`].
+        Version = "version",
+        /// [`Registry::versions`].
+        Versions = "versions",
+        /// [`Registry::pointer`].
+        Pointer = "pointer",
+        /// [`Registry::transition`].
+        Transition = "transition",
+        /// [`Registry::history`].
+        History = "history",
+        /// [`Registry::set_frozen`].
+        SetFrozen = "set_frozen",
+        /// [`Registry::record_verdict`].
+        RecordVerdict = "record_verdict",
+        /// [`Registry::verdicts`].
+        Verdicts = "verdicts",
+    }
+}
 
 /// Why a registry call failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +75,25 @@ pub enum RegistryError {
     /// Nothing to roll back to.
     #[error("nothing to roll back to: {0}")]
     NoRollbackTarget(String),
+    /// The move would put in production the version that is already there.
+    #[error("{0} is already in production; nothing to do")]
+    NoOp(String),
+    /// The pointer kept moving while a decision was made, more times than the caller retries.
+    #[error("the production pointer moved {attempts} times while deciding; giving up for now")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: usize,
+    },
+    /// The caller's scope does not allow the operation (the rule IAM applies in AWS).
+    #[error("registry {op}: {action} is not allowed for {principal} (see terraform/access.json)")]
+    Denied {
+        /// The operation.
+        op: RegistryOp,
+        /// The DynamoDB action it needs.
+        action: &'static str,
+        /// Who asked.
+        principal: &'static str,
+    },
     /// Throttling, a 5xx, a timeout or a dropped connection: try again.
     #[error("transient registry error: {0}")]
     Transient(String),
@@ -56,7 +105,10 @@ pub enum RegistryError {
 impl RegistryError {
     /// True when trying again may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::Conflict { .. })
+        matches!(
+            self,
+            Self::Transient(_) | Self::Conflict { .. } | Self::RetriesExhausted { .. }
+        )
     }
 }
 
@@ -109,28 +161,19 @@ pub struct PointerState {
     pub frozen: bool,
 }
 
-/// Why the pointer moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransitionKind {
-    /// The validate stage promoted a candidate (refused while frozen).
-    Promote,
-    /// An operator promoted a version.
-    ManualPromote,
-    /// An operator rolled back.
-    Rollback,
+polarity_core::named_enum! {
+    /// Why the pointer moved.
+    pub enum TransitionKind {
+        /// The validate stage promoted a candidate (refused while frozen).
+        Promote = "promote",
+        /// An operator promoted a version.
+        ManualPromote = "manual_promote",
+        /// An operator rolled back.
+        Rollback = "rollback",
+    }
 }
 
 impl TransitionKind {
-    /// Stable name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Promote => "promote",
-            Self::ManualPromote => "manual_promote",
-            Self::Rollback => "rollback",
-        }
-    }
-
     /// True when a freeze stops this kind of move.
     pub fn respects_freeze(&self) -> bool {
         matches!(self, Self::Promote)
@@ -184,8 +227,8 @@ impl Transition {
 /// The validation verdict recorded on a version (written once).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerdictRecord {
-    /// `promote`, `reject` or `hold`.
-    pub verdict: String,
+    /// The verdict.
+    pub verdict: Verdict,
     /// Why.
     pub reason: String,
     /// When, seconds since the Unix epoch.
@@ -289,6 +332,7 @@ pub fn rollback_target(history: &[HistoryEntry], current: &str) -> Option<String
     history
         .iter()
         .rev()
+        .filter(|h| h.from.as_deref() != Some(h.to.as_str())) // self-moves (refused now) change nothing
         .find(|h| h.to == current && h.kind != TransitionKind::Rollback)
         .and_then(|h| h.from.clone())
 }
@@ -320,16 +364,21 @@ pub async fn rollback<R: Registry + ?Sized>(
     .await
 }
 
-/// Puts `version` in production by hand (ignores the freeze).
+/// Puts `version` in production by hand (ignores the freeze). Callers verify the artifact first
+/// ([`crate::artifacts::load_verified`]).
 ///
 /// # Errors
-/// [`RegistryError::UnknownVersion`]; `Conflict` when the pointer moved meanwhile.
+/// [`RegistryError::NoOp`] when it is already in production; [`RegistryError::UnknownVersion`];
+/// `Conflict` when the pointer moved meanwhile.
 pub async fn promote_manual<R: Registry + ?Sized>(
     reg: &R,
     version: &str,
     reason: &str,
 ) -> Result<HistoryEntry, RegistryError> {
     let state = reg.pointer().await?;
+    if state.version.as_deref() == Some(version) {
+        return Err(RegistryError::NoOp(version.to_string()));
+    }
     let t = Transition {
         expected: state,
         to: version.to_string(),
@@ -339,14 +388,30 @@ pub async fn promote_manual<R: Registry + ?Sized>(
     reg.transition(&t).await
 }
 
+polarity_core::named_enum! {
+    /// Where a version stands.
+    pub enum VersionStatus {
+        /// The production pointer names it.
+        Production = "production",
+        /// It was in production before.
+        Retired = "retired",
+        /// Validation rejected it.
+        Rejected = "rejected",
+        /// Validation would promote it, or it needs a person's decision (see its verdict's reason).
+        Held = "held",
+        /// Not judged yet.
+        Candidate = "candidate",
+    }
+}
+
 /// A version with its status, as `polarity registry list` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct VersionStatus {
+pub struct VersionView {
     /// The record.
     #[serde(flatten)]
     pub record: VersionRecord,
-    /// `production`, `retired` (was production), `rejected`, `held` or `candidate` (no verdict yet).
-    pub status: &'static str,
+    /// Where it stands.
+    pub status: VersionStatus,
     /// The recorded verdict, if any.
     pub verdict: Option<VerdictRecord>,
 }
@@ -355,7 +420,7 @@ pub struct VersionStatus {
 ///
 /// # Errors
 /// A [`RegistryError`] when a read failed.
-pub async fn statuses<R: Registry + ?Sized>(reg: &R) -> Result<Vec<VersionStatus>, RegistryError> {
+pub async fn statuses<R: Registry + ?Sized>(reg: &R) -> Result<Vec<VersionView>, RegistryError> {
     let state = reg.pointer().await?;
     let history = reg.history().await?;
     let mut verdicts = reg.verdicts().await?;
@@ -363,17 +428,17 @@ pub async fn statuses<R: Registry + ?Sized>(reg: &R) -> Result<Vec<VersionStatus
     for record in reg.versions().await? {
         let verdict = verdicts.remove(&record.version);
         let status = if state.version.as_deref() == Some(record.version.as_str()) {
-            "production"
+            VersionStatus::Production
         } else if history.iter().any(|h| h.to == record.version) {
-            "retired"
+            VersionStatus::Retired
         } else {
-            match verdict.as_ref().map(|v| v.verdict.as_str()) {
-                Some("reject") => "rejected",
-                Some("hold") => "held",
-                _ => "candidate",
+            match verdict.as_ref().map(|v| v.verdict) {
+                Some(Verdict::Reject) => VersionStatus::Rejected,
+                Some(Verdict::Hold) => VersionStatus::Held,
+                _ => VersionStatus::Candidate,
             }
         };
-        out.push(VersionStatus {
+        out.push(VersionView {
             record,
             status,
             verdict,
@@ -409,5 +474,16 @@ mod tests {
         assert_eq!(rollback_target(&h, "b").as_deref(), Some("a"));
         h.push(entry(5, Some("b"), "a", TransitionKind::Rollback));
         assert_eq!(rollback_target(&h, "a"), None);
+    }
+
+    #[test]
+    fn a_recorded_self_move_does_not_trap_rollback() {
+        // registries written before self-moves were refused may hold one
+        let h = vec![
+            entry(1, None, "a", TransitionKind::Promote),
+            entry(2, Some("a"), "b", TransitionKind::Promote),
+            entry(3, Some("b"), "b", TransitionKind::ManualPromote),
+        ];
+        assert_eq!(rollback_target(&h, "b").as_deref(), Some("a"));
     }
 }

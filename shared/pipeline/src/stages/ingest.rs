@@ -1,32 +1,51 @@
 //! Ingest: an upload under `incoming/` → canonical JSONL under `raw/<dataset>/` and rejected rows (each
-//! with its reason) under `quarantine/<dataset>/`. `rows_in == accepted + quarantined`, always. A file that
-//! cannot be read at all (corrupt gzip, no header, no text or label column) is copied whole to
-//! quarantine with the reason; the handler still succeeds.
+//! with its reason) under `quarantine/<dataset>/`. `rows_in == accepted + quarantined`, always.
+//!
+//! Steps: [`fetch`] the upload → [`resolve_contract`] (object metadata over the named contract
+//! `contracts/<folder>.json` of an upload under `incoming/<folder>/`) → the dataset id (bytes and
+//! contract) → [`read_rows`] under the contract → write quarantine, then raw, manifests last.
+//!
+//! A file that cannot be used at all (corrupt gzip, no header, a column the contract names is missing, a
+//! contract that does not parse) is copied whole to quarantine with the reason and the handler succeeds.
+//! Because the contract is part of the dataset id, uploading the same bytes again with a corrected
+//! contract (new metadata, or an edited named contract) is a new dataset, not "already ingested".
 
 use std::collections::BTreeMap;
 
+use polarity_core::contract::{Contract, ContractError};
 use polarity_core::labels::LabelScheme;
-use polarity_core::reader::{ReadOptions, read_bytes};
-use polarity_core::routing::{MANIFEST, Stage};
+use polarity_core::prepare::label_rows;
+use polarity_core::reader::{ReadError, RejectReason, read_bytes};
 use serde::{Deserialize, Serialize};
 
-use super::{StageOutcome, read_manifest, to_jsonl};
-use crate::config::PipelineConfig;
-use crate::error::{PipelineError, to_json};
-use crate::layout;
-use crate::store::ObjectStore;
+use super::{Ctx, StageOutcome, read_json, to_jsonl};
+use crate::error::{PipelineError, parse_json, to_json};
+use crate::layout::{self, MANIFEST, Stage};
+use crate::store::{Metadata, Object, ObjectStore};
 
 /// The ingest manifest (written to `raw/<dataset>/` and, when anything was rejected, to quarantine).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IngestManifest {
     /// Dataset id.
     pub dataset: String,
+    /// Dataset name: the upload's folder under `incoming/`, else its file name without extensions.
+    #[serde(default)]
+    pub name: String,
+    /// The upload's file name.
+    #[serde(default)]
+    pub file_name: String,
     /// The upload's key.
     pub source_key: String,
     /// SHA-256 of the upload.
     pub source_sha256: String,
     /// Upload size.
     pub source_bytes: u64,
+    /// When the upload was stored (seconds since the Unix epoch): orders datasets, newest wins.
+    #[serde(default)]
+    pub uploaded_at: u64,
+    /// The data contract applied (absent: everything detected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Contract>,
     /// Data rows read.
     pub rows_in: u64,
     /// Rows written to `raw/`.
@@ -35,9 +54,9 @@ pub struct IngestManifest {
     pub quarantined: u64,
     /// Quarantined rows by reason.
     pub reasons: BTreeMap<String, u64>,
-    /// When the whole file was unreadable: why (and it is in `quarantine/<dataset>/upload`).
+    /// When the whole file was unusable: why (and it is in `quarantine/<dataset>/upload`).
     pub file_error: Option<String>,
-    /// How raw labels were mapped to class names.
+    /// How raw labels were mapped to class names (absent under a contract's label mapping).
     pub label_scheme: Option<LabelScheme>,
     /// Accepted rows per class name.
     pub classes: BTreeMap<String, u64>,
@@ -46,52 +65,186 @@ pub struct IngestManifest {
     pub already: bool,
 }
 
-#[derive(Serialize)]
-struct RawRow<'a> {
-    text: &'a str,
-    label: &'a str,
+/// One accepted row as stored in `raw/<dataset>/rows.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawRow {
+    /// The text as uploaded (trimmed).
+    pub text: String,
+    /// Class name.
+    pub label: String,
 }
 
-#[derive(Serialize)]
-struct QuarantinedRow<'a> {
-    line: u64,
-    reason: &'a str,
-    raw: &'a str,
+/// One rejected row as stored in `quarantine/<dataset>/rows.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedRow {
+    /// 1-based line in the upload.
+    pub line: u64,
+    /// Why.
+    pub reason: RejectReason,
+    /// The row as read.
+    pub raw: String,
+}
+
+/// The data contract of an upload: its object metadata (`text-col`, `label-col`, `header`, `delimiter`,
+/// `label-map`) over the named contract of its folder, if any.
+///
+/// # Errors
+/// A store error reading the named contract; the inner `Err` is a contract that cannot be used (the
+/// upload is quarantined with it).
+pub async fn resolve_contract(
+    store: &dyn ObjectStore,
+    key: &str,
+    meta: &Metadata,
+) -> Result<Result<Contract, ContractError>, PipelineError> {
+    let named = match layout::upload_folder(key) {
+        Some(folder) => {
+            let ckey = layout::contract(folder);
+            match store.get_opt(&ckey).await? {
+                Some(b) => match parse_json::<Contract>(&ckey, &b) {
+                    Ok(c) => match c.check() {
+                        Ok(()) => c,
+                        Err(e) => return Ok(Err(ContractError(format!("{ckey}: {}", e.0)))),
+                    },
+                    Err(e) => return Ok(Err(ContractError(e.to_string()))),
+                },
+                None => Contract::default(),
+            }
+        }
+        None => Contract::default(),
+    };
+    let from_meta =
+        match Contract::from_settings(meta.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(ContractError(format!("object metadata: {}", e.0)))),
+        };
+    let merged = named.overridden_by(from_meta);
+    Ok(merged.check().map(|()| merged))
+}
+
+/// The dataset name of an upload key: its folder under `incoming/`, else its file name without
+/// extensions (`incoming/reviews.csv.gz` → `reviews`).
+pub fn dataset_name(key: &str) -> String {
+    match layout::upload_folder(key) {
+        Some(f) => f.to_string(),
+        None => {
+            let file = layout::file_name(key);
+            file.split('.')
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(file)
+                .to_string()
+        }
+    }
+}
+
+/// A short, content-free name for a whole-file problem (for logs).
+fn error_kind(e: &ReadError) -> &'static str {
+    match e {
+        ReadError::Io { .. } => "io",
+        ReadError::Gzip { .. } => "gzip",
+        ReadError::Header { .. } => "header",
+        ReadError::ColumnNotFound { .. } => "column_not_found",
+    }
+}
+
+/// Accepted and quarantined rows of an upload read under `contract`.
+struct Rows {
+    accepted: Vec<RawRow>,
+    quarantined: Vec<QuarantinedRow>,
+    rows_in: u64,
+    scheme: Option<LabelScheme>,
+}
+
+/// Reads the upload under its contract: rows whose label has no class go to quarantine.
+fn read_rows(name: &str, bytes: &[u8], contract: &Contract) -> Result<Rows, ReadError> {
+    let mut table = read_bytes(name, bytes, &contract.read_options())?;
+    let (names, scheme) = contract.class_names(&table.label_values);
+    let reason = if contract.label_map.is_some() {
+        RejectReason::UnmappedLabel
+    } else {
+        RejectReason::UnknownLabel
+    };
+    let (rows, _) = label_rows(&mut table, &names, reason);
+    let mut quarantined: Vec<QuarantinedRow> = table
+        .rejected
+        .into_iter()
+        .map(|r| QuarantinedRow {
+            line: r.line,
+            reason: r.reason,
+            raw: r.raw,
+        })
+        .collect();
+    quarantined.sort_by_key(|r| r.line);
+    Ok(Rows {
+        accepted: rows
+            .into_iter()
+            .map(|r| RawRow {
+                text: r.text.trim().to_string(),
+                label: r.label,
+            })
+            .collect(),
+        quarantined,
+        rows_in: table.report.rows_in,
+        scheme,
+    })
+}
+
+/// The upload, or `None` when it no longer exists.
+async fn fetch(store: &dyn ObjectStore, key: &str) -> Result<Option<Object>, PipelineError> {
+    Ok(store.get_object(key).await?)
+}
+
+/// The recorded outcome when this dataset was ingested before (every manifest it needs exists; a crash
+/// between the two manifests is finished on retry).
+async fn already(
+    store: &dyn ObjectStore,
+    dataset: &str,
+) -> Result<Option<IngestManifest>, PipelineError> {
+    let raw_m: Option<IngestManifest> = read_json(store, &layout::raw(dataset, MANIFEST)).await?;
+    let q_m: Option<IngestManifest> =
+        read_json(store, &layout::quarantine(dataset, MANIFEST)).await?;
+    let Some(mut m) = raw_m.clone().or_else(|| q_m.clone()) else {
+        return Ok(None);
+    };
+    let needs_q = m.quarantined > 0 || m.file_error.is_some();
+    if (m.accepted == 0 || raw_m.is_some()) && (!needs_q || q_m.is_some()) {
+        m.already = true;
+        return Ok(Some(m));
+    }
+    Ok(None)
 }
 
 /// Runs ingest on the upload `key`.
 ///
 /// # Errors
-/// Store errors only; unreadable input is quarantined and returned as an outcome.
-pub async fn ingest<S: ObjectStore + ?Sized>(
-    store: &S,
-    _cfg: &PipelineConfig,
-    key: &str,
-) -> Result<StageOutcome, PipelineError> {
-    let Some(bytes) = store.get_opt(key).await? else {
+/// Store errors only; unusable input is quarantined and returned as an outcome.
+pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineError> {
+    let store = ctx.store;
+    let Some(upload) = fetch(store, key).await? else {
         return Ok(StageOutcome::Skipped {
             of: Stage::Ingest,
             reason: format!("{key} no longer exists"),
         });
     };
-    let dataset = layout::dataset_id(&bytes);
-    // Done when every manifest this dataset needs exists (a crash between the two is finished on retry).
-    let raw_m: Option<IngestManifest> =
-        read_manifest(store, &layout::raw(&dataset, MANIFEST)).await?;
-    let q_m: Option<IngestManifest> =
-        read_manifest(store, &layout::quarantine(&dataset, MANIFEST)).await?;
-    if let Some(mut m) = raw_m.clone().or_else(|| q_m.clone()) {
-        let needs_q = m.quarantined > 0 || m.file_error.is_some();
-        if (m.accepted == 0 || raw_m.is_some()) && (!needs_q || q_m.is_some()) {
-            m.already = true;
-            return Ok(StageOutcome::Ingest(m));
-        }
+    let contract = resolve_contract(store, key, &upload.meta).await?;
+    let dataset = match &contract {
+        Ok(c) if c.is_default() => layout::dataset_id(&upload.body, None),
+        Ok(c) => layout::dataset_id(&upload.body, Some(&c.canonical())),
+        Err(e) => layout::dataset_id(&upload.body, Some(&format!("invalid contract: {e}"))),
+    };
+    if let Some(m) = already(store, &dataset).await? {
+        return Ok(StageOutcome::Ingest(m));
     }
+    let file_name = layout::file_name(key).to_string();
     let mut m = IngestManifest {
         dataset: dataset.clone(),
+        name: dataset_name(key),
+        file_name: file_name.clone(),
         source_key: key.to_string(),
-        source_sha256: polarity_core::artifact::sha256_hex(&bytes),
-        source_bytes: bytes.len() as u64,
+        source_sha256: layout::digest_hex(&upload.body),
+        source_bytes: upload.body.len() as u64,
+        uploaded_at: upload.modified.unwrap_or_else(crate::registry::now_secs),
+        contract: contract.as_ref().ok().filter(|c| !c.is_default()).cloned(),
         rows_in: 0,
         accepted: 0,
         quarantined: 0,
@@ -101,77 +254,61 @@ pub async fn ingest<S: ObjectStore + ?Sized>(
         classes: BTreeMap::new(),
         already: false,
     };
-    let name = layout::file_name(key);
-    let table = match read_bytes(name, &bytes, &ReadOptions::default()) {
-        Ok(t) => t,
-        Err(e) => {
-            // Content problems (and local read errors, which cannot happen for in-memory bytes) are permanent.
-            m.file_error = Some(e.to_string());
+    let rows = match contract {
+        Err(e) => Err((e.to_string(), "contract")),
+        Ok(c) => {
+            read_rows(&file_name, &upload.body, &c).map_err(|e| (e.to_string(), error_kind(&e)))
+        }
+    };
+    let rows = match rows {
+        Ok(r) => r,
+        Err((problem, kind)) => {
+            m.file_error = Some(problem);
             store
-                .put(&layout::quarantine(&dataset, "upload"), bytes.clone())
+                .put(&layout::quarantine(&dataset, "upload"), upload.body.clone())
                 .await?;
             store
                 .put_if_absent(&layout::quarantine(&dataset, MANIFEST), to_json(&m))
                 .await?;
-            tracing::warn!(stage = "ingest", key, dataset, error = %e, "upload quarantined whole");
+            // the message can quote the file (a header cell); logs get only its kind
+            tracing::warn!(
+                stage = "ingest",
+                key,
+                dataset,
+                problem = kind,
+                "upload quarantined whole"
+            );
             return Ok(StageOutcome::Ingest(m));
         }
     };
-    let scheme = LabelScheme::detect(table.label_values.iter().map(String::as_str));
-    let names: Vec<Option<String>> = table
-        .label_values
-        .iter()
-        .map(|v| scheme.normalize(v))
-        .collect();
-    let mut accepted = Vec::with_capacity(table.texts.len());
-    let mut quarantined: Vec<(u64, String, String)> = table
-        .rejected
-        .iter()
-        .map(|r| (r.line, r.reason.as_str().to_string(), r.raw.clone()))
-        .collect();
-    for ((text, &li), &line) in table.texts.iter().zip(&table.labels).zip(&table.lines) {
-        match &names[li as usize] {
-            Some(label) => {
-                *m.classes.entry(label.clone()).or_insert(0) += 1;
-                accepted.push(RawRow {
-                    text: text.trim(),
-                    label,
-                });
-            }
-            None => quarantined.push((
-                line,
-                "unknown_label".into(),
-                format!("{text} (label {:?})", table.label_values[li as usize]),
-            )),
-        }
+    m.rows_in = rows.rows_in;
+    m.accepted = rows.accepted.len() as u64;
+    m.quarantined = rows.quarantined.len() as u64;
+    m.label_scheme = rows.scheme;
+    for r in &rows.accepted {
+        *m.classes.entry(r.label.clone()).or_insert(0) += 1;
     }
-    m.rows_in = table.report.rows_in;
-    m.accepted = accepted.len() as u64;
-    m.quarantined = quarantined.len() as u64;
-    for (_, reason, _) in &quarantined {
-        *m.reasons.entry(reason.clone()).or_insert(0) += 1;
+    for r in &rows.quarantined {
+        *m.reasons.entry(r.reason.as_str().to_string()).or_insert(0) += 1;
     }
-    m.label_scheme = Some(scheme);
     debug_assert_eq!(m.rows_in, m.accepted + m.quarantined);
-    if !quarantined.is_empty() {
-        let rows: Vec<QuarantinedRow> = quarantined
-            .iter()
-            .map(|(line, reason, raw)| QuarantinedRow {
-                line: *line,
-                reason,
-                raw,
-            })
-            .collect();
+    if !rows.quarantined.is_empty() {
         store
-            .put(&layout::quarantine(&dataset, "rows.jsonl"), to_jsonl(&rows))
+            .put(
+                &layout::quarantine(&dataset, "rows.jsonl"),
+                to_jsonl(&rows.quarantined),
+            )
             .await?;
         store
             .put_if_absent(&layout::quarantine(&dataset, MANIFEST), to_json(&m))
             .await?;
     }
-    if !accepted.is_empty() {
+    if !rows.accepted.is_empty() {
         store
-            .put(&layout::raw(&dataset, "rows.jsonl"), to_jsonl(&accepted))
+            .put(
+                &layout::raw(&dataset, "rows.jsonl"),
+                to_jsonl(&rows.accepted),
+            )
             .await?;
         store
             .put_if_absent(&layout::raw(&dataset, MANIFEST), to_json(&m))
@@ -187,4 +324,16 @@ pub async fn ingest<S: ObjectStore + ?Sized>(
         "ingested"
     );
     Ok(StageOutcome::Ingest(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_datasets_after_their_folder_or_file() {
+        assert_eq!(dataset_name("incoming/tweets/jan.csv"), "tweets");
+        assert_eq!(dataset_name("incoming/reviews.csv.gz"), "reviews");
+        assert_eq!(dataset_name("incoming/.hidden"), ".hidden");
+    }
 }

@@ -2,19 +2,23 @@
 //! key of the object that triggered it, writes its data first and its manifest last (with
 //! `put_if_absent`: the commit marker is written once), and returns a small outcome. A re-delivered event
 //! finds the manifest and returns the recorded outcome with `already: true`.
+//!
+//! [`run_stage`] runs a stage with the store and registry scoped to what that stage's role may do
+//! ([`crate::layout::ROUTES`]): the rules IAM enforces in AWS hold in every mode.
 
 use bytes::Bytes;
-use polarity_core::routing::Stage;
 use serde::{Deserialize, Serialize};
 
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, parse_json};
-use crate::registry::Registry;
-use crate::store::ObjectStore;
+use crate::layout::Stage;
+use crate::registry::{self, Registry};
+use crate::store::{self, ObjectStore};
+use crate::tracker::Tracker;
 
+pub mod gate;
 pub mod ingest;
 pub mod process;
-pub mod track;
 pub mod train;
 pub mod validate;
 
@@ -22,6 +26,57 @@ pub use ingest::{IngestManifest, ingest};
 pub use process::{ProcessManifest, process};
 pub use train::{TrainManifest, train};
 pub use validate::{Decision, validate};
+
+/// What a stage needs besides the key that triggered it.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The bucket.
+    pub store: &'a dyn ObjectStore,
+    /// The model registry (process, train and validate use it).
+    pub registry: Option<&'a dyn Registry>,
+    /// Settings.
+    pub cfg: &'a PipelineConfig,
+    /// Where training runs and verdicts are reported.
+    pub tracker: &'a dyn Tracker,
+}
+
+impl<'a> Ctx<'a> {
+    /// The registry, or a configuration error naming the stage that needs it.
+    ///
+    /// # Errors
+    /// [`PipelineError::Config`] when there is none.
+    pub fn registry(&self, stage: Stage) -> Result<&'a dyn Registry, PipelineError> {
+        self.registry.ok_or_else(|| {
+            PipelineError::Config(format!(
+                "the {stage} stage needs a registry (--registry / POLARITY_REGISTRY)"
+            ))
+        })
+    }
+}
+
+polarity_core::named_enum! {
+    /// A stable one-word result of a stage run, for logs and metrics (`outcome` label).
+    pub enum Outcome {
+        /// Done.
+        Ok = "ok",
+        /// Found already done (a re-delivered event).
+        Already = "already",
+        /// Ingest accepted no row.
+        Quarantined = "quarantined",
+        /// The dataset was held by the label-noise gate.
+        Held = "held",
+        /// Nothing to do.
+        Skipped = "skipped",
+        /// Validate promoted the candidate.
+        Promote = "promote",
+        /// Validate rejected the candidate.
+        Reject = "reject",
+        /// Validate held the candidate.
+        Hold = "hold",
+        /// The stage failed.
+        Error = "error",
+    }
+}
 
 /// What one stage run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +90,7 @@ pub enum StageOutcome {
     Train(TrainManifest),
     /// Validate.
     Validate(Decision),
-    /// Nothing to do, with the reason (permanent input problem or the object vanished).
+    /// Nothing to do, with the reason (e.g. fewer than two classes to train on, or the object vanished).
     Skipped {
         /// The stage.
         of: Stage,
@@ -45,46 +100,67 @@ pub enum StageOutcome {
 }
 
 impl StageOutcome {
-    /// A stable one-word result for logs and metrics: `ok`, `already`, `quarantined`, `skipped`,
-    /// `promote`, `reject`, `hold`.
-    pub fn result(&self) -> &'static str {
+    /// The one-word result.
+    pub fn result(&self) -> Outcome {
         match self {
-            Self::Ingest(m) if m.already => "already",
-            Self::Ingest(m) if m.accepted == 0 => "quarantined",
-            Self::Process(m) if m.already => "already",
-            Self::Train(m) if m.already => "already",
-            Self::Validate(d) if d.already => "already",
-            Self::Validate(d) => d.verdict.as_str(),
-            Self::Skipped { .. } => "skipped",
-            _ => "ok",
+            Self::Ingest(m) if m.already => Outcome::Already,
+            Self::Ingest(m) if m.accepted == 0 => Outcome::Quarantined,
+            Self::Process(m) if m.already => Outcome::Already,
+            Self::Process(m) if m.gate.as_ref().is_some_and(|g| g.held) => Outcome::Held,
+            Self::Train(m) if m.already => Outcome::Already,
+            Self::Validate(d) if d.already => Outcome::Already,
+            Self::Validate(d) => d.verdict.outcome(),
+            Self::Skipped { .. } => Outcome::Skipped,
+            _ => Outcome::Ok,
+        }
+    }
+
+    /// True when the run found its work already done.
+    pub fn already(&self) -> bool {
+        self.result() == Outcome::Already
+    }
+
+    /// The commit marker this outcome stands for: the manifest that triggers the next stage, if any. A run
+    /// that finds its work already done re-announces it, so an interrupted chain resumes downstream.
+    pub fn commit_marker(&self) -> Option<String> {
+        match self {
+            Self::Ingest(m) if m.accepted > 0 => {
+                Some(crate::layout::raw(&m.dataset, crate::layout::MANIFEST))
+            }
+            Self::Process(m) => Some(crate::layout::processed(
+                &m.dataset,
+                crate::layout::MANIFEST,
+            )),
+            Self::Train(m) => Some(crate::layout::model(&m.version, crate::layout::MANIFEST)),
+            _ => None,
         }
     }
 }
 
-/// Runs `stage` on the object `key`. `registry` is needed by train and validate.
+/// Runs `stage` on the object `key`, with the store and registry limited to the stage's permissions.
 ///
 /// # Errors
 /// A [`PipelineError`]; retryable ones should make the caller try the event again.
-pub async fn run_stage<S: ObjectStore + ?Sized>(
+pub async fn run_stage(
     stage: Stage,
-    store: &S,
-    registry: Option<&dyn Registry>,
-    cfg: &PipelineConfig,
+    ctx: Ctx<'_>,
     key: &str,
 ) -> Result<StageOutcome, PipelineError> {
-    let need = || {
-        registry.ok_or_else(|| {
-            PipelineError::Config(format!(
-                "the {} stage needs a registry (POLARITY_REGISTRY)",
-                stage.name()
-            ))
-        })
+    let access = stage.access();
+    let store = store::Scoped::new(ctx.store, access, stage.as_str());
+    let scoped_registry = ctx
+        .registry
+        .map(|r| registry::Scoped::new(r, access, stage.as_str()));
+    let ctx = Ctx {
+        store: &store,
+        registry: scoped_registry.as_ref().map(|r| r as &dyn Registry),
+        ..ctx
     };
     match stage {
-        Stage::Ingest => ingest(store, cfg, key).await,
-        Stage::Process => process(store, cfg, key).await,
-        Stage::Train => train(store, need()?, cfg, key).await,
-        Stage::Validate => validate(store, need()?, cfg, key).await,
+        Stage::Ingest => ingest(ctx, key).await,
+        Stage::Process => process(ctx, key).await,
+        Stage::Train => train(ctx, key).await,
+        Stage::Validate => validate(ctx, key).await,
     }
 }
 
@@ -92,9 +168,8 @@ pub async fn run_stage<S: ObjectStore + ?Sized>(
 pub(crate) fn to_jsonl<T: Serialize>(rows: &[T]) -> Bytes {
     let mut out = Vec::new();
     for r in rows {
-        if serde_json::to_writer(&mut out, r).is_ok() {
-            out.push(b'\n');
-        }
+        serde_json::to_writer(&mut out, r).expect("the pipeline's rows are plain data");
+        out.push(b'\n');
     }
     Bytes::from(out)
 }
@@ -111,62 +186,16 @@ pub(crate) fn from_jsonl<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-/// Reads a manifest if present.
-pub(crate) async fn read_manifest<S: ObjectStore + ?Sized, T: serde::de::DeserializeOwned>(
-    store: &S,
+/// Reads a JSON object the pipeline wrote (a manifest, a record) if present.
+///
+/// # Errors
+/// A store error, or [`PipelineError::Corrupt`] when it is not the expected JSON.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<T>, PipelineError> {
     match store.get_opt(key).await? {
         Some(b) => Ok(Some(parse_json(key, &b)?)),
         None => Ok(None),
     }
-}
-
-/// One processed row: original text, cleaned text, class name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProcessedRow {
-    /// The text as uploaded (what the server would receive).
-    pub text: String,
-    /// The cleaned text (what training uses).
-    pub clean: String,
-    /// Class name.
-    pub label: String,
-}
-
-/// The processed datasets committed so far (those with a manifest), sorted.
-///
-/// # Errors
-/// A store error.
-pub async fn processed_datasets<S: ObjectStore + ?Sized>(
-    store: &S,
-) -> Result<Vec<String>, PipelineError> {
-    let keys = store.list(polarity_core::routing::PROCESSED).await?;
-    Ok(keys
-        .iter()
-        .filter_map(|k| crate::layout::manifest_owner(k, polarity_core::routing::PROCESSED))
-        .map(String::from)
-        .collect())
-}
-
-/// One split (`train` or `test`) of several processed datasets, de-duplicated by cleaned text (first
-/// dataset in the given order wins).
-///
-/// # Errors
-/// A store error, or [`PipelineError::Corrupt`] for unreadable rows.
-pub async fn load_split<S: ObjectStore + ?Sized>(
-    store: &S,
-    datasets: &[String],
-    split: &str,
-) -> Result<Vec<ProcessedRow>, PipelineError> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for d in datasets {
-        let key = crate::layout::processed(d, &format!("{split}.jsonl"));
-        let rows: Vec<ProcessedRow> = match store.get_opt(&key).await? {
-            Some(b) => from_jsonl(&key, &b)?,
-            None => Vec::new(),
-        };
-        out.extend(rows.into_iter().filter(|r| seen.insert(r.clean.clone())));
-    }
-    Ok(out)
 }

@@ -1,37 +1,50 @@
-//! Process: `raw/<dataset>/` → `processed/<dataset>/`: clean each text with the training cleaning
-//! settings, drop rows that clean to nothing and exact duplicates (same cleaned text; the first row wins),
-//! and split by [`polarity_core::split::is_test`] on the cleaned text, so a text lands on the same side in
-//! every dataset and test rows never leak into a later training set.
+//! Process: `raw/<dataset>/` → `processed/<dataset>/`. Steps: [`read_raw`] → the core's one preparation
+//! ([`polarity_core::prepare`]: clean with the training settings, drop rows that clean to nothing, drop
+//! duplicates keeping the latest) → split by the near-duplicate key → the label-noise [`gate`](super::gate)
+//! against the production model → write the splits, the manifest last.
 //! `rows_in == train + test + duplicates + empty`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use polarity_core::routing::{MANIFEST, RAW, Stage};
-use polarity_core::split::is_test;
-use polarity_core::text::clean;
+use polarity_core::prepare::{self, PreparedRow, Row};
+use polarity_core::reader::RejectReason;
+use polarity_core::text::CleanConfig;
 use serde::{Deserialize, Serialize};
 
-use super::{ProcessedRow, StageOutcome, from_jsonl, read_manifest, to_jsonl};
-use crate::config::PipelineConfig;
+use super::gate::{self, GateResult};
+use super::ingest::{IngestManifest, RawRow};
+use super::{Ctx, StageOutcome, from_jsonl, read_json, to_jsonl};
+use crate::artifacts::load_verified;
 use crate::error::{PipelineError, to_json};
-use crate::layout;
-use crate::store::ObjectStore;
+use crate::layout::{self, MANIFEST, RAW, Stage};
 
 /// Rows per class in one split.
 pub type ClassCounts = BTreeMap<String, u64>;
 
+/// The split rule's name, recorded in every manifest (part of the data contract).
+pub const SPLIT_RULE: &str = "tokens-v1";
+
 /// The process manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessManifest {
     /// Dataset id.
     pub dataset: String,
+    /// Dataset name (from ingest).
+    #[serde(default)]
+    pub name: String,
+    /// The upload's file name (from ingest).
+    #[serde(default)]
+    pub file_name: String,
+    /// When the upload was stored (from ingest): the newest dataset wins conflicting labels.
+    #[serde(default)]
+    pub uploaded_at: u64,
     /// Rows read from `raw/`.
     pub rows_in: u64,
     /// Training rows per class.
     pub train: ClassCounts,
     /// Held-out rows per class.
     pub test: ClassCounts,
-    /// Rows dropped as exact duplicates of an earlier row.
+    /// Rows dropped as duplicates of a later row.
     pub duplicates: u64,
     /// Duplicates whose label disagreed with the kept row.
     pub conflicting_labels: u64,
@@ -39,92 +52,138 @@ pub struct ProcessManifest {
     pub empty: u64,
     /// Share of rows held out.
     pub test_fraction: f64,
+    /// The cleaning settings of the `clean` texts.
+    #[serde(default)]
+    pub clean: CleanConfig,
+    /// The split rule ([`SPLIT_RULE`]).
+    #[serde(default)]
+    pub split: String,
+    /// The label-noise gate's finding (absent: no production model, or the gate is off).
+    #[serde(default)]
+    pub gate: Option<GateResult>,
     /// True when this run found the dataset already processed.
     #[serde(default)]
     pub already: bool,
 }
 
-#[derive(Deserialize)]
-struct RawRow {
-    text: String,
-    label: String,
+/// The ingest manifest and rows of a dataset (`None`: not there).
+async fn read_raw(
+    ctx: Ctx<'_>,
+    dataset: &str,
+) -> Result<Option<(IngestManifest, Vec<RawRow>)>, PipelineError> {
+    let Some(ingest) =
+        read_json::<IngestManifest>(ctx.store, &layout::raw(dataset, MANIFEST)).await?
+    else {
+        return Ok(None);
+    };
+    let rows_key = layout::raw(dataset, "rows.jsonl");
+    let Some(bytes) = ctx.store.get_opt(&rows_key).await? else {
+        return Ok(None);
+    };
+    Ok(Some((ingest, from_jsonl(&rows_key, &bytes)?)))
+}
+
+/// Scores the dataset with the production model, when there is one and the gate is on.
+async fn run_gate(
+    ctx: Ctx<'_>,
+    rows: Vec<PreparedRow>,
+) -> Result<Option<GateResult>, PipelineError> {
+    let settings = ctx.cfg.gate;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let registry = ctx.registry(Stage::Process)?;
+    let Some(prod) = registry.production().await? else {
+        return Ok(None);
+    };
+    let model = load_verified(ctx.store, &prod).await?;
+    let expected = prod.scores.accuracy;
+    tokio::task::spawn_blocking(move || {
+        gate::judge(&prod.version, &model, expected, &rows, settings)
+    })
+    .await
+    .map_err(|e| PipelineError::Task(e.to_string()))
+}
+
+fn counts(rows: &[PreparedRow]) -> ClassCounts {
+    let mut c = ClassCounts::new();
+    for r in rows {
+        *c.entry(r.label.clone()).or_insert(0) += 1;
+    }
+    c
 }
 
 /// Runs process on `raw/<dataset>/manifest.json`.
 ///
 /// # Errors
-/// Store errors; [`PipelineError::Corrupt`] when `raw/` rows are unreadable.
-pub async fn process<S: ObjectStore + ?Sized>(
-    store: &S,
-    cfg: &PipelineConfig,
-    key: &str,
-) -> Result<StageOutcome, PipelineError> {
+/// Store and registry errors; [`PipelineError::Corrupt`] when `raw/` rows or the production artifact are
+/// unreadable.
+pub async fn process(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineError> {
     let Some(dataset) = layout::manifest_owner(key, RAW) else {
         return Ok(StageOutcome::Skipped {
             of: Stage::Process,
             reason: format!("{key} is not a raw manifest"),
         });
     };
-    if let Some(mut m) =
-        read_manifest::<_, ProcessManifest>(store, &layout::processed(dataset, MANIFEST)).await?
-    {
+    let manifest_key = layout::processed(dataset, MANIFEST);
+    if let Some(mut m) = read_json::<ProcessManifest>(ctx.store, &manifest_key).await? {
         m.already = true;
         return Ok(StageOutcome::Process(m));
     }
-    let rows_key = layout::raw(dataset, "rows.jsonl");
-    let Some(bytes) = store.get_opt(&rows_key).await? else {
+    let Some((ingest, raw)) = read_raw(ctx, dataset).await? else {
         return Ok(StageOutcome::Skipped {
             of: Stage::Process,
-            reason: format!("{rows_key} is missing"),
+            reason: format!("{} is missing", layout::raw(dataset, "rows.jsonl")),
         });
     };
-    let rows: Vec<RawRow> = from_jsonl(&rows_key, &bytes)?;
-    let mut m = ProcessManifest {
+    let rows_in = raw.len() as u64;
+    let clean_cfg = ctx.cfg.train.clean;
+    let rows: Vec<Row> = raw
+        .into_iter()
+        .map(|r| Row {
+            text: r.text,
+            label: r.label,
+        })
+        .collect();
+    let fraction = ctx.cfg.test_fraction;
+    let (prepared, train, test) = tokio::task::spawn_blocking(move || {
+        let mut p = prepare::prepare(rows, &clean_cfg);
+        let (train, test) = prepare::split(std::mem::take(&mut p.rows), fraction);
+        (p, train, test)
+    })
+    .await
+    .map_err(|e| PipelineError::Task(e.to_string()))?;
+    let all: Vec<PreparedRow> = train.iter().chain(&test).cloned().collect();
+    let gate = run_gate(ctx, all).await?;
+    let m = ProcessManifest {
         dataset: dataset.to_string(),
-        rows_in: rows.len() as u64,
-        train: ClassCounts::new(),
-        test: ClassCounts::new(),
-        duplicates: 0,
-        conflicting_labels: 0,
-        empty: 0,
-        test_fraction: cfg.test_fraction,
+        name: ingest.name,
+        file_name: ingest.file_name,
+        uploaded_at: ingest.uploaded_at,
+        rows_in,
+        train: counts(&train),
+        test: counts(&test),
+        duplicates: prepared.count(RejectReason::Duplicate),
+        conflicting_labels: prepared.conflicting_labels,
+        empty: prepared.count(RejectReason::EmptyAfterCleaning),
+        test_fraction: fraction,
+        clean: clean_cfg,
+        split: SPLIT_RULE.to_string(),
+        gate,
         already: false,
     };
-    let (mut train, mut test) = (Vec::new(), Vec::new());
-    let mut seen: HashMap<String, String> = HashMap::new();
-    for r in rows {
-        let cleaned = clean(&r.text, &cfg.train.clean);
-        if cleaned.trim().is_empty() {
-            m.empty += 1;
-            continue;
-        }
-        if let Some(label) = seen.get(&cleaned) {
-            m.duplicates += 1;
-            m.conflicting_labels += u64::from(*label != r.label);
-            continue;
-        }
-        seen.insert(cleaned.clone(), r.label.clone());
-        let (rows, counts) = if is_test(&cleaned, cfg.test_fraction) {
-            (&mut test, &mut m.test)
-        } else {
-            (&mut train, &mut m.train)
-        };
-        *counts.entry(r.label.clone()).or_insert(0) += 1;
-        rows.push(ProcessedRow {
-            text: r.text,
-            clean: cleaned,
-            label: r.label,
-        });
-    }
+    debug_assert_eq!(
+        m.rows_in,
+        (train.len() + test.len()) as u64 + m.duplicates + m.empty
+    );
+    let store = ctx.store;
     store
         .put(&layout::processed(dataset, "train.jsonl"), to_jsonl(&train))
         .await?;
     store
         .put(&layout::processed(dataset, "test.jsonl"), to_jsonl(&test))
         .await?;
-    store
-        .put_if_absent(&layout::processed(dataset, MANIFEST), to_json(&m))
-        .await?;
+    store.put_if_absent(&manifest_key, to_json(&m)).await?;
     tracing::info!(
         stage = "process",
         key,
@@ -132,6 +191,7 @@ pub async fn process<S: ObjectStore + ?Sized>(
         rows_in = m.rows_in,
         rows_out = train.len() + test.len(),
         duplicates = m.duplicates,
+        held = m.gate.as_ref().is_some_and(|g| g.held),
         "processed"
     );
     Ok(StageOutcome::Process(m))

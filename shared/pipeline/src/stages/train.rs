@@ -1,26 +1,30 @@
-//! Train: a processed manifest → a candidate version. Trains on every processed dataset so far (or only
-//! the latest, see [`crate::config::TrainMode`]), scores on the union of their test splits, writes the
-//! artifact and a model card under `models/<version>/`, registers the version, and writes the manifest
-//! last. The version name derives from the inputs, so a re-delivered or out-of-order event that sees the
-//! same datasets trains nothing new.
-
-use std::collections::BTreeMap;
+//! Train: a processed manifest (a new dataset) or a dataset decision (`datasets/<dataset>.json`) → a
+//! candidate version. Steps: [`choose_datasets`] (the active ones, see [`crate::datasets`]) → the version
+//! name from the inputs → [`load_training_data`] (train and test splits merged, newest upload wins) →
+//! [`fit_and_register`] (or, after a crash between registering and the manifest, [`resume`]) → report to
+//! the tracker → the manifest last. The version name derives from the inputs, so a re-delivered or
+//! out-of-order event that sees the same datasets trains nothing new.
 
 use bytes::Bytes;
-use polarity_core::labels::{LabelScheme, sort_classes};
+use polarity_core::labels::{LabelScheme, Labels};
 use polarity_core::metrics::Metrics;
-use polarity_core::routing::{MANIFEST, PROCESSED, Stage};
-use polarity_core::train::{self as core_train, Labelled, TrainConfig};
+use polarity_core::model::FitInfo;
+use polarity_core::prepare::{self, PreparedRow};
+use polarity_core::text::clean;
+use polarity_core::train::{self as core_train, TrainConfig, TrainTimings};
 use serde::{Deserialize, Serialize};
 
-use super::{ProcessedRow, StageOutcome, load_split, processed_datasets, read_manifest, track};
+use super::process::{ClassCounts, SPLIT_RULE};
+use super::{Ctx, ProcessManifest, StageOutcome, from_jsonl, read_json};
 use crate::config::{PipelineConfig, TrainMode};
+use crate::datasets;
 use crate::error::{PipelineError, to_json};
-use crate::layout;
+use crate::layout::{self, ARTIFACT, CARD, MANIFEST, PROCESSED, Stage};
 use crate::registry::{Registry, Scores, VersionRecord, now_secs};
 use crate::store::ObjectStore;
+use crate::tracker::TrainedRun;
 
-/// The train manifest (also the start of the model card).
+/// The train manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainManifest {
     /// Version name.
@@ -29,7 +33,7 @@ pub struct TrainManifest {
     pub artifact_key: String,
     /// Artifact SHA-256.
     pub sha256: String,
-    /// Datasets trained on.
+    /// Datasets trained on, oldest upload first.
     pub datasets: Vec<String>,
     /// Training rows.
     pub n_train: u64,
@@ -39,11 +43,35 @@ pub struct TrainManifest {
     pub macro_f1: f64,
     /// Held-out accuracy.
     pub accuracy: f64,
-    /// Seconds spent fitting.
+    /// Seconds spent fitting (0 when a resumed run found the version registered).
     pub fit_seconds: f64,
+    /// Whether the optimiser converged within its iteration limit.
+    #[serde(default = "yes")]
+    pub converged: bool,
     /// True when this run found the version already trained.
     #[serde(default)]
     pub already: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One dataset a version was trained on, as its card lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardDataset {
+    /// Dataset id.
+    pub dataset: String,
+    /// Name (upload folder or file name).
+    pub name: String,
+    /// The upload's file name.
+    pub file_name: String,
+    /// Upload time, seconds since the Unix epoch.
+    pub uploaded_at: u64,
+    /// Training rows per class (before merging with other datasets).
+    pub train: ClassCounts,
+    /// Held-out rows per class.
+    pub test: ClassCounts,
 }
 
 /// The model card: what a person needs to know about a version.
@@ -53,12 +81,14 @@ pub struct ModelCard {
     pub version: String,
     /// Class names.
     pub labels: Vec<String>,
-    /// Datasets trained on, with their training rows per class.
-    pub datasets: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Datasets trained on, oldest upload first.
+    pub datasets: Vec<CardDataset>,
     /// SHA-256 over the cleaned training rows.
     pub data_digest: String,
     /// Training settings.
     pub config: TrainConfig,
+    /// How the fit went.
+    pub fit: FitInfo,
     /// Held-out metrics (union of the datasets' test splits).
     pub metrics: Option<Metrics>,
     /// Production version at training time.
@@ -71,68 +101,229 @@ pub struct ModelCard {
     pub polarity_version: String,
 }
 
-/// The version name for training `datasets` with `cfg`: `v` + 12 hex digits of a SHA-256 over both.
-pub fn version_name(datasets: &[String], cfg: &PipelineConfig) -> String {
-    let inputs = serde_json::json!({
+/// The version name for training `datasets` with `cfg` (see [`layout::version_name`]).
+pub fn version_for(datasets: &[String], cfg: &PipelineConfig) -> String {
+    layout::version_name(&serde_json::json!({
         "datasets": datasets,
-        "train": cfg.train,
+        "train": cfg.train.get(),
         "test_fraction": cfg.test_fraction,
+        "split": SPLIT_RULE,
         "polarity": env!("CARGO_PKG_VERSION"),
-    });
-    format!(
-        "v{}",
-        &polarity_core::artifact::sha256_hex(inputs.to_string().as_bytes())[..12]
-    )
+    }))
 }
 
-fn labelled(rows: &[ProcessedRow], labels: &[String]) -> Labelled {
-    let mut out = Labelled::default();
-    for r in rows {
-        if let Some(c) = labels.iter().position(|l| *l == r.label) {
-            out.texts.push(r.clean.clone());
-            out.classes.push(c as u32);
-        }
+/// The datasets to train on: every active one (oldest upload first), or the newest active one under
+/// [`TrainMode::Latest`].
+///
+/// # Errors
+/// A store error.
+pub async fn choose_datasets(ctx: Ctx<'_>) -> Result<Vec<ProcessManifest>, PipelineError> {
+    let mut active = datasets::active(ctx.store).await?;
+    if ctx.cfg.train_mode == TrainMode::Latest {
+        active = active.pop().into_iter().collect();
     }
-    out
+    Ok(active)
 }
 
-/// Runs train on `processed/<dataset>/manifest.json`.
+/// The training and held-out rows of several datasets.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingData {
+    /// Training rows, merged (newest upload wins a cleaned text).
+    pub train: Vec<PreparedRow>,
+    /// Held-out rows, merged the same way.
+    pub test: Vec<PreparedRow>,
+}
+
+/// One split of several datasets (oldest first), merged with the newest upload winning; texts are
+/// re-cleaned when a dataset was processed with other cleaning settings than `cfg`'s.
+///
+/// # Errors
+/// A store error, or unreadable rows.
+pub async fn load_split(
+    store: &dyn ObjectStore,
+    datasets: &[ProcessManifest],
+    split: &str,
+    cfg: &PipelineConfig,
+) -> Result<Vec<PreparedRow>, PipelineError> {
+    let mut sets = Vec::with_capacity(datasets.len());
+    for d in datasets {
+        let key = layout::processed(&d.dataset, &format!("{split}.jsonl"));
+        let mut rows: Vec<PreparedRow> = match store.get_opt(&key).await? {
+            Some(b) => from_jsonl(&key, &b)?,
+            None => Vec::new(),
+        };
+        if d.clean != cfg.train.clean {
+            let c = cfg.train.clean;
+            rows.iter_mut().for_each(|r| r.clean = clean(&r.text, &c));
+            rows.retain(|r| !r.clean.trim().is_empty());
+        }
+        sets.push(rows);
+    }
+    Ok(prepare::merge_latest_wins(sets))
+}
+
+/// Both splits of `datasets`.
+///
+/// # Errors
+/// As [`load_split`].
+pub async fn load_training_data(
+    store: &dyn ObjectStore,
+    datasets: &[ProcessManifest],
+    cfg: &PipelineConfig,
+) -> Result<TrainingData, PipelineError> {
+    Ok(TrainingData {
+        train: load_split(store, datasets, "train", cfg).await?,
+        test: load_split(store, datasets, "test", cfg).await?,
+    })
+}
+
+/// A registered version and what this run knows about how it was made.
+struct Registered {
+    record: VersionRecord,
+    card: Option<ModelCard>,
+    /// Set when this run fitted the model.
+    timings: Option<TrainTimings>,
+    converged: bool,
+}
+
+/// Fits on `data`, writes the artifact and the card, and registers the version. `Err(reason)` inside
+/// when the data cannot be trained on (the run is skipped with it).
+async fn fit_and_register(
+    ctx: Ctx<'_>,
+    registry: &dyn Registry,
+    version: &str,
+    datasets: &[ProcessManifest],
+    data: &TrainingData,
+    labels: Labels,
+) -> Result<Result<Registered, String>, PipelineError> {
+    let parent = registry.pointer().await?.version;
+    let (tr, _) = prepare::labelled(&data.train, &labels);
+    let (te, _) = prepare::labelled(&data.test, &labels);
+    let train_cfg = ctx.cfg.train.clone();
+    let fitted = tokio::task::spawn_blocking(move || {
+        core_train::train(&train_cfg, &tr, &te, labels, LabelScheme::Names)
+    })
+    .await
+    .map_err(|e| PipelineError::Task(e.to_string()))?;
+    let ids: Vec<&str> = datasets.iter().map(|d| d.dataset.as_str()).collect();
+    let (model, timings) = match fitted {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(format!("cannot train on {}: {e}", ids.join(",")))),
+    };
+    let bytes = polarity_core::artifact::encode(&model);
+    let sha256 = polarity_core::artifact::sha256_hex(&bytes);
+    let created_at = now_secs();
+    let card = ModelCard {
+        version: version.to_string(),
+        labels: model.meta.labels.clone(),
+        datasets: datasets
+            .iter()
+            .map(|d| CardDataset {
+                dataset: d.dataset.clone(),
+                name: d.name.clone(),
+                file_name: d.file_name.clone(),
+                uploaded_at: d.uploaded_at,
+                train: d.train.clone(),
+                test: d.test.clone(),
+            })
+            .collect(),
+        data_digest: model.meta.data.digest.clone(),
+        config: ctx.cfg.train.get().clone(),
+        fit: model.meta.fit.clone(),
+        metrics: model.meta.metrics.clone(),
+        parent: parent.clone(),
+        created_at,
+        git_sha: ctx.cfg.git_sha.clone(),
+        polarity_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let m = model.meta.metrics.as_ref();
+    let record = VersionRecord {
+        version: version.to_string(),
+        artifact_key: layout::model(version, ARTIFACT),
+        sha256,
+        card_key: layout::model(version, CARD),
+        labels: model.meta.labels.clone(),
+        scores: Scores {
+            n: model.meta.data.n_test,
+            accuracy: m.map_or(0.0, |m| m.accuracy),
+            macro_f1: m.map_or(0.0, |m| m.macro_f1),
+        },
+        datasets: ids.iter().map(|s| s.to_string()).collect(),
+        data_digest: model.meta.data.digest.clone(),
+        parent,
+        created_at,
+        git_sha: ctx.cfg.git_sha.clone(),
+    };
+    ctx.store
+        .put(&record.artifact_key, Bytes::from(bytes))
+        .await?;
+    ctx.store.put(&record.card_key, to_json(&card)).await?;
+    let won = registry.register(&record).await?;
+    let converged = model.meta.fit.converged;
+    if !converged {
+        tracing::warn!(
+            stage = "train",
+            model_version = version,
+            iterations = model.meta.fit.iterations,
+            "the fit did not converge within max_iter (POLARITY_MAX_ITER); the candidate is validated as usual"
+        );
+    }
+    Ok(Ok(Registered {
+        record,
+        card: Some(card),
+        // a racing duplicate registered it first: that run reports the timings
+        timings: won.then_some(timings),
+        converged,
+    }))
+}
+
+/// A version registered by an earlier run that crashed before its manifest: the artifact is in place;
+/// finish the commit.
+async fn resume(ctx: Ctx<'_>, record: VersionRecord) -> Result<Registered, PipelineError> {
+    let card: Option<ModelCard> = read_json(ctx.store, &record.card_key).await.ok().flatten();
+    let converged = card.as_ref().is_none_or(|c| c.fit.converged);
+    Ok(Registered {
+        record,
+        card,
+        timings: None,
+        converged,
+    })
+}
+
+/// Runs train on `processed/<dataset>/manifest.json` or `datasets/<dataset>.json`.
 ///
 /// # Errors
 /// Store and registry errors.
-pub async fn train<S: ObjectStore + ?Sized>(
-    store: &S,
-    registry: &dyn Registry,
-    cfg: &PipelineConfig,
-    key: &str,
-) -> Result<StageOutcome, PipelineError> {
+pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineError> {
     let started_ms = crate::mlflow::now_ms();
-    let Some(trigger) = layout::manifest_owner(key, PROCESSED) else {
+    if layout::manifest_owner(key, PROCESSED).is_none() && layout::control_owner(key).is_none() {
         return Ok(StageOutcome::Skipped {
             of: Stage::Train,
-            reason: format!("{key} is not a processed manifest"),
+            reason: format!("{key} is not a processed manifest or a dataset decision"),
         });
-    };
-    let datasets = match cfg.train_mode {
-        TrainMode::Latest => vec![trigger.to_string()],
-        TrainMode::All => processed_datasets(store).await?,
-    };
-    let version = version_name(&datasets, cfg);
+    }
+    let chosen = choose_datasets(ctx).await?;
+    if chosen.is_empty() {
+        return Ok(StageOutcome::Skipped {
+            of: Stage::Train,
+            reason: "no active dataset to train on (see `polarity dataset list`)".into(),
+        });
+    }
+    let ids: Vec<String> = chosen.iter().map(|d| d.dataset.clone()).collect();
+    let version = version_for(&ids, ctx.cfg);
     let manifest_key = layout::model(&version, MANIFEST);
-    if let Some(mut m) = read_manifest::<_, TrainManifest>(store, &manifest_key).await? {
+    if let Some(mut m) = read_json::<TrainManifest>(ctx.store, &manifest_key).await? {
         m.already = true;
         return Ok(StageOutcome::Train(m));
     }
-    let train_rows = load_split(store, &datasets, "train").await?;
-    let test_rows = load_split(store, &datasets, "test").await?;
-    let mut labels: Vec<String> = train_rows.iter().map(|r| r.label.clone()).collect();
-    sort_classes(&mut labels);
-    labels.dedup();
+    let data = load_training_data(ctx.store, &chosen, ctx.cfg).await?;
+    let labels = Labels::from_names(data.train.iter().map(|r| r.label.as_str()));
     if labels.len() < 2 {
         let reason = format!(
-            "training rows of {} have {} class(es) {labels:?}; need at least two",
-            datasets.join(","),
-            labels.len()
+            "the training rows of {} have {} class(es) {:?}; need at least two",
+            ids.join(","),
+            labels.len(),
+            labels.names()
         );
         tracing::warn!(stage = "train", key, reason, "skipped");
         return Ok(StageOutcome::Skipped {
@@ -140,127 +331,52 @@ pub async fn train<S: ObjectStore + ?Sized>(
             reason,
         });
     }
-    let artifact_key = layout::model(
-        &version,
-        &format!("model.{}", polarity_core::artifact::EXTENSION),
-    );
-    // A crash after registering but before the manifest: the artifact is in place, finish the commit.
-    // Tracking: the run that registered the version logs it; a resumed run logs it again (found by tag).
-    let (record, fit_seconds, tracked) = match registry.version(&version).await? {
-        Some(rec) => {
-            let card = match cfg.mlflow {
-                Some(_) => read_manifest::<_, ModelCard>(store, &rec.card_key)
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
-            };
-            let start = rec.created_at * 1000;
-            (rec, 0.0, Some((start, card, None)))
-        }
-        None => {
-            let parent = registry.pointer().await?.version;
-            let (tr, te) = (
-                labelled(&train_rows, &labels),
-                labelled(&test_rows, &labels),
-            );
-            let train_cfg = cfg.train.clone();
-            let fitted = tokio::task::spawn_blocking(move || {
-                core_train::train(&train_cfg, &tr, &te, labels, LabelScheme::Names)
-            })
-            .await
-            .map_err(|e| PipelineError::Config(format!("training task failed: {e}")))?;
-            let (model, timings) = match fitted {
-                Ok(x) => x,
-                Err(e) => {
-                    let reason = format!("cannot train on {}: {e}", datasets.join(","));
-                    tracing::warn!(stage = "train", key, reason, "skipped");
-                    return Ok(StageOutcome::Skipped {
-                        of: Stage::Train,
-                        reason,
-                    });
-                }
-            };
-            let bytes = polarity_core::artifact::encode(&model);
-            let sha256 = polarity_core::artifact::sha256_hex(&bytes);
-            let created_at = now_secs();
-            let mut per_dataset = BTreeMap::new();
-            for d in &datasets {
-                if let Some(pm) = read_manifest::<_, super::ProcessManifest>(
-                    store,
-                    &layout::processed(d, MANIFEST),
-                )
-                .await?
-                {
-                    per_dataset.insert(d.clone(), pm.train);
-                }
+    let registry = ctx.registry(Stage::Train)?;
+    let (registered, fit_seconds) = match registry.version(&version).await? {
+        Some(rec) => (resume(ctx, rec).await?, 0.0),
+        None => match fit_and_register(ctx, registry, &version, &chosen, &data, labels).await? {
+            Ok(r) => {
+                let secs = r.timings.map_or(0.0, |t| t.fit_s);
+                (r, secs)
             }
-            let card = ModelCard {
-                version: version.clone(),
-                labels: model.meta.labels.clone(),
-                datasets: per_dataset,
-                data_digest: model.meta.data.digest.clone(),
-                config: cfg.train.clone(),
-                metrics: model.meta.metrics.clone(),
-                parent: parent.clone(),
-                created_at,
-                git_sha: cfg.git_sha.clone(),
-                polarity_version: env!("CARGO_PKG_VERSION").to_string(),
-            };
-            let m = model.meta.metrics.as_ref();
-            let rec = VersionRecord {
-                version: version.clone(),
-                artifact_key: artifact_key.clone(),
-                sha256,
-                card_key: layout::model(&version, "card.json"),
-                labels: model.meta.labels.clone(),
-                scores: Scores {
-                    n: model.meta.data.n_test,
-                    accuracy: m.map_or(0.0, |m| m.accuracy),
-                    macro_f1: m.map_or(0.0, |m| m.macro_f1),
-                },
-                datasets: datasets.clone(),
-                data_digest: model.meta.data.digest.clone(),
-                parent,
-                created_at,
-                git_sha: cfg.git_sha.clone(),
-            };
-            store.put(&artifact_key, Bytes::from(bytes)).await?;
-            store.put(&rec.card_key, to_json(&card)).await?;
-            let won = registry.register(&rec).await?;
-            let fit_s = timings.fit_s;
-            (
-                rec,
-                fit_s,
-                won.then_some((started_ms, Some(card), Some(timings))),
-            )
-        }
+            Err(reason) => {
+                tracing::warn!(stage = "train", key, reason, "skipped");
+                return Ok(StageOutcome::Skipped {
+                    of: Stage::Train,
+                    reason,
+                });
+            }
+        },
     };
-    if let Some((start, card, timings)) = tracked.filter(|_| cfg.mlflow.is_some()) {
-        let n_train = train_rows.len() as u64;
-        let batch = track::training_batch(
-            &store.url(),
-            cfg,
-            &record,
-            card.as_ref(),
-            timings.as_ref(),
-            n_train,
-        );
-        track::training(cfg, start, batch, &version).await;
-    }
+    let store_url = ctx.store.url();
+    ctx.tracker
+        .trained(&TrainedRun {
+            record: &registered.record,
+            card: registered.card.as_ref(),
+            timings: registered.timings.as_ref(),
+            n_train: data.train.len() as u64,
+            started_ms: registered
+                .timings
+                .map_or(registered.record.created_at * 1000, |_| started_ms),
+            settings: ctx.cfg,
+            store_url: &store_url,
+        })
+        .await;
+    let rec = &registered.record;
     let m = TrainManifest {
         version: version.clone(),
-        artifact_key,
-        sha256: record.sha256.clone(),
-        datasets,
-        n_train: train_rows.len() as u64,
-        n_test: record.scores.n,
-        macro_f1: record.scores.macro_f1,
-        accuracy: record.scores.accuracy,
+        artifact_key: rec.artifact_key.clone(),
+        sha256: rec.sha256.clone(),
+        datasets: ids,
+        n_train: data.train.len() as u64,
+        n_test: rec.scores.n,
+        macro_f1: rec.scores.macro_f1,
+        accuracy: rec.scores.accuracy,
         fit_seconds,
+        converged: registered.converged,
         already: false,
     };
-    store.put_if_absent(&manifest_key, to_json(&m)).await?;
+    ctx.store.put_if_absent(&manifest_key, to_json(&m)).await?;
     tracing::info!(
         stage = "train",
         key,

@@ -1,31 +1,33 @@
-//! Validate: a candidate's train manifest → a decision. Loads the candidate and the production model from
-//! their artifacts (the same [`polarity_core::artifact::decode`] and `predict` the server uses), scores
-//! both on the **same** rows (the union of every processed dataset's test split), applies the
-//! [`crate::policy::PromotionPolicy`], and moves the production pointer with a conditional transition.
-//! If another validator moved it first, the candidate is re-judged against the new production model.
-//! The decision record `decisions/<version>.json` is written once, for every candidate.
+//! Validate: a candidate's train manifest → a decision. Steps: load the candidate ([`load_verified`]: the
+//! same checks the server makes) → the held-out rows of the active datasets ([`eval_rows`]) → [`judge`]
+//! candidate and production on the **same** rows with the [`PromotionPolicy`] → [`commit`] (move the
+//! production pointer with a conditional transition; if another validator moved it first, judge again
+//! against the new production model) → the decision record `decisions/<version>.json`, written once for
+//! every candidate, and the verdict on the registry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use polarity_core::Classifier;
-use polarity_core::labels::sort_classes;
+use polarity_core::labels::Labels;
 use polarity_core::metrics::Metrics;
 use polarity_core::model::{PredictScratch, argmax};
-use polarity_core::routing::{MODELS, Stage};
+use polarity_core::prepare::PreparedRow;
 use serde::{Deserialize, Serialize};
 
-use super::{ProcessedRow, StageOutcome, load_split, processed_datasets, read_manifest};
-use crate::config::PipelineConfig;
+use super::train::load_split;
+use super::{Ctx, StageOutcome, read_json};
+use crate::artifacts::load_verified;
 use crate::error::{PipelineError, to_json};
-use crate::layout;
-use crate::policy::{Check, Paired, PromotionPolicy, Verdict};
-use crate::registry::{
-    Registry, RegistryError, Transition, TransitionKind, VerdictRecord, VersionRecord, now_secs,
+use crate::layout::{self, MODELS, Stage};
+use crate::policy::{
+    Baselines, Check, Paired, PolicyOutcome, ProductionScores, PromotionPolicy, Verdict,
 };
-use crate::store::ObjectStore;
+use crate::registry::{
+    PointerState, Registry, RegistryError, Transition, TransitionKind, VerdictRecord, now_secs,
+};
 
-/// How many times a candidate is re-judged after losing a race for the pointer.
+/// How many times a candidate is judged again after losing a race for the pointer.
 const MAX_ATTEMPTS: usize = 4;
 
 /// Headline scores on the evaluation rows.
@@ -70,14 +72,23 @@ pub struct Decision {
     pub candidate_scores: Scored,
     /// Production scores on the same rows.
     pub production_scores: Option<Scored>,
-    /// Paired outcomes.
+    /// The candidate's full metrics on the rows (per class, confusion matrix).
+    #[serde(default)]
+    pub candidate_metrics: Option<Metrics>,
+    /// The trivial baselines on the rows.
+    #[serde(default)]
+    pub baselines: Option<Baselines>,
+    /// Paired outcomes against production.
     pub paired: Option<Paired>,
-    /// One-sided McNemar p-value.
+    /// One-sided McNemar p-value against production.
     pub p_value: Option<f64>,
     /// The thresholds applied.
     pub policy: PromotionPolicy,
     /// Every rule with its numbers.
     pub checks: Vec<Check>,
+    /// Whether the candidate's fit converged (a warning, not a rule).
+    #[serde(default = "yes")]
+    pub converged: bool,
     /// Rows both models were scored on.
     pub eval_rows: u64,
     /// Datasets whose test splits were used.
@@ -89,16 +100,30 @@ pub struct Decision {
     pub already: bool,
 }
 
-/// Predictions of one model on the rows, as indices into `labels`, and the probability of the true class.
-fn score(model: &Classifier, rows: &[ProcessedRow], labels: &[String]) -> (Vec<u32>, Vec<f64>) {
+fn yes() -> bool {
+    true
+}
+
+/// One model's predictions on rows.
+struct Scores {
+    pred: Vec<u32>,
+    metrics: Metrics,
+}
+
+/// Scores `model` on `rows` whose true classes (indices into `labels`) are `truth`; every text is cleaned
+/// with the model's own settings.
+fn score(model: &Classifier, rows: &[PreparedRow], labels: &Labels, truth: &[u32]) -> Scores {
     let mut s = PredictScratch::default();
     let mut pred = Vec::with_capacity(rows.len());
     let mut p_true = Vec::with_capacity(rows.len());
     for r in rows {
         model.predict_into(&r.text, &mut s);
-        let best = argmax(&s.probs);
-        let name = &model.labels()[best];
-        pred.push(labels.iter().position(|l| l == name).unwrap_or(0) as u32);
+        let name = &model.labels()[argmax(&s.probs)];
+        pred.push(
+            labels
+                .index(name)
+                .expect("labels include the model's classes"),
+        );
         p_true.push(
             model
                 .labels()
@@ -107,226 +132,107 @@ fn score(model: &Classifier, rows: &[ProcessedRow], labels: &[String]) -> (Vec<u
                 .map_or(0.0, |i| s.probs[i]),
         );
     }
-    (pred, p_true)
+    let metrics = Metrics::compute(labels.names(), truth, &pred, &p_true);
+    Scores { pred, metrics }
 }
 
-async fn load_model<S: ObjectStore + ?Sized>(
-    store: &S,
-    rec: &VersionRecord,
-) -> Result<Classifier, PipelineError> {
-    let bytes = store.get(&rec.artifact_key).await?;
-    let corrupt = |problem: String| PipelineError::Corrupt {
-        key: rec.artifact_key.clone(),
-        problem,
-    };
-    let sha = polarity_core::artifact::sha256_hex(&bytes);
-    if sha != rec.sha256 {
-        return Err(corrupt(format!(
-            "SHA-256 {sha} differs from the registry's {}",
-            rec.sha256
-        )));
-    }
-    polarity_core::artifact::decode(&bytes).map_err(|e| corrupt(e.to_string()))
-}
-
-struct Judged {
-    production: Option<String>,
-    outcome: crate::policy::PolicyOutcome,
-    candidate: Scored,
-    production_scores: Option<Scored>,
-    paired: Option<Paired>,
+/// What [`judge`] found.
+pub struct Judged {
+    /// Production's name, when there is one.
+    pub production: Option<String>,
+    /// The policy's verdict.
+    pub outcome: PolicyOutcome,
+    /// The candidate's metrics.
+    pub candidate: Metrics,
+    /// Production's metrics.
+    pub production_metrics: Option<Metrics>,
+    /// The baselines.
+    pub baselines: Baselines,
+    /// Candidate vs production.
+    pub paired: Option<Paired>,
 }
 
 /// Scores the candidate and (if any) production on `rows` and applies the policy.
-fn judge(
+pub fn judge(
     policy: &PromotionPolicy,
     candidate: &Classifier,
     production: Option<(&str, &Classifier)>,
-    rows: &[ProcessedRow],
+    rows: &[PreparedRow],
 ) -> Judged {
-    let mut labels: Vec<String> = rows
-        .iter()
-        .map(|r| r.label.clone())
-        .chain(candidate.labels().iter().cloned())
-        .collect();
+    let mut names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    names.extend(candidate.labels().iter().map(String::as_str));
     if let Some((_, p)) = production {
-        labels.extend(p.labels().iter().cloned());
+        names.extend(p.labels().iter().map(String::as_str));
     }
-    sort_classes(&mut labels);
-    labels.dedup();
+    let labels = Labels::from_names(names);
     let truth: Vec<u32> = rows
         .iter()
-        .map(|r| labels.iter().position(|l| *l == r.label).unwrap_or(0) as u32)
+        .map(|r| {
+            labels
+                .index(&r.label)
+                .expect("labels include every row's class")
+        })
         .collect();
-    let (cp, cpt) = score(candidate, rows, &labels);
-    let cm = Metrics::compute(&labels, &truth, &cp, &cpt);
+    let c = score(candidate, rows, &labels, &truth);
+    // the baselines guess the candidate's training classes, in the evaluation's label space
+    let mut prior = vec![0.0; labels.len()];
+    for (name, p) in candidate
+        .labels()
+        .iter()
+        .zip(&candidate.meta.data.class_prior)
+    {
+        if let Some(i) = labels.index(name) {
+            prior[i as usize] = *p;
+        }
+    }
+    let baselines = Baselines::compute(labels.names(), &prior, &truth, &c.pred);
     match production {
         None => Judged {
             production: None,
-            outcome: policy.decide(&cm, None),
-            candidate: Scored::from(&cm),
-            production_scores: None,
+            outcome: policy.decide(&c.metrics, candidate.labels(), &baselines, None),
+            candidate: c.metrics,
+            production_metrics: None,
+            baselines,
             paired: None,
         },
         Some((name, p)) => {
-            let (pp, ppt) = score(p, rows, &labels);
-            let pm = Metrics::compute(&labels, &truth, &pp, &ppt);
-            let mut paired = Paired::default();
-            for ((t, c), q) in truth.iter().zip(&cp).zip(&pp) {
-                paired.candidate_only += u64::from(c == t && q != t);
-                paired.production_only += u64::from(q == t && c != t);
-            }
+            let ps = score(p, rows, &labels, &truth);
+            let paired = Paired::count(&truth, &c.pred, &ps.pred);
+            let outcome = policy.decide(
+                &c.metrics,
+                candidate.labels(),
+                &baselines,
+                Some(ProductionScores {
+                    metrics: &ps.metrics,
+                    paired,
+                    labels: p.labels(),
+                }),
+            );
             Judged {
                 production: Some(name.to_string()),
-                outcome: policy.decide(&cm, Some((&pm, paired))),
-                candidate: Scored::from(&cm),
-                production_scores: Some(Scored::from(&pm)),
+                outcome,
+                candidate: c.metrics,
+                production_metrics: Some(ps.metrics),
+                baselines,
                 paired: Some(paired),
             }
         }
     }
 }
 
-/// Runs validate on `models/<version>/manifest.json`.
-///
-/// # Errors
-/// Store and registry errors (a pointer that keeps moving is a retryable `Conflict`); a candidate whose
-/// artifact does not match its registry checksum is [`PipelineError::Corrupt`].
-pub async fn validate<S: ObjectStore + ?Sized>(
-    store: &S,
-    registry: &dyn Registry,
-    cfg: &PipelineConfig,
-    key: &str,
-) -> Result<StageOutcome, PipelineError> {
-    let Some(version) = layout::manifest_owner(key, MODELS) else {
-        return Ok(StageOutcome::Skipped {
-            of: Stage::Validate,
-            reason: format!("{key} is not a model manifest"),
-        });
-    };
-    let decision_key = layout::decision(version);
-    if let Some(mut d) = read_manifest::<_, Decision>(store, &decision_key).await? {
-        d.already = true;
-        return Ok(StageOutcome::Validate(d));
-    }
-    let Some(rec) = registry.version(version).await? else {
-        return Ok(StageOutcome::Skipped {
-            of: Stage::Validate,
-            reason: format!("{version} is not registered"),
-        });
-    };
-    let candidate = Arc::new(load_model(store, &rec).await?);
-    let eval_datasets = processed_datasets(store).await?;
-    let rows = Arc::new(load_split(store, &eval_datasets, "test").await?);
-
-    for _ in 0..MAX_ATTEMPTS {
-        let state = registry.pointer().await?;
-        let judged = if state.version.as_deref() == Some(version) {
-            // Promoted by a racing duplicate of this event, or by an earlier run that crashed before the
-            // record was written: record the promotion.
-            let mut j = judge_blocking(cfg.policy, candidate.clone(), None, rows.clone()).await?;
-            j.outcome.verdict = Verdict::Promote;
-            j.outcome.reason = format!("already in production; {}", j.outcome.reason);
-            j
-        } else {
-            let prod = match &state.version {
-                Some(pv) => match registry.version(pv).await? {
-                    Some(prec) => Some((pv.clone(), Arc::new(load_model(store, &prec).await?))),
-                    None => return Err(RegistryError::UnknownVersion(pv.clone()).into()),
-                },
-                None => None,
-            };
-            judge_blocking(cfg.policy, candidate.clone(), prod, rows.clone()).await?
-        };
-        let mut verdict = judged.outcome.verdict;
-        let mut reason = judged.outcome.reason.clone();
-        let mut promoted = state.version.as_deref() == Some(version);
-        if verdict == Verdict::Promote && !promoted {
-            if state.frozen {
-                verdict = Verdict::Hold;
-                reason = format!("held: the registry is frozen ({reason})");
-            } else {
-                let t = Transition {
-                    expected: state.clone(),
-                    to: version.to_string(),
-                    kind: TransitionKind::Promote,
-                    reason: reason.clone(),
-                };
-                match registry.transition(&t).await {
-                    Ok(_) => promoted = true,
-                    Err(RegistryError::Conflict { .. }) => {
-                        tracing::info!(
-                            stage = "validate",
-                            model_version = version,
-                            "production moved while judging; judging again"
-                        );
-                        continue;
-                    }
-                    Err(RegistryError::Frozen) => {
-                        verdict = Verdict::Hold;
-                        reason = format!("held: the registry is frozen ({reason})");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        let d = Decision {
-            version: version.to_string(),
-            production: judged.production,
-            verdict,
-            reason,
-            promoted,
-            candidate_scores: judged.candidate,
-            production_scores: judged.production_scores,
-            paired: judged.paired,
-            p_value: judged.outcome.p_value,
-            policy: cfg.policy,
-            checks: judged.outcome.checks,
-            eval_rows: rows.len() as u64,
-            eval_datasets: eval_datasets.clone(),
-            at: now_secs(),
-            already: false,
-        };
-        if !store.put_if_absent(&decision_key, to_json(&d)).await? {
-            // A racing duplicate recorded its decision first: report that one.
-            if let Some(mut first) = read_manifest::<_, Decision>(store, &decision_key).await? {
-                first.already = true;
-                return Ok(StageOutcome::Validate(first));
-            }
-        }
-        registry
-            .record_verdict(
-                version,
-                &VerdictRecord {
-                    verdict: d.verdict.as_str().into(),
-                    reason: d.reason.clone(),
-                    at: d.at,
-                },
-            )
-            .await?;
-        super::track::verdict(cfg, &d).await;
-        tracing::info!(
-            stage = "validate",
-            model_version = version,
-            verdict = d.verdict.as_str(),
-            promoted = d.promoted,
-            reason = d.reason,
-            "decided"
-        );
-        return Ok(StageOutcome::Validate(d));
-    }
-    Err(RegistryError::Conflict {
-        expected: None,
-        seq: 0,
-    }
-    .into())
+/// The held-out rows: the test splits of the active datasets (newest upload wins), and their ids.
+async fn eval_rows(ctx: Ctx<'_>) -> Result<(Vec<PreparedRow>, Vec<String>), PipelineError> {
+    let datasets = crate::datasets::active(ctx.store).await?;
+    let rows = load_split(ctx.store, &datasets, "test", ctx.cfg).await?;
+    Ok((rows, datasets.into_iter().map(|d| d.dataset).collect()))
 }
 
+/// Judges off the async workers.
 async fn judge_blocking(
     policy: PromotionPolicy,
     candidate: Arc<Classifier>,
     production: Option<(String, Arc<Classifier>)>,
-    rows: Arc<Vec<ProcessedRow>>,
+    rows: Arc<Vec<PreparedRow>>,
 ) -> Result<Judged, PipelineError> {
     tokio::task::spawn_blocking(move || {
         judge(
@@ -337,5 +243,191 @@ async fn judge_blocking(
         )
     })
     .await
-    .map_err(|e| PipelineError::Config(format!("scoring task failed: {e}")))
+    .map_err(|e| PipelineError::Task(e.to_string()))
+}
+
+/// The verdict after the registry had its say, and whether the candidate is in production.
+enum Committed {
+    Done {
+        verdict: Verdict,
+        reason: String,
+        promoted: bool,
+    },
+    /// Another validator moved the pointer: judge again.
+    Moved,
+}
+
+/// Moves the pointer when the policy promotes (respecting a freeze), conditional on `state`.
+async fn commit(
+    registry: &dyn Registry,
+    state: &PointerState,
+    version: &str,
+    verdict: Verdict,
+    reason: String,
+) -> Result<Committed, PipelineError> {
+    if state.version.as_deref() == Some(version) {
+        return Ok(Committed::Done {
+            verdict,
+            reason,
+            promoted: true,
+        });
+    }
+    if verdict != Verdict::Promote {
+        return Ok(Committed::Done {
+            verdict,
+            reason,
+            promoted: false,
+        });
+    }
+    let held = |reason: &str| Committed::Done {
+        verdict: Verdict::Hold,
+        reason: format!(
+            "held: the registry is frozen ({reason}); `polarity registry unfreeze` stops holding new candidates, `polarity registry promote {version}` promotes this one"
+        ),
+        promoted: false,
+    };
+    if state.frozen {
+        return Ok(held(&reason));
+    }
+    let t = Transition {
+        expected: state.clone(),
+        to: version.to_string(),
+        kind: TransitionKind::Promote,
+        reason: reason.clone(),
+    };
+    match registry.transition(&t).await {
+        Ok(_) => Ok(Committed::Done {
+            verdict,
+            reason,
+            promoted: true,
+        }),
+        Err(RegistryError::Conflict { .. }) => Ok(Committed::Moved),
+        Err(RegistryError::Frozen) => Ok(held(&reason)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs validate on `models/<version>/manifest.json`.
+///
+/// # Errors
+/// Store and registry errors (a pointer that keeps moving is the retryable
+/// [`RegistryError::RetriesExhausted`]); a candidate whose artifact does not match its registry checksum
+/// is [`PipelineError::Corrupt`].
+pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineError> {
+    let Some(version) = layout::manifest_owner(key, MODELS) else {
+        return Ok(StageOutcome::Skipped {
+            of: Stage::Validate,
+            reason: format!("{key} is not a model manifest"),
+        });
+    };
+    let decision_key = layout::decision(version);
+    if let Some(mut d) = read_json::<Decision>(ctx.store, &decision_key).await? {
+        d.already = true;
+        return Ok(StageOutcome::Validate(d));
+    }
+    let registry = ctx.registry(Stage::Validate)?;
+    let Some(rec) = registry.version(version).await? else {
+        return Ok(StageOutcome::Skipped {
+            of: Stage::Validate,
+            reason: format!("{version} is not registered"),
+        });
+    };
+    let candidate = Arc::new(load_verified(ctx.store, &rec).await?);
+    let converged = candidate.meta.fit.converged;
+    let (rows, eval_datasets) = eval_rows(ctx).await?;
+    let rows = Arc::new(rows);
+    for _ in 0..MAX_ATTEMPTS {
+        let state = registry.pointer().await?;
+        let production = match &state.version {
+            // promoted by a racing duplicate of this event, or by an earlier run that crashed before the
+            // record was written: judge it alone and record the promotion
+            Some(pv) if pv == version => None,
+            Some(pv) => match registry.version(pv).await? {
+                Some(prec) => Some((pv.clone(), Arc::new(load_verified(ctx.store, &prec).await?))),
+                None => return Err(RegistryError::UnknownVersion(pv.clone()).into()),
+            },
+            None => None,
+        };
+        let judged =
+            judge_blocking(ctx.cfg.policy, candidate.clone(), production, rows.clone()).await?;
+        let (mut verdict, mut reason) = (judged.outcome.verdict, judged.outcome.reason.clone());
+        if state.version.as_deref() == Some(version) {
+            verdict = Verdict::Promote;
+            reason = format!("already in production; {reason}");
+        }
+        let Committed::Done {
+            verdict,
+            reason,
+            promoted,
+        } = commit(registry, &state, version, verdict, reason).await?
+        else {
+            tracing::info!(
+                stage = "validate",
+                model_version = version,
+                "production moved while judging; judging again"
+            );
+            continue;
+        };
+        let d = Decision {
+            version: version.to_string(),
+            production: judged.production,
+            verdict,
+            reason,
+            promoted,
+            candidate_scores: Scored::from(&judged.candidate),
+            production_scores: judged.production_metrics.as_ref().map(Scored::from),
+            candidate_metrics: Some(judged.candidate),
+            baselines: Some(judged.baselines),
+            paired: judged.paired,
+            p_value: judged.outcome.p_value,
+            policy: ctx.cfg.policy,
+            checks: judged.outcome.checks,
+            converged,
+            eval_rows: rows.len() as u64,
+            eval_datasets: eval_datasets.clone(),
+            at: now_secs(),
+            already: false,
+        };
+        return record(ctx, registry, &decision_key, d).await;
+    }
+    Err(RegistryError::RetriesExhausted {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
+}
+
+/// Writes the decision record once (a racing duplicate's record wins), the verdict on the registry, and
+/// tells the tracker.
+async fn record(
+    ctx: Ctx<'_>,
+    registry: &dyn Registry,
+    decision_key: &str,
+    d: Decision,
+) -> Result<StageOutcome, PipelineError> {
+    if !ctx.store.put_if_absent(decision_key, to_json(&d)).await?
+        && let Some(mut first) = read_json::<Decision>(ctx.store, decision_key).await?
+    {
+        first.already = true;
+        return Ok(StageOutcome::Validate(first));
+    }
+    registry
+        .record_verdict(
+            &d.version,
+            &VerdictRecord {
+                verdict: d.verdict,
+                reason: d.reason.clone(),
+                at: d.at,
+            },
+        )
+        .await?;
+    ctx.tracker.decided(&d).await;
+    tracing::info!(
+        stage = "validate",
+        model_version = d.version,
+        verdict = d.verdict.as_str(),
+        promoted = d.promoted,
+        reason = d.reason,
+        "decided"
+    );
+    Ok(StageOutcome::Validate(d))
 }

@@ -1,6 +1,8 @@
 //! [`LocalStore`]: a folder that behaves like a bucket. Writes go to a temporary file first and are renamed
 //! (or hard-linked, for `put_if_absent`) into place, so readers never see half an object and exactly one
-//! of several racing `put_if_absent` calls wins.
+//! of several racing `put_if_absent` calls wins. User metadata lives beside the data, in
+//! `<root>/.meta/<key>.json`. Temporary files left by a killed process are removed by
+//! [`ObjectStore::ensure`].
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{ObjectStore, StoreError, check_key};
+use super::{Metadata, Object, ObjectStore, StoreError, check_key};
 
 /// Temporary files live here, outside every key.
 const TMP_DIR: &str = ".tmp";
+/// Object metadata lives here, outside every key.
+const META_DIR: &str = ".meta";
+/// A temporary file older than this is stale even when its process id is in use again.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -35,6 +41,36 @@ impl LocalStore {
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         check_key(key)?;
         Ok(self.root.join(key))
+    }
+
+    fn meta_path(&self, key: &str) -> PathBuf {
+        self.root.join(META_DIR).join(format!("{key}.json"))
+    }
+
+    /// Removes temporary files whose writer is gone (its process no longer runs, or the file is older than
+    /// an hour). Returns how many were removed.
+    fn clean_stale_tmp(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.root.join(TMP_DIR)) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| {
+                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
+            });
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+            if (!alive || old) && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     fn other(op: &'static str, key: &str, e: impl std::fmt::Display) -> StoreError {
@@ -95,6 +131,51 @@ impl ObjectStore for LocalStore {
             .map_err(|e| Self::other("put", key, e))
     }
 
+    async fn get_object(&self, key: &str) -> Result<Option<Object>, StoreError> {
+        let path = self.path(key)?;
+        let body = match tokio::fs::read(&path).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Self::other("get", key, e)),
+        };
+        let modified = tokio::fs::metadata(&path)
+            .await
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs());
+        let meta = match tokio::fs::read(self.meta_path(key)).await {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Self::other("get", key, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Metadata::new(),
+            Err(e) => return Err(Self::other("get", key, e)),
+        };
+        Ok(Some(Object {
+            body,
+            meta,
+            modified,
+        }))
+    }
+
+    async fn put_with_meta(
+        &self,
+        key: &str,
+        body: Bytes,
+        meta: &Metadata,
+    ) -> Result<(), StoreError> {
+        let mpath = self.meta_path(key);
+        if meta.is_empty() {
+            let _ = tokio::fs::remove_file(&mpath).await;
+        } else {
+            self.make_parent(key, &mpath).await?;
+            let json = serde_json::to_vec(meta).expect("string maps always serialise");
+            let tmp = self.write_tmp(key, &json).await?;
+            tokio::fs::rename(&tmp, &mpath)
+                .await
+                .map_err(|e| Self::other("put", key, e))?;
+        }
+        self.put(key, body).await
+    }
+
     async fn put_if_absent(&self, key: &str, body: Bytes) -> Result<bool, StoreError> {
         let path = self.path(key)?;
         self.make_parent(key, &path).await?;
@@ -134,6 +215,10 @@ impl ObjectStore for LocalStore {
         tokio::fs::create_dir_all(&self.root)
             .await
             .map_err(|e| Self::other("ensure", "", e))?;
+        let removed = self.clean_stale_tmp();
+        if removed > 0 {
+            tracing::info!(store = %self.url(), removed, "removed temporary files of interrupted writes");
+        }
         Ok(!existed)
     }
 }
@@ -148,7 +233,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
-        if dir == root && entry.file_name() == TMP_DIR {
+        if dir == root && (entry.file_name() == TMP_DIR || entry.file_name() == META_DIR) {
             continue;
         }
         if entry.file_type()?.is_dir() {
@@ -195,6 +280,38 @@ mod tests {
         assert_eq!(s.list("b/").await.unwrap(), ["b/y z"]);
         assert!(s.exists("a/x").await.unwrap() && !s.exists("a/q").await.unwrap());
         assert!(s.get("../etc/passwd").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn keeps_metadata_beside_objects_and_cleans_stale_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(dir.path());
+        let meta = Metadata::from([("label-col".to_string(), "stars".to_string())]);
+        s.put_with_meta("incoming/a.csv", Bytes::from_static(b"x"), &meta)
+            .await
+            .unwrap();
+        let o = s.get_object("incoming/a.csv").await.unwrap().unwrap();
+        assert_eq!((&o.body[..], &o.meta), (&b"x"[..], &meta));
+        assert!(o.modified.is_some());
+        assert_eq!(s.list("").await.unwrap(), ["incoming/a.csv"]);
+        assert!(s.get_object("nope").await.unwrap().is_none());
+        // a temp file of a process that no longer runs (pid far above pid_max) is removed, ours is kept
+        let tmp = dir.path().join(TMP_DIR);
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("999999999-0"), b"half").unwrap();
+        std::fs::write(tmp.join(format!("{}-77", std::process::id())), b"mine").unwrap();
+        s.ensure().await.unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            [std::ffi::OsString::from(format!(
+                "{}-77",
+                std::process::id()
+            ))]
+        );
     }
 
     #[tokio::test]

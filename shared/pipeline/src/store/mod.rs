@@ -3,15 +3,33 @@
 //! `put_if_absent` is atomic (it writes only when no object has the key), `list` returns keys in
 //! lexicographic order, and a missing key is [`StoreError::NotFound`].
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
 pub mod conformance;
 mod local;
 mod s3;
+mod scoped;
 
 pub use local::LocalStore;
 pub use s3::S3Store;
+pub use scoped::Scoped;
+
+/// User metadata of an object (S3's `x-amz-meta-*`, lower-case keys without the prefix).
+pub type Metadata = BTreeMap<String, String>;
+
+/// An object with its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// The bytes.
+    pub body: Bytes,
+    /// User metadata.
+    pub meta: Metadata,
+    /// Last modification, seconds since the Unix epoch, when the store knows it.
+    pub modified: Option<u64>,
+}
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +55,17 @@ pub enum StoreError {
         key: String,
         /// Details.
         message: String,
+    },
+    /// The caller's scope does not allow this (the same rule IAM enforces in AWS; see
+    /// [`crate::layout::ROUTES`]).
+    #[error("{op} {key}: not allowed for {principal} (see terraform/access.json)")]
+    Denied {
+        /// The operation.
+        op: &'static str,
+        /// The key or prefix.
+        key: String,
+        /// Who asked (a stage, or the server).
+        principal: String,
     },
     /// Any other failure (permissions, missing bucket, local I/O).
     #[error("{op} {key}: {message}")]
@@ -74,6 +103,23 @@ pub trait ObjectStore: Send + Sync {
     /// # Errors
     /// A [`StoreError`] when the write failed; nothing is half-written.
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
+
+    /// Reads one object with its metadata, `None` when it does not exist.
+    ///
+    /// # Errors
+    /// A [`StoreError`] other than a missing key.
+    async fn get_object(&self, key: &str) -> Result<Option<Object>, StoreError>;
+
+    /// Writes (or replaces) one object with user metadata.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the write failed; nothing is half-written.
+    async fn put_with_meta(
+        &self,
+        key: &str,
+        body: Bytes,
+        meta: &Metadata,
+    ) -> Result<(), StoreError>;
 
     /// Writes one object only if the key is free. Returns `true` when this call wrote it.
     ///

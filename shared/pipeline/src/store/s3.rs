@@ -1,12 +1,17 @@
 //! [`S3Store`]: the object store on S3 (or any S3-compatible server). `put_if_absent` is a conditional
 //! `PutObject` with `If-None-Match: *`, so exactly one writer of a key wins.
+//!
+//! A missing key: S3 answers 404 only to a caller allowed to list the bucket; IAM policies here allow
+//! `s3:ListBucket` under a prefix (`s3:prefix` condition), which does not apply to a `GetObject`, so S3
+//! may answer 403. A 403 on a read is therefore checked with a listing of exactly that key: absent means
+//! not found, present means the read really was denied.
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{ObjectStore, StoreError, check_key};
+use super::{Metadata, Object, ObjectStore, StoreError, check_key};
 use crate::aws::{AwsSettings, classify, status};
 
 /// A bucket on S3.
@@ -43,6 +48,20 @@ impl S3Store {
         &self.bucket
     }
 
+    /// Whether a listing of exactly `key` finds it (`None` when the listing itself fails).
+    async fn listed(&self, key: &str) -> Option<bool> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .max_keys(1)
+            .send()
+            .await
+            .ok()?;
+        Some(out.contents().iter().any(|o| o.key() == Some(key)))
+    }
+
     fn err<E>(
         op: &'static str,
         key: &str,
@@ -68,6 +87,15 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        match self.get_object(key).await? {
+            Some(o) => Ok(o.body),
+            None => Err(StoreError::NotFound {
+                key: key.to_string(),
+            }),
+        }
+    }
+
+    async fn get_object(&self, key: &str) -> Result<Option<Object>, StoreError> {
         check_key(key)?;
         let out = match self
             .client
@@ -78,13 +106,26 @@ impl ObjectStore for S3Store {
             .await
         {
             Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(StoreError::NotFound {
-                    key: key.to_string(),
-                });
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) if status(&e) == Some(403) => {
+                return match self.listed(key).await {
+                    Some(false) => Ok(None),
+                    _ => Err(Self::err("get", key, &e)),
+                };
             }
             Err(e) => return Err(Self::err("get", key, &e)),
         };
+        let meta: Metadata = out
+            .metadata()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let modified = out
+            .last_modified()
+            .and_then(|t| u64::try_from(t.secs()).ok());
         let body = out
             .body
             .collect()
@@ -94,7 +135,30 @@ impl ObjectStore for S3Store {
                 key: key.to_string(),
                 message: e.to_string(),
             })?;
-        Ok(body.into_bytes())
+        Ok(Some(Object {
+            body: body.into_bytes(),
+            meta,
+            modified,
+        }))
+    }
+
+    async fn put_with_meta(
+        &self,
+        key: &str,
+        body: Bytes,
+        meta: &Metadata,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_metadata((!meta.is_empty()).then(|| meta.clone().into_iter().collect()))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Self::err("put", key, &e))
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {

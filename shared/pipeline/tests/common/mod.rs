@@ -5,14 +5,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use polarity_core::routing::{MANIFEST, Stage};
 use polarity_pipeline::embedded::{Dispatcher, Step};
 use polarity_pipeline::events::object_created;
 use polarity_pipeline::layout;
+use polarity_pipeline::layout::{MANIFEST, Stage};
 use polarity_pipeline::policy::Verdict;
 use polarity_pipeline::registry::{self, Registry};
-use polarity_pipeline::stages::{IngestManifest, StageOutcome, run_stage};
-use polarity_pipeline::store::ObjectStore;
+use polarity_pipeline::stages::{Ctx, IngestManifest, Outcome, StageOutcome, run_stage};
+use polarity_pipeline::store::{Metadata, ObjectStore};
+use polarity_pipeline::tracker::{self, NoTracker};
 use polarity_pipeline::{PipelineConfig, TrainMode};
 
 pub type Store = Arc<dyn ObjectStore>;
@@ -49,12 +50,34 @@ pub struct Data {
 
 pub fn data() -> Data {
     let l = sample_lines();
+    // `small` must be enough for a first model that clearly beats the trivial baselines (300 SST-2
+    // phrases are not: their held-out macro-F1 is a coin's)
     Data {
-        small: csv(&l[..300]),
-        big: csv(&l[300..3300]),
+        small: csv(&l[..1000]),
+        big: csv(&l[1000..3300]),
         worse: csv(&flipped(&l[3300..4000])),
         other: csv(&l[3300..3600]),
     }
+}
+
+/// The stage context over these backends (no tracking).
+pub fn ctx<'a>(store: &'a Store, reg: Option<&'a Reg>, cfg: &'a PipelineConfig) -> Ctx<'a> {
+    Ctx {
+        store: store.as_ref(),
+        registry: reg.map(|r| r.as_ref() as &dyn Registry),
+        cfg,
+        tracker: &NoTracker,
+    }
+}
+
+pub fn dispatcher<'a>(store: &'a Store, reg: &'a Reg, cfg: &'a PipelineConfig) -> Dispatcher<'a> {
+    Dispatcher::new(
+        store.as_ref(),
+        reg.as_ref(),
+        cfg,
+        tracker::from_config(cfg),
+        "test-bucket",
+    )
 }
 
 pub async fn run(
@@ -64,8 +87,22 @@ pub async fn run(
     key: &str,
     body: Bytes,
 ) -> Vec<Step> {
-    let d = Dispatcher::new(store.as_ref(), reg.as_ref(), cfg, "test-bucket");
-    d.upload_and_run(key, body, |_| {}).await.unwrap()
+    run_with(store, reg, cfg, key, body, &Metadata::new()).await
+}
+
+/// Uploads with object metadata (a data contract) and runs the chain.
+pub async fn run_with(
+    store: &Store,
+    reg: &Reg,
+    cfg: &PipelineConfig,
+    key: &str,
+    body: Bytes,
+    meta: &Metadata,
+) -> Vec<Step> {
+    dispatcher(store, reg, cfg)
+        .upload_and_run(key, body, meta, |_| {})
+        .await
+        .unwrap()
 }
 
 pub fn decision(steps: &[Step]) -> &polarity_pipeline::stages::Decision {
@@ -114,32 +151,34 @@ pub async fn full_chain_and_redelivery(store: Store, reg: Reg) {
     let StageOutcome::Ingest(m) = &steps[0].outcome else {
         panic!()
     };
-    assert_eq!((m.rows_in, m.accepted, m.quarantined), (300, 300, 0));
+    assert_eq!((m.rows_in, m.accepted, m.quarantined), (1000, 1000, 0));
 
     // every event again, newest first
-    let dispatcher = Dispatcher::new(store.as_ref(), reg.as_ref(), &cfg, "test-bucket");
+    let dispatcher = dispatcher(&store, &reg, &cfg);
     for s in steps.iter().rev() {
         let again = dispatcher
             .run(object_created("test-bucket", &s.key, 0), |_| {})
             .await
             .unwrap();
+        // a redelivered event finds its work done; it re-announces its commit marker, so the stages
+        // after it run again and find theirs done too (how an interrupted chain resumes)
         assert_eq!(
             again.len(),
-            1,
+            Stage::ALL.len() - Stage::ALL.iter().position(|x| *x == s.stage).unwrap(),
             "a redelivered {:?} event must trigger nothing new",
             s.stage
         );
-        assert_eq!(
-            again[0].outcome.result(),
-            "already",
-            "{:?}",
-            again[0].outcome
-        );
+        for a in &again {
+            assert_eq!(a.outcome.result(), Outcome::Already, "{:?}", a.outcome);
+        }
     }
     // the same bytes under another name: same dataset, nothing new
     let again = run(&store, &reg, &cfg, "incoming/copy.csv", d.small).await;
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].outcome.result(), "already");
+    assert_eq!(again.len(), Stage::ALL.len());
+    assert!(
+        again.iter().all(|a| a.outcome.result() == Outcome::Already),
+        "{again:?}"
+    );
     assert_eq!(reg.versions().await.unwrap().len(), 1);
     assert_eq!(reg.history().await.unwrap().len(), 1);
 }
@@ -147,7 +186,10 @@ pub async fn full_chain_and_redelivery(store: Store, reg: Reg) {
 /// A bigger dataset trains a clearly better model, promoted on the paired test; a worse dataset's
 /// candidate is rejected with a written reason and production stays; rollback returns to the first model.
 pub async fn better_worse_and_rollback(store: Store, reg: Reg) {
-    let cfg = PipelineConfig::default();
+    // the label-noise gate would hold the flipped dataset before training (its own scenario); off here so
+    // that the promotion rules judge the worse candidate
+    let mut cfg = PipelineConfig::default();
+    cfg.gate.enabled = false;
     let d = data();
     let v1 = decision(&run(&store, &reg, &cfg, "incoming/small.csv", d.small).await)
         .version
@@ -168,7 +210,7 @@ pub async fn better_worse_and_rollback(store: Store, reg: Reg) {
     let bad = decision(&steps).clone();
     assert_eq!(bad.verdict, Verdict::Reject, "{bad:#?}");
     assert!(
-        !bad.promoted && bad.reason.starts_with("rejected by rule"),
+        !bad.promoted && bad.reason.starts_with("rejected by"),
         "{}",
         bad.reason
     );
@@ -181,7 +223,13 @@ pub async fn better_worse_and_rollback(store: Store, reg: Reg) {
         (Verdict::Reject, bad.reason.clone())
     );
     let st = registry::statuses(reg.as_ref()).await.unwrap();
-    let status = |v: &str| st.iter().find(|s| s.record.version == v).unwrap().status;
+    let status = |v: &str| {
+        st.iter()
+            .find(|s| s.record.version == v)
+            .unwrap()
+            .status
+            .as_str()
+    };
     assert_eq!(
         (status(&v1), status(&v2), status(&bad.version)),
         ("retired", "production", "rejected")
@@ -195,15 +243,14 @@ pub async fn better_worse_and_rollback(store: Store, reg: Reg) {
     assert_eq!(production(&reg).await.as_deref(), Some(v1.as_str()));
     assert_eq!(reg.history().await.unwrap().len(), 3);
     // a late redelivery of the better model's validate event does not promote it again
-    let d = Dispatcher::new(store.as_ref(), reg.as_ref(), &cfg, "test-bucket");
-    let again = d
+    let again = dispatcher(&store, &reg, &cfg)
         .run(
             object_created("test-bucket", &layout::model(&v2, MANIFEST), 0),
             |_| {},
         )
         .await
         .unwrap();
-    assert_eq!(again[0].outcome.result(), "already");
+    assert_eq!(again[0].outcome.result(), Outcome::Already);
     assert_eq!(production(&reg).await.as_deref(), Some(v1.as_str()));
 }
 
@@ -336,13 +383,14 @@ pub async fn corrupt_upload(store: Store, reg: Reg) {
 /// processed manifest (what a train event names).
 async fn upload_ingest_process(
     store: &Store,
+    reg: &Reg,
     cfg: &PipelineConfig,
     name: &str,
     body: Bytes,
 ) -> String {
     let key = layout::incoming(name);
     store.put(&key, body).await.unwrap();
-    let StageOutcome::Ingest(m) = run_stage(Stage::Ingest, store.as_ref(), None, cfg, &key)
+    let StageOutcome::Ingest(m) = run_stage(Stage::Ingest, ctx(store, None, cfg), &key)
         .await
         .unwrap()
     else {
@@ -350,9 +398,7 @@ async fn upload_ingest_process(
     };
     run_stage(
         Stage::Process,
-        store.as_ref(),
-        None,
-        cfg,
+        ctx(store, Some(reg), cfg),
         &layout::raw(&m.dataset, MANIFEST),
     )
     .await
@@ -368,11 +414,11 @@ pub async fn out_of_order_and_concurrent_duplicates(store: Store, reg: Reg) {
     let d = data();
     let mut processed = Vec::new();
     for (name, body) in [("a.csv", d.small), ("b.csv", d.other)] {
-        processed.push(upload_ingest_process(&store, &cfg, name, body).await);
+        processed.push(upload_ingest_process(&store, &reg, &cfg, name, body).await);
     }
     let mut versions = Vec::new();
     for key in [&processed[1], &processed[0], &processed[1]] {
-        match run_stage(Stage::Train, store.as_ref(), Some(reg.as_ref()), &cfg, key)
+        match run_stage(Stage::Train, ctx(&store, Some(&reg), &cfg), key)
             .await
             .unwrap()
         {
@@ -393,15 +439,9 @@ pub async fn out_of_order_and_concurrent_duplicates(store: Store, reg: Reg) {
             let (store, reg, cfg, key) =
                 (store.clone(), reg.clone(), cfg.clone(), model_key.clone());
             tokio::spawn(async move {
-                run_stage(
-                    Stage::Validate,
-                    store.as_ref(),
-                    Some(reg.as_ref()),
-                    &cfg,
-                    &key,
-                )
-                .await
-                .unwrap()
+                run_stage(Stage::Validate, ctx(&store, Some(&reg), &cfg), &key)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -435,16 +475,10 @@ pub async fn racing_candidates(store: Store, reg: Reg) {
     let d = data();
     let mut model_keys = Vec::new();
     for (name, body) in [("a.csv", d.small), ("b.csv", d.other)] {
-        let processed = upload_ingest_process(&store, &cfg, name, body).await;
-        let out = run_stage(
-            Stage::Train,
-            store.as_ref(),
-            Some(reg.as_ref()),
-            &cfg,
-            &processed,
-        )
-        .await
-        .unwrap();
+        let processed = upload_ingest_process(&store, &reg, &cfg, name, body).await;
+        let out = run_stage(Stage::Train, ctx(&store, Some(&reg), &cfg), &processed)
+            .await
+            .unwrap();
         let StageOutcome::Train(t) = out else {
             panic!("{out:?}")
         };
@@ -455,15 +489,9 @@ pub async fn racing_candidates(store: Store, reg: Reg) {
         .map(|key| {
             let (store, reg, cfg, key) = (store.clone(), reg.clone(), cfg.clone(), key.clone());
             tokio::spawn(async move {
-                run_stage(
-                    Stage::Validate,
-                    store.as_ref(),
-                    Some(reg.as_ref()),
-                    &cfg,
-                    &key,
-                )
-                .await
-                .unwrap()
+                run_stage(Stage::Validate, ctx(&store, Some(&reg), &cfg), &key)
+                    .await
+                    .unwrap()
             })
         })
         .collect();

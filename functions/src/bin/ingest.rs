@@ -1,0 +1,6 @@
+//! `polarity-fn-ingest`: the ingest stage as a Lambda function (see [`polarity_functions`]).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    polarity_pipeline::handler::run_lambda(polarity_pipeline::Stage::Ingest).await
+}

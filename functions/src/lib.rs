@@ -1,0 +1,18 @@
+//! Polarity's AWS Lambda functions, one binary each:
+//!
+//! | binary                 | trigger                                  | runs |
+//! |------------------------|------------------------------------------|------|
+//! | `polarity-fn-ingest`   | S3 `ObjectCreated` under `incoming/`     | [`polarity_pipeline::stages::ingest`] |
+//! | `polarity-fn-process`  | `raw/*/manifest.json`                    | [`polarity_pipeline::stages::process`] |
+//! | `polarity-fn-train`    | `processed/*/manifest.json`, `datasets/*.json` | [`polarity_pipeline::stages::train`] |
+//! | `polarity-fn-validate` | `models/*/manifest.json`                 | [`polarity_pipeline::stages::validate`] |
+//! | `polarity-fn-predict`  | function URL / API Gateway (`lambda_http`) | the server's router ([`predict`]) |
+//!
+//! The stage functions are two-line mains over [`polarity_pipeline::handler::run_lambda`]: configuration
+//! read once per cold start (`POLARITY_STORE`, `POLARITY_REGISTRY` and the `POLARITY_*` settings of
+//! [`polarity_pipeline::config`]; `RUST_LOG` honoured), clients built once, errors returned to the runtime
+//! with their kind and whether a retry may help. The triggers come from [`polarity_pipeline::layout::ROUTES`]
+//! (Terraform builds the bucket notification from the same table). Fixture events for `cargo lambda invoke`
+//! are in `events/<function>/`.
+
+pub mod predict;

@@ -1,0 +1,341 @@
+//! One training-data preparation, used by `polarity train`, the pipeline's stages and `polarity eval`:
+//!
+//! 1. labels: each raw value becomes a class name ([`crate::contract::Contract::class_names`]), or the
+//!    row is rejected (`unmapped_label`, `unknown_label`);
+//! 2. clean every text ([`crate::text::clean`], the model's own settings);
+//! 3. drop rows that clean to nothing (`empty_after_cleaning`);
+//! 4. de-duplicate by cleaned text: **the latest row wins** (later in a file, a later file, a newer upload),
+//!    so a correction uploaded later replaces what it corrects;
+//! 5. split by [`split_key`]: near duplicates (the same words in another order, a retweet of a text) land
+//!    on the same side, so the held-out rows never have a twin in training.
+//!
+//! Every input row is kept or dropped with a reason, so counts are conserved.
+
+use std::collections::hash_map::Entry;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::labels::{LabelScheme, Labels};
+use crate::reader::{RejectReason, Rejected, Table};
+use crate::text::{CleanConfig, clean};
+use crate::train::Labelled;
+
+/// A labelled row: the text as given and its class name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The text as given.
+    pub text: String,
+    /// Class name.
+    pub label: String,
+}
+
+/// A prepared row: original text, cleaned text, class name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedRow {
+    /// The text as given (what a server would receive).
+    pub text: String,
+    /// The cleaned text (what training uses).
+    pub clean: String,
+    /// Class name.
+    pub label: String,
+}
+
+/// The result of [`prepare`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prepared {
+    /// Kept rows, in input order.
+    pub rows: Vec<PreparedRow>,
+    /// Dropped rows: input index and reason (`empty_after_cleaning` or `duplicate`).
+    pub dropped: Vec<(usize, RejectReason)>,
+    /// Duplicates whose label differed from the kept row's.
+    pub conflicting_labels: u64,
+}
+
+impl Prepared {
+    /// Rows dropped for `reason`.
+    pub fn count(&self, reason: RejectReason) -> u64 {
+        self.dropped.iter().filter(|(_, r)| *r == reason).count() as u64
+    }
+}
+
+/// Steps 2–4 of the module docs over `rows` (in order, oldest first).
+pub fn prepare(rows: Vec<Row>, cfg: &CleanConfig) -> Prepared {
+    let cleaned: Vec<String> = rows.par_iter().map(|r| clean(&r.text, cfg)).collect();
+    let mut keep = vec![true; rows.len()];
+    let mut out = Prepared::default();
+    // latest wins: walk backwards, the first occurrence seen is the one kept
+    let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+    for i in (0..rows.len()).rev() {
+        let c = cleaned[i].as_str();
+        if c.trim().is_empty() {
+            keep[i] = false;
+            out.dropped.push((i, RejectReason::EmptyAfterCleaning));
+            continue;
+        }
+        match seen.entry(c) {
+            Entry::Occupied(kept) => {
+                keep[i] = false;
+                out.dropped.push((i, RejectReason::Duplicate));
+                out.conflicting_labels += u64::from(rows[*kept.get()].label != rows[i].label);
+            }
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
+        }
+    }
+    drop(seen);
+    out.dropped.reverse();
+    out.rows = rows
+        .into_iter()
+        .zip(cleaned)
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|((r, clean), _)| PreparedRow {
+            text: r.text,
+            clean,
+            label: r.label,
+        })
+        .collect();
+    out
+}
+
+/// Merges prepared row sets given oldest first: a cleaned text found in several keeps the newest set's
+/// row (the same rule as within one set).
+pub fn merge_latest_wins(sets: Vec<Vec<PreparedRow>>) -> Vec<PreparedRow> {
+    let mut keep: Vec<Vec<bool>> = sets.iter().map(|s| vec![false; s.len()]).collect();
+    let mut seen = rustc_hash::FxHashSet::default();
+    for (set, keep) in sets.iter().zip(keep.iter_mut()).rev() {
+        for (r, k) in set.iter().zip(keep.iter_mut()) {
+            *k = seen.insert(r.clean.as_str());
+        }
+    }
+    drop(seen);
+    sets.into_iter()
+        .zip(keep)
+        .flat_map(|(set, keep)| {
+            set.into_iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|(r, _)| r)
+        })
+        .collect()
+}
+
+/// Tokens that do not make two texts different for the split: retweet markers and the placeholders of
+/// mentions and URLs.
+const SPLIT_IGNORED: &[&str] = &["rt", "xxuser", "xxurl"];
+
+/// The key that decides a row's side of the split: its distinct word tokens, sorted, without retweet
+/// markers and mention/URL placeholders (the whole cleaned text when nothing else is left). Texts with the
+/// same words in any order share a key.
+pub fn split_key(cleaned: &str) -> String {
+    let mut toks: Vec<&str> = crate::text::tokens(cleaned, 1)
+        .into_iter()
+        .filter(|t| !SPLIT_IGNORED.contains(t))
+        .collect();
+    if toks.is_empty() {
+        return cleaned.to_string();
+    }
+    toks.sort_unstable();
+    toks.dedup();
+    toks.join(" ")
+}
+
+/// True when the row with this cleaned text is held out (see [`split_key`] and [`crate::split::is_test`]).
+pub fn is_test(cleaned: &str, test_fraction: f64) -> bool {
+    crate::split::is_test(&split_key(cleaned), test_fraction)
+}
+
+/// Splits prepared rows into `(train, test)` by [`is_test`].
+pub fn split(rows: Vec<PreparedRow>, test_fraction: f64) -> (Vec<PreparedRow>, Vec<PreparedRow>) {
+    rows.into_iter()
+        .partition(|r| !is_test(&r.clean, test_fraction))
+}
+
+/// Cleaned texts with class indices for `labels`; rows of other classes are skipped and counted.
+pub fn labelled(rows: &[PreparedRow], labels: &Labels) -> (Labelled, u64) {
+    let mut out = Labelled::default();
+    let mut unknown = 0;
+    for r in rows {
+        match labels.index(&r.label) {
+            Some(c) => {
+                out.texts.push(r.clean.clone());
+                out.classes.push(c);
+            }
+            None => unknown += 1,
+        }
+    }
+    (out, unknown)
+}
+
+/// Rows of a read table with their class names (step 1): `names[i]` is the class of the table's i-th
+/// distinct label value, `None` to reject rows with it for `reason`. Rejected rows move to
+/// `table.rejected` and the report is updated; returns the rows and their lines.
+pub fn label_rows(
+    table: &mut Table,
+    names: &[Option<String>],
+    reason: RejectReason,
+) -> (Vec<Row>, Vec<u64>) {
+    let texts = std::mem::take(&mut table.texts);
+    let mut rows = Vec::with_capacity(texts.len());
+    let mut lines = Vec::with_capacity(texts.len());
+    for ((text, &li), &line) in texts.into_iter().zip(&table.labels).zip(&table.lines) {
+        match &names[li as usize] {
+            Some(label) => {
+                rows.push(Row {
+                    text,
+                    label: label.clone(),
+                });
+                lines.push(line);
+            }
+            None => {
+                table.report.reject_accepted(reason);
+                let raw = format!("{text} (label {:?})", table.label_values[li as usize]);
+                table.rejected.push(Rejected { line, reason, raw });
+            }
+        }
+    }
+    table.lines = lines.clone();
+    (rows, lines)
+}
+
+/// The class name of a raw evaluation label for a model: through the model's stored scheme, or, when
+/// that gives no class of the model, as a class name itself (so a file labelled `negative`/`positive`
+/// scores a model trained on `0`/`1`).
+pub fn eval_class(raw: &str, labels: &Labels, scheme: LabelScheme) -> Option<String> {
+    scheme
+        .normalize(raw)
+        .filter(|n| labels.index(n).is_some())
+        .or_else(|| {
+            LabelScheme::Names
+                .normalize(raw)
+                .filter(|n| labels.index(n).is_some())
+        })
+}
+
+/// An evaluation file mapped onto a model's classes and cleaned with the model's settings: rows whose
+/// label is not a class of the model are rejected (`unknown_label`), rows that clean to nothing too
+/// (`empty_after_cleaning`); nothing is de-duplicated (every row of the file is scored).
+pub fn prepare_eval(
+    mut table: Table,
+    labels: &Labels,
+    scheme: LabelScheme,
+    cfg: &CleanConfig,
+) -> (Labelled, Table) {
+    let names: Vec<Option<String>> = table
+        .label_values
+        .iter()
+        .map(|v| eval_class(v, labels, scheme))
+        .collect();
+    let (rows, lines) = label_rows(&mut table, &names, RejectReason::UnknownLabel);
+    let cleaned: Vec<String> = rows.par_iter().map(|r| clean(&r.text, cfg)).collect();
+    let mut out = Labelled::default();
+    let mut kept_lines = Vec::with_capacity(lines.len());
+    for ((row, c), line) in rows.into_iter().zip(cleaned).zip(lines) {
+        if c.trim().is_empty() {
+            table
+                .report
+                .reject_accepted(RejectReason::EmptyAfterCleaning);
+            table.rejected.push(Rejected {
+                line,
+                reason: RejectReason::EmptyAfterCleaning,
+                raw: row.text,
+            });
+            continue;
+        }
+        out.classes.push(
+            labels
+                .index(&row.label)
+                .expect("eval_class returns a class of the model"),
+        );
+        out.texts.push(c);
+        kept_lines.push(line);
+    }
+    table.lines = kept_lines;
+    (out, table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: &str, l: &str) -> Row {
+        Row {
+            text: t.into(),
+            label: l.into(),
+        }
+    }
+
+    #[test]
+    fn drops_empties_and_keeps_the_latest_duplicate() {
+        let p = prepare(
+            vec![
+                row("Great film", "negative"),
+                row("<b></b>", "positive"),
+                row("bad", "negative"),
+                row("great   FILM", "positive"),
+            ],
+            &CleanConfig::default(),
+        );
+        let kept: Vec<(&str, &str)> = p
+            .rows
+            .iter()
+            .map(|r| (r.clean.as_str(), r.label.as_str()))
+            .collect();
+        assert_eq!(kept, [("bad", "negative"), ("great film", "positive")]);
+        assert_eq!(
+            p.dropped,
+            [
+                (0, RejectReason::Duplicate),
+                (1, RejectReason::EmptyAfterCleaning)
+            ]
+        );
+        assert_eq!(p.conflicting_labels, 1);
+        assert_eq!(p.rows.len() + p.dropped.len(), 4);
+    }
+
+    #[test]
+    fn newer_sets_win_across_sets() {
+        let r = |c: &str, l: &str| PreparedRow {
+            text: c.into(),
+            clean: c.into(),
+            label: l.into(),
+        };
+        let merged = merge_latest_wins(vec![
+            vec![r("a", "negative"), r("b", "negative")],
+            vec![r("a", "positive")],
+        ]);
+        assert_eq!(merged, [r("b", "negative"), r("a", "positive")]);
+    }
+
+    #[test]
+    fn near_duplicates_share_a_side() {
+        assert_eq!(split_key("great fun , great cast"), "cast fun great");
+        assert_eq!(split_key("rt xxuser : loved it"), split_key("loved it"));
+        assert_eq!(split_key("cast great fun"), split_key("fun cast great"));
+        assert_eq!(split_key("xxurl"), "xxurl");
+        for f in [0.1, 0.2, 0.5] {
+            assert_eq!(
+                is_test("the movie was good", f),
+                is_test("good the was movie", f)
+            );
+        }
+    }
+
+    #[test]
+    fn eval_labels_map_through_the_scheme_or_as_class_names() {
+        let labels = Labels::from_names(["negative", "positive"]);
+        assert_eq!(
+            eval_class("1", &labels, LabelScheme::Binary01).as_deref(),
+            Some("positive")
+        );
+        assert_eq!(
+            eval_class("Negative", &labels, LabelScheme::Binary01).as_deref(),
+            Some("negative")
+        );
+        assert_eq!(eval_class("7", &labels, LabelScheme::Binary01), None);
+        assert_eq!(eval_class("neutral", &labels, LabelScheme::Names), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! The files outside the code that must agree with it: `terraform/access.json` (Terraform builds every
+//! IAM policy and the bucket notification from it) is generated from [`layout::ROUTES`] and [`layout::SERVE`];
+//! `localstack/init.sh` builds the local notifications from that file too; the alert rules and
+//! dashboards match only outcome values the pipeline emits.
+//!
+//! `UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts` rewrites `terraform/access.json`
+//! after a change to the layout.
+#![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use polarity_pipeline::layout::{self, ROUTES};
+use polarity_pipeline::stages::Outcome;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn terraform_access_json_is_generated_from_the_layout() {
+    let path = repo().join("terraform/access.json");
+    let want = serde_json::to_string_pretty(&layout::access_json()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_ACCESS_JSON").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let got = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let (got_v, want_v): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&got).unwrap(),
+        serde_json::from_str(&want).unwrap(),
+    );
+    assert_eq!(
+        got_v, want_v,
+        "terraform/access.json differs from shared/pipeline/src/layout.rs; run UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts"
+    );
+}
+
+#[test]
+fn localstack_init_builds_its_routes_from_the_access_table() {
+    // localstack/init.sh builds the local notifications from access.json's triggers (its own test,
+    // localstack/tests/test_init.sh, checks the notifications it creates); it must not keep a copy.
+    let path = repo().join("localstack/init.sh");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        text.contains("terraform/access.json"),
+        "init.sh must read terraform/access.json"
+    );
+    assert!(
+        !text.contains("\nROUTES='"),
+        "init.sh must not hold a copied route table"
+    );
+    // every trigger of the layout is in the file it reads
+    let access: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("terraform/access.json")).unwrap(),
+    )
+    .unwrap();
+    for r in ROUTES {
+        let triggers = &access["stages"][r.stage.as_str()]["triggers"];
+        assert_eq!(
+            triggers.as_array().map(Vec::len),
+            Some(r.triggers.len()),
+            "{:?}",
+            r.stage
+        );
+    }
+}
+
+#[test]
+fn monitoring_only_matches_outcomes_that_exist() {
+    // The alert rules once matched outcome="failure", a value nothing emits, so they could never fire.
+    let root = repo().join("monitoring");
+    let mut files = vec![root.join("prometheus/alerts.yml")];
+    for e in std::fs::read_dir(root.join("grafana/dashboards")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    let mut checked = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, _) in text.match_indices("polarity_pipeline_runs_total{") {
+            let sel = &text[i..i + text[i..].find('}').unwrap()];
+            for part in sel.split(',') {
+                if let Some(v) = part.split("outcome=").nth(1) {
+                    let v = v.trim_matches(|c| c == '"' || c == '\\' || c == '~');
+                    for alt in v.split('|') {
+                        assert!(
+                            Outcome::NAMES.contains(&alt),
+                            "{}: outcome {alt:?} is never emitted",
+                            f.display()
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "expected the alert rules to match on outcome; checked {checked}"
+    );
+}
