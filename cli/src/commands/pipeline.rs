@@ -188,14 +188,10 @@ pub fn describe(step: &Step) -> String {
     format!("[{:<8}] {what} ({secs:.2} s)", step.stage.as_str())
 }
 
-/// Why a run trained nothing, from its steps (`None`: something was trained, or found trained).
+/// Why an upload's run trained nothing on it, from its steps (`None`: its dataset was trained on, now or
+/// before). The upload's dataset counts as unused when it was quarantined whole or had no usable row,
+/// when the label-noise gate held it, or when training was skipped.
 fn nothing_trained(steps: &[Step]) -> Option<String> {
-    if steps
-        .iter()
-        .any(|s| matches!(s.outcome, StageOutcome::Train(_)))
-    {
-        return None;
-    }
     let reasons: Vec<String> = steps
         .iter()
         .filter_map(|s| match &s.outcome {
@@ -208,7 +204,7 @@ fn nothing_trained(steps: &[Step]) -> Option<String> {
                 Some(format!("{}: no usable row {:?}", m.source_key, m.reasons))
             }
             StageOutcome::Process(m) if m.gate.as_ref().is_some_and(|g| g.held) => Some(format!(
-                "dataset {} is {}",
+                "dataset {} was {}",
                 m.dataset,
                 m.gate
                     .as_ref()
@@ -219,11 +215,16 @@ fn nothing_trained(steps: &[Step]) -> Option<String> {
             _ => None,
         })
         .collect();
-    Some(if reasons.is_empty() {
-        "no stage reached training".into()
-    } else {
-        reasons.join("; ")
-    })
+    match (
+        reasons.is_empty(),
+        steps
+            .iter()
+            .any(|s| matches!(s.outcome, StageOutcome::Train(_))),
+    ) {
+        (true, true) => None,
+        (true, false) => Some("no stage reached training".into()),
+        (false, _) => Some(reasons.join("; ")),
+    }
 }
 
 async fn run_files(a: &RunArgs) -> Result<()> {

@@ -51,3 +51,32 @@ async fn racing_candidates() {
     let (_d, s, r) = twins();
     common::racing_candidates(s, r).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_contracts() {
+    let (_d, s, r) = twins();
+    common::data_contracts(s, r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_and_dataset_decisions() {
+    let (_d, s, r) = twins();
+    common::gate_and_dataset_decisions(s, r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_sets_and_baselines() {
+    let (_d, s, r) = twins();
+    common::label_sets_and_baselines(s, r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_after_interruptions() {
+    let (dir, s, r) = twins();
+    let bucket = dir.path().join("bucket");
+    common::resumes_after_interruptions(s, r, move |_, key| {
+        let path = bucket.join(key);
+        async move { std::fs::remove_file(path).unwrap() }
+    })
+    .await;
+}

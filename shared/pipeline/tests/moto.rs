@@ -130,6 +130,30 @@ scenario!(freeze_holds_promotions);
 scenario!(corrupt_upload);
 scenario!(out_of_order_and_concurrent_duplicates);
 scenario!(racing_candidates);
+scenario!(data_contracts);
+scenario!(gate_and_dataset_decisions);
+scenario!(label_sets_and_baselines);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resumes_after_interruptions() {
+    let Some(moto) = start() else { return };
+    let (s, r) = backends(&moto).await;
+    let client = s.client().clone();
+    let (s, r): (Store, Reg) = (s, r);
+    common::resumes_after_interruptions(s, r, move |_, key| {
+        let client = client.clone();
+        async move {
+            client
+                .delete_object()
+                .bucket("polarity-test")
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamo_registry_meets_the_contract_and_racing_transactions_promote_once() {

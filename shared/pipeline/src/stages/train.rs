@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::process::{ClassCounts, SPLIT_RULE};
 use super::{Ctx, ProcessManifest, StageOutcome, from_jsonl, read_json};
 use crate::config::{PipelineConfig, TrainMode};
-use crate::datasets;
+use crate::datasets::{self, Control};
 use crate::error::{PipelineError, to_json};
 use crate::layout::{self, ARTIFACT, CARD, MANIFEST, PROCESSED, Stage};
 use crate::registry::{Registry, Scores, VersionRecord, now_secs};
@@ -101,28 +101,50 @@ pub struct ModelCard {
     pub polarity_version: String,
 }
 
-/// The version name for training `datasets` with `cfg` (see [`layout::version_name`]).
-pub fn version_for(datasets: &[String], cfg: &PipelineConfig) -> String {
-    layout::version_name(&serde_json::json!({
+/// The version name for training `datasets` with `cfg` after the operators' `decisions` (see
+/// [`layout::version_name`]). The decisions are part of the name so that every exclude or include makes
+/// a new candidate that is judged against the production of that moment, even when the datasets it
+/// trains on equal an older version's.
+pub fn version_for(datasets: &[String], decisions: &[Control], cfg: &PipelineConfig) -> String {
+    let mut inputs = serde_json::json!({
         "datasets": datasets,
         "train": cfg.train.get(),
         "test_fraction": cfg.test_fraction,
         "split": SPLIT_RULE,
         "polarity": env!("CARGO_PKG_VERSION"),
-    }))
+    });
+    if !decisions.is_empty() {
+        inputs["decisions"] = serde_json::json!(
+            decisions
+                .iter()
+                .map(|c| serde_json::json!([c.dataset, c.action, c.at]))
+                .collect::<Vec<_>>()
+        );
+    }
+    layout::version_name(&inputs)
 }
 
-/// The datasets to train on: every active one (oldest upload first), or the newest active one under
-/// [`TrainMode::Latest`].
+/// What a training run uses: the datasets (every active one, oldest upload first, or the newest active
+/// one under [`TrainMode::Latest`]) and every operator decision so far (sorted by dataset).
 ///
 /// # Errors
 /// A store error.
-pub async fn choose_datasets(ctx: Ctx<'_>) -> Result<Vec<ProcessManifest>, PipelineError> {
-    let mut active = datasets::active(ctx.store).await?;
+pub async fn choose_datasets(
+    ctx: Ctx<'_>,
+) -> Result<(Vec<ProcessManifest>, Vec<Control>), PipelineError> {
+    let all = datasets::processed(ctx.store).await?;
+    let decisions: Vec<Control> = all.iter().filter_map(|d| d.control.clone()).collect();
+    let mut active: Vec<ProcessManifest> = all
+        .into_iter()
+        .filter(|d| d.status == datasets::DatasetStatus::Active)
+        .map(|d| d.manifest)
+        .collect();
     if ctx.cfg.train_mode == TrainMode::Latest {
         active = active.pop().into_iter().collect();
     }
-    Ok(active)
+    let mut decisions = decisions;
+    decisions.sort_by(|a, b| a.dataset.cmp(&b.dataset));
+    Ok((active, decisions))
 }
 
 /// The training and held-out rows of several datasets.
@@ -302,7 +324,7 @@ pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErro
             reason: format!("{key} is not a processed manifest or a dataset decision"),
         });
     }
-    let chosen = choose_datasets(ctx).await?;
+    let (chosen, decisions) = choose_datasets(ctx).await?;
     if chosen.is_empty() {
         return Ok(StageOutcome::Skipped {
             of: Stage::Train,
@@ -310,7 +332,7 @@ pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErro
         });
     }
     let ids: Vec<String> = chosen.iter().map(|d| d.dataset.clone()).collect();
-    let version = version_for(&ids, ctx.cfg);
+    let version = version_for(&ids, &decisions, ctx.cfg);
     let manifest_key = layout::model(&version, MANIFEST);
     if let Some(mut m) = read_json::<TrainManifest>(ctx.store, &manifest_key).await? {
         m.already = true;

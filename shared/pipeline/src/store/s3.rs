@@ -48,6 +48,11 @@ impl S3Store {
         &self.bucket
     }
 
+    /// The S3 client (tests and tools; the stages go through [`ObjectStore`]).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Whether a listing of exactly `key` finds it (`None` when the listing itself fails).
     async fn listed(&self, key: &str) -> Option<bool> {
         let out = self

@@ -525,3 +525,454 @@ pub async fn racing_candidates(store: Store, reg: Reg) {
     }
     assert_eq!(production(&reg).await, history.last().map(|h| h.to.clone()));
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Data contracts, datasets, the label-noise gate and the promotion rules (real data, as users have it)
+
+/// A tweets-like CSV: a dozen columns, the text in `text`, the label in `airline_sentiment` (a name the
+/// readers do not guess).
+pub fn tweets_csv(lines: &[String]) -> Bytes {
+    let mut out = String::from(
+        "tweet_id,airline_sentiment,airline_sentiment_confidence,negativereason,airline,name,retweet_count,text,tweet_coord,tweet_created,tweet_location,user_timezone\n",
+    );
+    for (i, l) in lines.iter().enumerate() {
+        let (text, label) = l.rsplit_once(',').unwrap();
+        let text = text.trim_matches('"').replace('"', "'");
+        let sentiment = if label == "1" { "positive" } else { "negative" };
+        out.push_str(&format!(
+            "{i},{sentiment},0.9,,Virgin,user{i},0,\"{text}\",,2015-02-24,,Eastern\n"
+        ));
+    }
+    Bytes::from(out)
+}
+
+/// A headerless TSV with 1–5 star labels in the first column (1–2 negative, 4–5 positive, 3 neutral).
+pub fn stars_tsv(lines: &[String]) -> Bytes {
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let (text, label) = l.rsplit_once(',').unwrap();
+        let text = text.trim_matches('"').replace('\t', " ");
+        let stars = match (label, i % 5) {
+            (_, 0) => 3,
+            ("1", k) => 4 + (k % 2),
+            (_, k) => 1 + (k % 2),
+        };
+        out.push_str(&format!("{stars}\t{text}\n"));
+    }
+    Bytes::from(out)
+}
+
+fn meta(pairs: &[(&str, &str)]) -> Metadata {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn ingest_of(steps: &[Step]) -> &IngestManifest {
+    match &steps[0].outcome {
+        StageOutcome::Ingest(m) => m,
+        o => panic!("{o:?}"),
+    }
+}
+
+/// A CSV whose label column has another name is quarantined whole with a reason that says how to fix
+/// it; the same bytes uploaded again with a contract (object metadata) are a new dataset and go through;
+/// a headerless TSV under a folder with a named contract (columns by position and a label mapping) goes
+/// through with its unmapped rows quarantined; a contract that does not parse is quarantined whole and a
+/// corrected one is not "already ingested".
+pub async fn data_contracts(store: Store, reg: Reg) {
+    let cfg = PipelineConfig::default();
+    let l = sample_lines();
+    let tweets = tweets_csv(&l[..1500]);
+    let steps = run(&store, &reg, &cfg, "incoming/tweets.csv", tweets.clone()).await;
+    let first = ingest_of(&steps).clone();
+    assert!(
+        first
+            .file_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no label column") && e.contains("label-col")),
+        "{first:?}"
+    );
+    assert_eq!(steps.len(), 1, "nothing after a quarantined upload");
+    let steps = run_with(
+        &store,
+        &reg,
+        &cfg,
+        "incoming/tweets.csv",
+        tweets.clone(),
+        &meta(&[("label-col", "airline_sentiment"), ("text-col", "text")]),
+    )
+    .await;
+    let m = ingest_of(&steps);
+    assert_ne!(
+        m.dataset, first.dataset,
+        "a corrected contract is a new dataset"
+    );
+    assert_eq!(
+        (m.rows_in, m.accepted, m.quarantined),
+        (1500, 1500, 0),
+        "{m:?}"
+    );
+    assert_eq!(
+        m.contract
+            .as_ref()
+            .and_then(|c| c.label_col.clone())
+            .map(|c| c.to_string()),
+        Some("\"airline_sentiment\"".into())
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s.outcome, StageOutcome::Train(_))),
+        "{steps:?}"
+    );
+
+    // a named contract for uploads under incoming/stars/: no header, columns by position, a mapping
+    let contract = br#"{"header": false, "text_col": 2, "label_col": 1, "label_map": {"1": "negative", "2": "negative", "4": "positive", "5": "positive"}}"#;
+    store
+        .put(&layout::contract("stars"), Bytes::from_static(contract))
+        .await
+        .unwrap();
+    let steps = run(
+        &store,
+        &reg,
+        &cfg,
+        "incoming/stars/part-1.tsv",
+        stars_tsv(&l[1500..2500]),
+    )
+    .await;
+    let m = ingest_of(&steps);
+    assert_eq!(m.name, "stars");
+    assert_eq!(m.rows_in, 1000);
+    assert_eq!(m.rows_in, m.accepted + m.quarantined);
+    assert_eq!(
+        m.reasons.get("unmapped_label"),
+        Some(&200),
+        "the 3-star rows: {m:?}"
+    );
+    assert_eq!(
+        m.classes.keys().collect::<Vec<_>>(),
+        ["negative", "positive"]
+    );
+
+    // a contract that cannot be used: quarantined whole, then corrected
+    let body = tweets_csv(&l[2500..2600]);
+    let steps = run_with(
+        &store,
+        &reg,
+        &cfg,
+        "incoming/more.csv",
+        body.clone(),
+        &meta(&[("label-map", "nonsense")]),
+    )
+    .await;
+    let bad = ingest_of(&steps).clone();
+    assert!(
+        bad.file_error
+            .as_deref()
+            .is_some_and(|e| e.contains("label-map")),
+        "{bad:?}"
+    );
+    let steps = run_with(
+        &store,
+        &reg,
+        &cfg,
+        "incoming/more.csv",
+        body,
+        &meta(&[("label-col", "airline_sentiment")]),
+    )
+    .await;
+    let good = ingest_of(&steps);
+    assert!(
+        !good.already && good.file_error.is_none() && good.accepted == 100,
+        "{good:?}"
+    );
+}
+
+/// Trains on the datasets `versions` has, newest version first.
+async fn latest_version(reg: &Reg) -> polarity_pipeline::registry::VersionRecord {
+    reg.versions().await.unwrap().pop().unwrap()
+}
+
+/// One mislabelled upload no longer poisons later decisions: the gate holds it (out of training and of
+/// the held-out rows), a later clean upload is promoted; `dataset include` trains on it anyway (its
+/// labels win the texts it shares with older uploads) and `dataset exclude` takes it out again, each a
+/// new candidate validated as usual.
+pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
+    let cfg = PipelineConfig::default();
+    let l = sample_lines();
+    let v1 = decision(&run(&store, &reg, &cfg, "incoming/a.csv", csv(&l[..1500])).await)
+        .version
+        .clone();
+    assert_eq!(production(&reg).await.as_deref(), Some(v1.as_str()));
+    // b relabels a's first 700 texts wrongly
+    let steps = run(
+        &store,
+        &reg,
+        &cfg,
+        "incoming/b.csv",
+        csv(&flipped(&l[..700])),
+    )
+    .await;
+    let held = steps
+        .iter()
+        .find_map(|s| match &s.outcome {
+            StageOutcome::Process(m) => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let gate = held.gate.clone().unwrap();
+    assert!(
+        gate.held && gate.p_value < cfg.gate.alpha && gate.agreement < 0.3,
+        "{gate:?}"
+    );
+    assert!(
+        gate.reason.contains("POLARITY_GATE_MARGIN") && gate.reason.contains("dataset include"),
+        "{}",
+        gate.reason
+    );
+    let b = held.dataset.clone();
+    let listed = polarity_pipeline::datasets::list(store.as_ref())
+        .await
+        .unwrap();
+    let view = listed.iter().find(|d| d.dataset == b).unwrap();
+    assert_eq!(view.status.as_str(), "held");
+    assert!(
+        !polarity_pipeline::datasets::active(store.as_ref())
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.dataset == b)
+    );
+    assert_eq!(
+        reg.versions().await.unwrap().len(),
+        1,
+        "nothing new trained on a held dataset"
+    );
+    // a later clean upload is judged on clean rows and promoted
+    let dec =
+        decision(&run(&store, &reg, &cfg, "incoming/c.csv", csv(&l[1500..4000])).await).clone();
+    assert!(dec.promoted, "{dec:#?}");
+    assert!(
+        !dec.eval_datasets.contains(&b),
+        "the held dataset's rows are not held out either"
+    );
+    let v2 = dec.version.clone();
+
+    // include: a new candidate with b's (wrong) labels winning the texts it shares with a
+    let d = dispatcher(&store, &reg, &cfg);
+    let key = polarity_pipeline::datasets::decide(
+        store.as_ref(),
+        &b,
+        polarity_pipeline::datasets::Action::Include,
+        "checked by hand",
+    )
+    .await
+    .unwrap();
+    let steps = d.run_key(&key, |_| {}).await.unwrap();
+    let inc = decision(&steps).clone();
+    assert_ne!(inc.version, v2);
+    assert!(!inc.promoted && inc.eval_datasets.contains(&b), "{inc:#?}");
+    let rec = reg.version(&inc.version).await.unwrap().unwrap();
+    assert!(rec.datasets.contains(&b));
+    let (chosen, _) =
+        polarity_pipeline::stages::train::choose_datasets(ctx(&store, Some(&reg), &cfg))
+            .await
+            .unwrap();
+    let data = polarity_pipeline::stages::train::load_training_data(store.as_ref(), &chosen, &cfg)
+        .await
+        .unwrap();
+    let flipped_rows: std::collections::HashMap<String, String> = flipped(&l[..700])
+        .iter()
+        .map(|x| {
+            let (t, lab) = x.rsplit_once(',').unwrap();
+            (
+                polarity_core::text::clean(t.trim_matches('"'), &Default::default()),
+                lab.to_string(),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for r in data.train.iter().chain(&data.test) {
+        if let Some(lab) = flipped_rows.get(&r.clean) {
+            let want = if lab == "1" { "positive" } else { "negative" };
+            assert_eq!(r.label, want, "the newest upload's label wins: {}", r.clean);
+            checked += 1;
+        }
+    }
+    assert!(checked > 500, "{checked}");
+
+    // exclude: a new candidate again (the same datasets as v2, but judged now)
+    let key = polarity_pipeline::datasets::decide(
+        store.as_ref(),
+        &b,
+        polarity_pipeline::datasets::Action::Exclude,
+        "bad labels",
+    )
+    .await
+    .unwrap();
+    let steps = d.run_key(&key, |_| {}).await.unwrap();
+    let exc = decision(&steps).clone();
+    assert!(exc.version != v2 && exc.version != inc.version, "{exc:#?}");
+    assert!(!exc.eval_datasets.contains(&b));
+    assert_eq!(latest_version(&reg).await.version, exc.version);
+    assert_eq!(
+        production(&reg).await.as_deref(),
+        Some(v2.as_str()),
+        "an equal model does not replace production"
+    );
+}
+
+/// Texts of a third class the model can learn.
+pub fn neutral_lines(n: usize) -> Vec<String> {
+    let a = [
+        "ordinary", "average", "standard", "typical", "routine", "middling", "plain", "so-so",
+    ];
+    let b = [
+        "schedule",
+        "runtime",
+        "trailer",
+        "cast list",
+        "release date",
+        "screening",
+        "ticket",
+        "poster",
+    ];
+    (0..n)
+        .map(|i| {
+            format!(
+                "the {} {} was {} number {i},2",
+                a[i % 8],
+                b[(i / 8) % 8],
+                a[(i / 3) % 8]
+            )
+        })
+        .collect()
+}
+
+/// A sound three-class first model is promoted (judged against trivial baselines, not a fixed macro-F1),
+/// and a later candidate with another label set is held for a person, never promoted automatically.
+pub async fn label_sets_and_baselines(store: Store, reg: Reg) {
+    let cfg = PipelineConfig::default();
+    let l = sample_lines();
+    let mut three: Vec<String> = l[..1500].to_vec();
+    three.extend(neutral_lines(600));
+    let body = Bytes::from(format!(
+        "text,label\n{}\n",
+        three
+            .iter()
+            .map(|x| {
+                let (t, lab) = x.rsplit_once(',').unwrap();
+                let name = match lab {
+                    "0" => "negative",
+                    "1" => "positive",
+                    _ => "neutral",
+                };
+                format!("{t},{name}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    let first = decision(&run(&store, &reg, &cfg, "incoming/three.csv", body).await).clone();
+    assert!(first.promoted, "{first:#?}");
+    assert_eq!(
+        reg.production().await.unwrap().unwrap().labels,
+        ["negative", "neutral", "positive"]
+    );
+    // a binary dataset later: the candidate trains on both (still three classes) — so train a binary
+    // candidate alone with TrainMode::Latest and check the label-set rule holds it
+    let latest = PipelineConfig {
+        train_mode: TrainMode::Latest,
+        ..cfg.clone()
+    };
+    let mut latest = latest;
+    latest.gate.enabled = false;
+    let dec = decision(
+        &run(
+            &store,
+            &reg,
+            &latest,
+            "incoming/binary.csv",
+            csv(&l[1500..4000]),
+        )
+        .await,
+    )
+    .clone();
+    assert_eq!(dec.verdict, Verdict::Hold, "{dec:#?}");
+    assert!(
+        dec.reason.contains("label_set") && dec.reason.contains("registry promote"),
+        "{}",
+        dec.reason
+    );
+    assert_eq!(
+        production(&reg).await.as_deref(),
+        Some(first.version.as_str())
+    );
+    let st = registry::statuses(reg.as_ref()).await.unwrap();
+    assert_eq!(
+        st.iter()
+            .find(|s| s.record.version == dec.version)
+            .unwrap()
+            .status
+            .as_str(),
+        "held"
+    );
+}
+
+/// A run interrupted after any commit resumes when the same upload is run again: every stage whose input
+/// is committed and whose output is not runs, the others find their work done, and the model is promoted
+/// once. `truncate` simulates a crash that left a stage's commit marker unwritten.
+pub async fn resumes_after_interruptions<F, Fut>(store: Store, reg: Reg, truncate: F)
+where
+    F: Fn(Store, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let cfg = PipelineConfig::default();
+    let body = data().small;
+    let key = "incoming/interrupted.csv";
+    // 1. killed after ingest committed: only ingest ran
+    store.put(key, body.clone()).await.unwrap();
+    let StageOutcome::Ingest(m) = run_stage(Stage::Ingest, ctx(&store, None, &cfg), key)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let dataset = m.dataset.clone();
+    let steps = run(&store, &reg, &cfg, key, body.clone()).await;
+    let stages: Vec<_> = steps
+        .iter()
+        .map(|s| (s.stage, s.outcome.result()))
+        .collect();
+    assert_eq!(stages[0], (Stage::Ingest, Outcome::Already));
+    let dec = decision(&steps).clone();
+    assert!(dec.promoted, "{stages:?}");
+    let v = dec.version.clone();
+    // 2. killed after train registered the version and wrote the artifact, before its manifest; and
+    // 3. killed after validate moved the pointer, before the decision record
+    truncate(store.clone(), layout::model(&v, MANIFEST)).await;
+    truncate(store.clone(), layout::decision(&v)).await;
+    let steps = run(&store, &reg, &cfg, key, body.clone()).await;
+    let results: Vec<_> = steps
+        .iter()
+        .map(|s| (s.stage, s.outcome.result()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (Stage::Ingest, Outcome::Already),
+            (Stage::Process, Outcome::Already),
+            (Stage::Train, Outcome::Ok),
+            (Stage::Validate, Outcome::Promote),
+        ]
+    );
+    let again = decision(&steps);
+    assert!(
+        again.promoted && again.reason.starts_with("already in production"),
+        "{again:?}"
+    );
+    assert_eq!(reg.history().await.unwrap().len(), 1, "promoted once");
+    assert_eq!(reg.versions().await.unwrap().len(), 1);
+    let _ = dataset;
+}
