@@ -355,4 +355,48 @@ mod tests {
             assert!(decode(&bytes[..cut]).is_err());
         }
     }
+
+    /// Rewrites the u32 at `at` of the payload and recomputes the checksum: what anyone can do.
+    fn forged(bytes: &[u8], at: usize, value: u32) -> Vec<u8> {
+        let mut b = bytes.to_vec();
+        b[HEADER + at..HEADER + at + 4].copy_from_slice(&value.to_le_bytes());
+        let sum = Sha256::digest(&b[HEADER..]);
+        b[20..52].copy_from_slice(&sum);
+        b
+    }
+
+    #[test]
+    fn forged_counts_are_refused_before_anything_is_allocated() {
+        let bytes = encode(&tiny());
+        let meta_len = u32::from_le_bytes(bytes[HEADER..HEADER + 4].try_into().unwrap()) as usize;
+        let features_at = 4 + meta_len;
+        let e = decode(&forged(&bytes, features_at, u32::MAX)).unwrap_err();
+        assert!(
+            matches!(&e, ArtifactError::Malformed(m) if m.contains("feature count")),
+            "{e}"
+        );
+        // every u32-aligned position of the payload set to huge or zero values: an error or a valid
+        // model, never a panic or an abort
+        for at in (0..bytes.len() - HEADER - 4).step_by(4) {
+            for v in [u32::MAX, 0x8000_0000, 0xFFFF, 0] {
+                let _ = decode(&forged(&bytes, at, v));
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_that_lies_about_its_labels_is_refused() {
+        let mut c = tiny();
+        c.meta.labels.truncate(1);
+        c.meta.data.class_prior = vec![1.0];
+        c.model.classes = 1;
+        let e = decode(&encode(&c)).unwrap_err();
+        assert!(e.to_string().contains("at least two"), "{e}");
+        let mut c = tiny();
+        c.meta.data.class_prior = vec![0.9, 0.9];
+        assert!(decode(&encode(&c)).unwrap_err().to_string().contains("prior"));
+        let mut c = tiny();
+        c.model.coef[0] = f64::NAN;
+        assert!(decode(&encode(&c)).unwrap_err().to_string().contains("non-finite"));
+    }
 }
