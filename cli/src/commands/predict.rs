@@ -165,3 +165,44 @@ impl LineFormat {
         out.extend_from_slice(b"}}\n");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use polarity_core::labels::{LabelScheme, Labels};
+    use polarity_core::train::{Labelled, ValidTrainConfig, train};
+
+    #[test]
+    fn the_fast_writer_writes_what_the_core_prediction_serialises_to() {
+        let rows = Labelled {
+            texts: ["great fun", "bad plot", "a \"quoted\" film", "dull"]
+                .map(String::from)
+                .to_vec(),
+            classes: vec![1, 0, 1, 0],
+        };
+        for labels in [
+            vec!["negative", "positive"],
+            vec!["négatif \"x\"", "pos\\itive"],
+        ] {
+            let (m, _) = train(
+                &ValidTrainConfig::default(),
+                &rows,
+                &Labelled::default(),
+                Labels::from_names(labels),
+                LabelScheme::Names,
+            )
+            .unwrap();
+            let fmt = LineFormat::new(&m);
+            let mut s = PredictScratch::default();
+            for text in ["great fun", "bad", "x y z", "émoji 🎬 great"] {
+                let mut out = Vec::new();
+                fmt.write(&m, text.as_bytes(), &mut s, &mut out);
+                let fast: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                let core = serde_json::to_value(m.predict(text)).unwrap();
+                assert_eq!(fast, core, "{text}");
+                assert_eq!(out.last(), Some(&b'\n'));
+            }
+        }
+    }
+}

@@ -306,6 +306,32 @@ mod tests {
     use crate::state::{AppState, LoadedModel};
 
     #[tokio::test]
+    async fn a_prediction_has_the_cores_shape() {
+        let st = AppState::new(Limits::default()).unwrap();
+        let rows = Labelled {
+            texts: vec!["great fun".into(), "bad plot".into()],
+            classes: vec![1, 0],
+        };
+        let (c, _) = train(
+            &ValidTrainConfig::default(),
+            &rows,
+            &Labelled::default(),
+            Labels::from_names(["negative", "positive"]),
+            LabelScheme::Names,
+        )
+        .unwrap();
+        let m = LoadedModel::new(c, "v1".into(), "0".repeat(64)).unwrap();
+        let mut s = polarity_core::model::PredictScratch::default();
+        for text in ["great fun", "a bad, bad plot", "unknown words"] {
+            let out = super::predict_one(&st, &m, text, text.chars().count(), false, &mut s);
+            assert_eq!(
+                serde_json::to_value(&out).unwrap(),
+                serde_json::to_value(m.classifier.predict(text)).unwrap()
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn beyond_the_permits_requests_get_429_after_their_body_is_read() {
         let st = AppState::new(Limits {
             max_concurrent_requests: 1,

@@ -394,9 +394,19 @@ mod tests {
         assert!(e.to_string().contains("at least two"), "{e}");
         let mut c = tiny();
         c.meta.data.class_prior = vec![0.9, 0.9];
-        assert!(decode(&encode(&c)).unwrap_err().to_string().contains("prior"));
+        assert!(
+            decode(&encode(&c))
+                .unwrap_err()
+                .to_string()
+                .contains("prior")
+        );
         let mut c = tiny();
         c.model.coef[0] = f64::NAN;
-        assert!(decode(&encode(&c)).unwrap_err().to_string().contains("non-finite"));
+        assert!(
+            decode(&encode(&c))
+                .unwrap_err()
+                .to_string()
+                .contains("non-finite")
+        );
     }
 }

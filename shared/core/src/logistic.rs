@@ -573,6 +573,64 @@ mod tests {
     }
 
     #[test]
+    fn integer_row_weights_equal_repeated_rows_and_balanced_evens_the_classes() {
+        let rows: Vec<Vec<f64>> = vec![
+            vec![1.0, 0.0, 0.2],
+            vec![0.8, 0.1, 0.0],
+            vec![0.9, 0.1, 0.0],
+            vec![0.0, 1.0, 0.3],
+            vec![0.1, 0.8, 0.0],
+            vec![0.5, 0.5, 1.0],
+        ];
+        let cfg = LogisticConfig {
+            tol: 1e-10,
+            ..Default::default()
+        };
+        for (y, k) in [
+            (vec![1u32, 1, 0, 0, 1, 0], 2usize),
+            (vec![0, 1, 2, 2, 1, 0], 3),
+        ] {
+            let w = [1.0, 3.0, 1.0, 2.0, 1.0, 4.0];
+            let (a, _) = cfg
+                .fit_weighted(&Csr::from_dense(&rows, 3), &y, Some(&w), k)
+                .unwrap();
+            let (mut rep, mut yrep) = (Vec::new(), Vec::new());
+            for ((r, &c), &n) in rows.iter().zip(&y).zip(&w) {
+                for _ in 0..n as usize {
+                    rep.push(r.clone());
+                    yrep.push(c);
+                }
+            }
+            let (b, _) = cfg.fit(&Csr::from_dense(&rep, 3), &yrep, k).unwrap();
+            for (p, q) in a
+                .coef
+                .iter()
+                .chain(&a.intercept)
+                .zip(b.coef.iter().chain(&b.intercept))
+            {
+                assert!((p - q).abs() < 1e-6, "{p} vs {q} ({k} classes)");
+            }
+        }
+        // balanced: the minority class's rows weigh more, so its probability rises on ambiguous input
+        let y = vec![1u32, 1, 1, 1, 1, 0];
+        let x = Csr::from_dense(&rows, 3);
+        let (plain, _) = cfg.fit(&x, &y, 2).unwrap();
+        let balanced = LogisticConfig {
+            class_weight: ClassWeight::Balanced,
+            ..cfg.clone()
+        };
+        let (bal, _) = balanced.fit(&x, &y, 2).unwrap();
+        let (mut p, mut q) = (Vec::new(), Vec::new());
+        plain.predict_proba_row(&[(0, 0.5), (1, 0.5)], &mut p);
+        bal.predict_proba_row(&[(0, 0.5), (1, 0.5)], &mut q);
+        assert!(q[0] > p[0], "{p:?} vs {q:?}");
+        assert_eq!(
+            cfg.fit_weighted(&x, &y, Some(&[1.0; 5]), 2).unwrap_err(),
+            LogisticError::BadWeights
+        );
+    }
+
+    #[test]
     fn multinomial_probabilities_sum_to_one() {
         let (x, _) = toy();
         let y = vec![0, 0, 1, 1, 2, 2];

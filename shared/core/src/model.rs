@@ -78,7 +78,8 @@ pub struct PredictScratch {
     pub probs: Vec<f64>,
 }
 
-/// The outcome of one prediction.
+/// The outcome of one prediction. It serialises as the API answers: `{"label", "score",
+/// "probabilities": {label: probability, …}}` (labels in label order).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
     /// Predicted class name.
@@ -86,7 +87,17 @@ pub struct Prediction {
     /// Probability of the predicted class.
     pub score: f64,
     /// Probability of every class, in label order.
+    #[serde(serialize_with = "as_map")]
     pub probabilities: Vec<(String, f64)>,
+}
+
+fn as_map<S: serde::Serializer>(v: &[(String, f64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (k, p) in v {
+        m.serialize_entry(k, p)?;
+    }
+    m.end()
 }
 
 impl Classifier {
