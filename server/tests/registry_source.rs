@@ -178,3 +178,92 @@ async fn serves_and_follows_the_registry_production_pointer() {
     );
     poller.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_registry_serves_503_no_model_then_the_first_promotion_within_a_poll() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: polarity_server::ServeArgs,
+    }
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let args = Cli::parse_from([
+        "x",
+        "--home",
+        home.path().to_str().unwrap(),
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--poll-interval",
+        "0.2",
+    ])
+    .a;
+    let server = tokio::spawn(polarity_server::serve(args));
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let c = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if c.get(url("/health")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(up, "the port opens without a model");
+    let r = c.get(url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let r = c
+        .post(url("/predict"))
+        .body(r#"{"text": "great fun"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error_type"], "no_model");
+    // the first promotion
+    let store = LocalStore::new(home.path().join("bucket"));
+    let reg = FileRegistry::new(home.path().join("registry.json"));
+    register(
+        &store,
+        &reg,
+        "v1",
+        model(&["great fun", "loved it"], &["bad", "awful plot"]),
+        None,
+    )
+    .await;
+    registry::promote_manual(&reg, "v1", "first").await.unwrap();
+    let t0 = std::time::Instant::now();
+    let mut ready = false;
+    while t0.elapsed() < Duration::from_millis(1500) {
+        if c.get(url("/ready")).send().await.unwrap().status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        ready,
+        "not serving the first model after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(600),
+        "within about one poll interval: {:?}",
+        t0.elapsed()
+    );
+    let r = c
+        .post(url("/predict"))
+        .body(r#"{"text": "great fun"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-model-version"], "v1");
+    server.abort();
+}
