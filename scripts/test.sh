@@ -15,10 +15,13 @@ echo "== one dependency feature set for every build (else CI compiles the AWS SD
 bash scripts/check-features.sh
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --exclude polarity-fuzz --locked --no-fail-fast
 else
-  cargo test --workspace --locked --no-fail-fast --lib --bins --tests
+  cargo test --workspace --exclude polarity-fuzz --locked --no-fail-fast --lib --bins --tests
 fi
+echo "== fuzz: the readers, the artifact decoder and the S3-event parser, a minute each from fuzz/corpus"
+POLARITY_FUZZ_SECONDS="${POLARITY_FUZZ_SECONDS:-60}" cargo test -p polarity-fuzz --locked --test fuzz -- --test-threads 1 --nocapture 2>&1 \
+  | grep -E "inputs in|crashed|test result|panicked"
 echo "== doc tests"
 cargo test --workspace --locked --doc
 echo "== infrastructure checks + dashboards against a live server and a real Prometheus"

@@ -1,0 +1,72 @@
+//! Runs every fuzz target on its committed corpus and on mutations of it for `POLARITY_FUZZ_SECONDS`
+//! seconds each (default 2). A crashing input is written to `target/fuzz-crashes/` and fails the test.
+#![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
+
+use std::path::Path;
+
+use polarity_fuzz::{TARGETS, run};
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn seconds() -> f64 {
+    std::env::var("POLARITY_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0)
+}
+
+fn fuzz(name: &str) {
+    let (_, target) = TARGETS.iter().find(|(n, _)| *n == name).unwrap();
+    let c = corpus(name);
+    assert!(!c.is_empty(), "corpus/{name} is empty");
+    let seed = std::env::var("POLARITY_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED);
+    match run(*target, &c, seconds(), seed) {
+        Ok(r) => eprintln!(
+            "{name}: {} inputs in {} s, 0 crashes (seed {seed})",
+            r.execs,
+            seconds()
+        ),
+        Err((input, msg)) => {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!(
+                "{name}-{:016x}",
+                polarity_fuzz::Rng::new(input.len() as u64 + 1).next()
+            ));
+            std::fs::write(&path, &input).unwrap();
+            panic!(
+                "{name} crashed on {} ({} bytes): {msg}",
+                path.display(),
+                input.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn readers() {
+    fuzz("readers");
+}
+
+#[test]
+fn artifact() {
+    fuzz("artifact");
+}
+
+#[test]
+fn s3_event() {
+    fuzz("s3_event");
+}
