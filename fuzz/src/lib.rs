@@ -141,7 +141,7 @@ impl Rng {
     }
 
     /// The next number.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -152,7 +152,7 @@ impl Rng {
 
     /// A number in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 }
 
@@ -203,7 +203,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
             }
             1 if len > 0 => {
                 let i = rng.below(len);
-                v[i] = rng.next() as u8;
+                v[i] = rng.next_u64() as u8;
             }
             2 => {
                 let t = TOKENS[rng.below(TOKENS.len())];
@@ -235,7 +235,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
                 let x = [0u32, 1, 0xFF, 0xFFFF, u32::MAX, 0x8000_0000][rng.below(6)];
                 v[i..i + 4].copy_from_slice(&x.to_le_bytes());
             }
-            _ => v.push(rng.next() as u8),
+            _ => v.push(rng.next_u64() as u8),
         }
     }
     v.truncate(1 << 16);
@@ -247,8 +247,6 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
 pub struct Report {
     /// Inputs tried.
     pub execs: u64,
-    /// Inputs that panicked (the first is returned by [`run`] as an error).
-    pub crashes: u64,
 }
 
 /// Runs `target` on every corpus entry, then on mutations of them, for `seconds`; returns the first
@@ -289,7 +287,6 @@ pub fn run(
             let input = mutate(&mut rng, a, b);
             report.execs += 1;
             if let Err(m) = try_one(&input) {
-                report.crashes += 1;
                 return Err((input, m));
             }
         }
