@@ -44,7 +44,7 @@ fn fuzz(name: &str) {
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join(format!(
                 "{name}-{:016x}",
-                polarity_fuzz::Rng::new(input.len() as u64 + 1).next()
+                polarity_fuzz::Rng::new(input.len() as u64 + 1).next_u64()
             ));
             std::fs::write(&path, &input).unwrap();
             panic!(
