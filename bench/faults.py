@@ -17,6 +17,10 @@ What it does:
        * `polarity registry list --home DIR --json` has exactly one version with status production;
        * `polarity registry history --home DIR --json` has exactly one entry (promoted once);
        * no temp files are left under DIR/bucket/.tmp.
+  5. Then --tmp-trials more (one per stage in turn) that SIGKILL the run the moment a temp file shows in
+     DIR/bucket/.tmp after the stage's anchor line, so a dead writer's temp file is left for the re-run to
+     clean (the timed kills rarely hit a write in flight). Small writes live in .tmp for microseconds, so
+     such a run may end before one is seen: it is then tried again on a fresh DIR, up to 3 runs.
 The re-run is expected to report the stages that had finished as "already" done and to run the rest.
 
 Prints a markdown table and writes it to bench/results/faults.md. Exits 1 if any trial did not recover.
@@ -51,12 +55,15 @@ def parse_args():
                     help="folder with SST-2 train.tsv (default: %(default)s)")
     ap.add_argument("--rows", type=int, default=500_000, help="rows in the upload (default: %(default)s)")
     ap.add_argument("--trials", type=int, default=13, help="kill trials, spread over the 4 stages (default: %(default)s)")
+    ap.add_argument("--tmp-trials", type=int, default=4,
+                    help="extra trials that SIGKILL as soon as a temp file appears in bucket/.tmp, one per stage "
+                         "in turn, so the clean-up of dead writers' temp files is exercised (default: %(default)s)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "faults.md"),
                     help="markdown file to write (default: %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (upload, homes, logs)")
     a = ap.parse_args()
-    if a.trials < 1 or a.rows < 1:
-        ap.error("--trials and --rows must be at least 1")
+    if a.trials < 1 or a.rows < 1 or a.tmp_trials < 0:
+        ap.error("--trials and --rows must be at least 1, --tmp-trials at least 0")
     return a
 
 
@@ -127,6 +134,12 @@ class Run:
         return out
 
 
+def kill_point(r):
+    if r["mode"] == "time":
+        return "%.2f of window" % r["frac"]
+    return "tmp" + (" (%d runs)" % r["attempts"] if r["attempts"] > 1 else "")
+
+
 def registry_json(cli, home, what):
     p = subprocess.run([cli, "registry", what, "--home", home, "--json"], capture_output=True, text=True, env=clean_env())
     if p.returncode != 0:
@@ -174,6 +187,7 @@ def main():
         sys.exit(f"{a.polarity} is missing: cargo build --release -p polarity-cli")
     work = tempfile.mkdtemp(prefix="polarity-faults-")
     t_all = time.monotonic()
+    load0 = os.getloadavg()[0]
     try:
         # a private copy of the binary: a rebuild of target/release during the run must not change it
         cli = os.path.join(work, "polarity")
@@ -205,40 +219,62 @@ def main():
         if not a.keep:
             shutil.rmtree(home, ignore_errors=True)
 
-        # kill plan: round robin over the stages, evenly spaced fractions inside each window
+        # kill plan: round robin over the stages at evenly spaced fractions of each stage's window (kept inside
+        # 5 %..75 % so that run-to-run variation rarely pushes a kill into the next stage), then the
+        # temp-file kills: SIGKILL as soon as a temp file shows in bucket/.tmp after the stage's anchor line
         per = {s: 0 for s in STAGES}
         order = [STAGES[i % 4] for i in range(a.trials)]
         for s in order:
             per[s] += 1
         plan, seen = [], {s: 0 for s in STAGES}
         for s in order:
-            frac = (seen[s] + 0.5) / per[s]
+            frac = 0.05 + 0.7 * seen[s] / (per[s] - 1) if per[s] > 1 else 0.4
             seen[s] += 1
-            plan.append((s, frac, frac * windows[s]))
+            plan.append((s, "time", frac, frac * windows[s]))
+        plan += [(STAGES[i % 4], "tmp", None, None) for i in range(a.tmp_trials)]
 
         results = []
-        for i, (target, frac, delay) in enumerate(plan, 1):
-            home = os.path.join(work, f"trial{i:02d}")
+        for i, (target, mode, frac, delay) in enumerate(plan, 1):
             anchor, _ = anchors[target]
-            run = Run(cli, upload, home, os.path.join(work, f"trial{i:02d}.killed.stderr"))
-            killed = False
-            if run.seen[anchor].wait(timeout=10 * total + 60):
-                end = time.monotonic() + delay
-                while time.monotonic() < end and run.proc.poll() is None:
-                    time.sleep(min(0.002, max(0.0, end - time.monotonic())))
-                if run.proc.poll() is None:
-                    run.proc.send_signal(signal.SIGKILL)
-                    killed = True
-            kill_t = time.monotonic() - run.t0
-            run.wait()
+            # a temp-file kill whose run ends before a temp file is seen is tried again on a fresh home
+            for attempt in range(1, (3 if mode == "tmp" else 1) + 1):
+                home = os.path.join(work, f"trial{i:02d}-{attempt}")
+                run = Run(cli, upload, home, os.path.join(work, f"trial{i:02d}.killed.stderr"))
+                killed = False
+                if run.seen[anchor].wait(timeout=10 * total + 60):
+                    if mode == "time":
+                        end = time.monotonic() + delay
+                        while time.monotonic() < end and run.proc.poll() is None:
+                            time.sleep(min(0.002, max(0.0, end - time.monotonic())))
+                    else:
+                        # busy-poll: small objects live in .tmp for microseconds between write and rename
+                        tmp_dir = os.path.join(home, "bucket", ".tmp")
+                        n = 0
+                        while True:
+                            try:
+                                if os.listdir(tmp_dir):
+                                    break
+                            except FileNotFoundError:
+                                pass
+                            n += 1
+                            if n % 256 == 0 and run.proc.poll() is not None:
+                                break
+                    if run.proc.poll() is None:
+                        run.proc.send_signal(signal.SIGKILL)
+                        killed = True
+                kill_t = time.monotonic() - run.t0
+                run.wait()
+                if killed or attempt == (3 if mode == "tmp" else 1):
+                    break
+                shutil.rmtree(home, ignore_errors=True)
             done = [s for _, s, _, _ in run.stage_lines()]
             if not killed:
-                running = "none (the run ended before the kill)"
+                running = "none: the run ended before the kill" + (" (no temp file seen)" if mode == "tmp" else "")
             elif not done:
                 running = "ingest (upload)" if not run.seen["store"].is_set() or \
                     kill_t - next(t for t, l in run.lines if l.startswith("store ")) < upload_s else "ingest"
             elif done[-1] == "validate":
-                running = "after validate (summary)"
+                running = "summary (after validate)"
             else:
                 running = STAGES[STAGES.index(done[-1]) + 1]
             left_by_kill = len(tmp_files(home))
@@ -246,11 +282,15 @@ def main():
             rc = rerun.wait(timeout=20 * total + 120)
             rerun_s = time.monotonic() - rerun.t0
             ok, facts = check(cli, home, rerun, rc)
-            already = [s for _, s, what, _ in rerun.stage_lines() if "already" in what]
-            r = dict(trial=i, target=target, frac=frac, kill_t=kill_t, killed=killed, running=running,
-                     tmp_by_kill=left_by_kill, rc=rc, rerun_s=rerun_s, already=already, ok=ok, **facts)
+            already = [s for _, s, what, _ in rerun.stage_lines() if re.search(r"already (ingested|processed|trained)", what)]
+            # the validate line has no "already" marker; the summary tells whether this run moved production
+            promoted_by = "re-run" if any(l.startswith("upload to promotion:") for _, l in rerun.lines) else \
+                "killed run" if any(l.startswith("nothing was promoted in this run") for _, l in rerun.lines) else "?"
+            r = dict(trial=i, attempts=attempt, target=target, mode=mode, frac=frac, kill_t=kill_t, killed=killed, running=running,
+                     tmp_by_kill=left_by_kill, rc=rc, rerun_s=rerun_s, already=already, promoted_by=promoted_by, ok=ok,
+                     **facts)
             results.append(r)
-            print(f"trial {i:2d}: target {target:<8} kill at {kill_t:6.2f} s, running {running:<16} "
+            print(f"trial {i:2d}: target {target:<8} {mode:<4} kill at {kill_t:6.2f} s, running {running:<16} "
                   f"tmp left {left_by_kill}, re-run rc {rc} in {rerun_s:.2f} s, already {already or '-'} -> "
                   f"{'recovered' if ok else 'NOT recovered: ' + '; '.join(facts['problems'])}", flush=True)
             if not ok:
@@ -266,35 +306,44 @@ def main():
         hit = {r["running"].split()[0] for r in results if r["killed"]}
         stages_hit = [s for s in STAGES if s in hit] + sorted(hit - set(STAGES))
         lines = [
-            f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores. Upload: {a.rows:,} rows "
+            f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores (loadavg {load0:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after; other work on the machine makes run times vary). Upload: {a.rows:,} rows "
             f"({size_mb:.1f} MB CSV, SST-2 train repeated with \" #i\" appended). Uninterrupted run: "
             f"{total:.2f} s — upload {upload_s:.2f} s, ingest {sl['ingest'][1]:.2f} s, process {sl['process'][1]:.2f} s, "
             f"train {sl['train'][1]:.2f} s, validate {sl['validate'][1]:.2f} s (each stage's own \"(N.NN s)\"; "
             "the rest is start-up, upload and the final summary).",
             "",
             "Kill point = the line that ends the previous stage (for ingest: the `store` line) + fraction × that "
-            "stage's window in the uninterrupted run; SIGKILL; then the same command is re-run to completion.",
+            "stage's window in the uninterrupted run (the line before it to its own line); or, for the rows marked "
+            "`tmp`, the first moment after that line when a temp file exists in `bucket/.tmp` (a write in flight). "
+            "SIGKILL; then the same command is re-run to completion on the same `--home`.",
             "",
-            "| trial | target stage | fraction | killed at (s) | running at the kill (from output) | .tmp files left by the kill "
-            "| re-run exit | re-run (s) | re-run found done (\"already\") | production | versions | history entries "
-            "| .tmp after re-run | recovered |",
-            "|---:|---|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|---|",
+            "| trial | target stage | kill point | killed at (s) | running at the kill (from output) | .tmp files left by the kill "
+            "| re-run exit | re-run (s) | re-run found done (\"already\") | promoted by | production | versions "
+            "| history entries | .tmp after re-run | recovered |",
+            "|---:|---|---:|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|---|",
         ]
         for r in results:
             lines.append(
-                f"| {r['trial']} | {r['target']} | {r['frac']:.2f} | {r['kill_t']:.2f} | {r['running']} | {r['tmp_by_kill']} "
-                f"| {r['rc']} | {r['rerun_s']:.2f} | {', '.join(r['already']) or '–'} | {r['version'] or '–'} "
+                f"| {r['trial']} | {r['target']} | {kill_point(r)} | {r['kill_t']:.2f} | {r['running']} | {r['tmp_by_kill']} "
+                f"| {r['rc']} | {r['rerun_s']:.2f} | {', '.join(r['already']) or '–'} | {r['promoted_by']} | {r['version'] or '–'} "
                 f"| {r['n_versions']} | {r['n_history']} | {r['tmp_after']} | "
                 f"{'yes' if r['ok'] else 'NO: ' + '; '.join(r['problems'])} |")
         lines.append("")
-        lines.append(f"**Recovered {n_ok} of {len(results)}**; kills landed in: {', '.join(stages_hit) or '–'}. "
-                     f"Total test time {time.monotonic() - t_all:.0f} s.")
+        timed = [r for r in results if r["mode"] == "time"]
+        lines.append(f"**Recovered {n_ok} of {len(results)}** ({sum(r['ok'] for r in timed)} of {len(timed)} timed kills, "
+                     f"{sum(r['ok'] for r in results if r['mode'] == 'tmp')} of {len(results) - len(timed)} temp-file kills); "
+                     f"kills landed in: " + ", ".join(f"{s} {sum(1 for r in results if r['killed'] and r['running'].split()[0] == s)}"
+                                                      for s in stages_hit) + "; "
+                     f"{sum(1 for r in results if r['tmp_by_kill'])} kills left temp files behind, all removed by the re-run"
+                     + ("" if all(r["tmp_after"] == 0 for r in results) else " (NOT: see the table)")
+                     + f". Total test time {time.monotonic() - t_all:.0f} s.")
         text = "\n".join(lines)
         print("\n" + text)
         os.makedirs(os.path.dirname(a.out), exist_ok=True)
         with open(a.out, "w") as f:
             cmdline = "python3 bench/faults.py" + ("" if a.rows == 500_000 else f" --rows {a.rows}") + \
-                ("" if a.trials == 13 else f" --trials {a.trials}")
+                ("" if a.trials == 13 else f" --trials {a.trials}") + ("" if a.tmp_trials == 4 else f" --tmp-trials {a.tmp_trials}")
             f.write(f"# Crash recovery: SIGKILL during each pipeline stage, then re-run\n\nMade by `{cmdline}`.\n\n" + text + "\n")
         return 0 if n_ok == len(results) else 1
     finally:

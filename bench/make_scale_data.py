@@ -2,9 +2,13 @@
 SST-2 train (copy 0 = original, later copies = the same sentences with word order shuffled per sentence,
 random.Random(12345)), so both tools train on identical rows.
 Usage: python3 bench/make_scale_data.py N OUT.tsv"""
-import os, random, sys
+import argparse, os, random
 
-N, out = int(sys.argv[1]), sys.argv[2]
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="SST2=DIR overrides the data folder.")
+ap.add_argument("n", type=int, metavar="N", help="rows to write")
+ap.add_argument("out", metavar="OUT.tsv", help="where to write them (label<TAB>sentence, with a header)")
+args = ap.parse_args()
+N, out = args.n, args.out
 src = os.environ.get("SST2", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "sst2"))
 rows = [l.rstrip("\n").split("\t", 1) for l in open(os.path.join(src, "train.tsv"), encoding="utf-8")][1:]
 Xtr, ytr = [r[1] for r in rows], [r[0] for r in rows]

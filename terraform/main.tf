@@ -55,6 +55,7 @@ module "pipeline" {
   max_event_age_seconds      = var.max_event_age_seconds
   log_retention_days         = var.log_retention_days
   alarm_email                = var.alarm_email
+  pipeline_settings          = var.pipeline_settings
 }
 
 module "network" {

@@ -345,3 +345,13 @@ variable "alertmanager_image" {
   type        = string
   default     = "prom/alertmanager:v0.28.1"
 }
+
+variable "pipeline_settings" {
+  description = "Pipeline settings for the stage functions, as the environment variables `polarity pipeline run --help` lists (e.g. { POLARITY_C = \"0.5\", POLARITY_NGRAM = \"1,3\", POLARITY_CLASS_WEIGHT = \"balanced\", POLARITY_GATE_ALPHA = \"0.001\" }). A bad value fails the functions at cold start with a message naming the variable."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for k in keys(var.pipeline_settings) : contains(["POLARITY_TEST_FRACTION", "POLARITY_TRAIN_MODE", "POLARITY_PROMOTE_MARGIN", "POLARITY_PROMOTE_FLOOR", "POLARITY_MAX_RECALL_DROP", "POLARITY_PROMOTE_ALPHA", "POLARITY_GATE", "POLARITY_GATE_MARGIN", "POLARITY_GATE_ALPHA", "POLARITY_MAX_FEATURES", "POLARITY_NGRAM", "POLARITY_MIN_DF", "POLARITY_MAX_DF", "POLARITY_MIN_TOKEN_CHARS", "POLARITY_SUBLINEAR_TF", "POLARITY_C", "POLARITY_CLASS_WEIGHT", "POLARITY_MAX_ITER", "POLARITY_TOL", "POLARITY_GIT_SHA", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "POLARITY_MLFLOW_TIMEOUT"], k)])
+    error_message = "pipeline_settings keys must be pipeline settings (see `polarity pipeline run --help`): POLARITY_TEST_FRACTION, POLARITY_TRAIN_MODE, POLARITY_PROMOTE_MARGIN, POLARITY_PROMOTE_FLOOR, POLARITY_MAX_RECALL_DROP, POLARITY_PROMOTE_ALPHA, POLARITY_GATE, POLARITY_GATE_MARGIN, POLARITY_GATE_ALPHA, POLARITY_MAX_FEATURES, POLARITY_NGRAM, POLARITY_MIN_DF, POLARITY_MAX_DF, POLARITY_MIN_TOKEN_CHARS, POLARITY_SUBLINEAR_TF, POLARITY_C, POLARITY_CLASS_WEIGHT, POLARITY_MAX_ITER, POLARITY_TOL, POLARITY_GIT_SHA, MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, POLARITY_MLFLOW_TIMEOUT."
+  }
+}

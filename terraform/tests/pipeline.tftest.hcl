@@ -201,3 +201,34 @@ run "public_predict_url_and_reserved_concurrency" {
     error_message = "Opt-in reserved concurrency is not passed through."
   }
 }
+
+# Pipeline settings reach every stage function's environment; the backends stay Terraform's; an unknown
+# key is refused at plan time.
+run "pipeline_settings" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    pipeline_settings = { POLARITY_C = "0.5", POLARITY_CLASS_WEIGHT = "balanced", POLARITY_GATE_ALPHA = "0.001" }
+  }
+  assert {
+    condition = alltrue([
+      for k, f in aws_lambda_function.stage :
+      f.environment[0].variables["POLARITY_C"] == "0.5" && f.environment[0].variables["POLARITY_CLASS_WEIGHT"] == "balanced"
+      && f.environment[0].variables["POLARITY_STORE"] == "s3://polarity-test-data"
+    ])
+    error_message = "pipeline_settings did not reach every stage function"
+  }
+}
+
+run "unknown_pipeline_setting" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    pipeline_settings = { POLARITY_STOER = "s3://elsewhere" }
+  }
+  expect_failures = [var.pipeline_settings]
+}

@@ -141,7 +141,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Prints a progress line on stderr when it is a terminal and JSON output was not asked for.
 pub fn progress(json: bool, msg: &str) {
-    if !json && std::io::stderr().is_terminal() {
+    if shows_progress(json) {
         eprintln!("… {msg}");
+    }
+}
+
+/// True when progress lines are shown: stderr is a terminal and JSON output was not asked for.
+pub fn shows_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// A progress display for training: the phase, and the fit's objective at most every second.
+pub fn training_progress(json: bool) -> impl FnMut(polarity_core::train::Phase) {
+    use polarity_core::train::Phase;
+    let show = shows_progress(json);
+    let mut last = std::time::Instant::now();
+    move |p| {
+        if !show {
+            return;
+        }
+        match p {
+            Phase::Vectorizing { rows } => eprintln!("… vectorising {rows} rows"),
+            Phase::Fitting {
+                evaluation,
+                objective,
+            } => {
+                if evaluation == 1 || last.elapsed() >= std::time::Duration::from_secs(1) {
+                    last = std::time::Instant::now();
+                    eprintln!("… fitting: evaluation {evaluation}, objective {objective:.6}");
+                }
+            }
+            Phase::Scoring { rows } => eprintln!("… scoring {rows} held-out rows"),
+        }
     }
 }

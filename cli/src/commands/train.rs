@@ -119,6 +119,14 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     progress(a.json, "reading training data");
     let t0 = Instant::now();
     let inputs = read_training(a, &mut rejects)?;
+    progress(
+        a.json,
+        &format!(
+            "read {} rows from {} file(s)",
+            inputs.rows.len(),
+            a.data.len()
+        ),
+    );
     let mut reports = inputs.reports;
     progress(
         a.json,
@@ -166,7 +174,15 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
 
     progress(a.json, &format!("fitting on {} rows", train_rows.len()));
-    let (model, t) = train::train(&cfg, &train_rows, &test_rows, labels, inputs.scheme)?;
+    let mut on = super::training_progress(a.json);
+    let (model, t) = train::train_observed(
+        &cfg,
+        &train_rows,
+        &test_rows,
+        labels,
+        inputs.scheme,
+        &mut on,
+    )?;
     if !model.meta.fit.converged {
         eprintln!(
             "warning: the fit did not converge within --max-iter {} (objective {:.6}); the model may be poor: raise --max-iter",

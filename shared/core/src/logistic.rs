@@ -246,6 +246,20 @@ impl LogisticConfig {
         y: &[u32],
         classes: usize,
     ) -> Result<(LogisticModel, FitReport), LogisticError> {
+        self.fit_observed(x, y, classes, &mut |_, _| {})
+    }
+
+    /// [`Self::fit`], calling `observe(evaluation, objective)` after every objective evaluation (progress).
+    ///
+    /// # Errors
+    /// [`LogisticError`] for invalid settings or labels.
+    pub fn fit_observed<D: Design>(
+        &self,
+        x: &D,
+        y: &[u32],
+        classes: usize,
+        observe: &mut dyn FnMut(usize, f64),
+    ) -> Result<(LogisticModel, FitReport), LogisticError> {
         let weights = match self.class_weight {
             ClassWeight::None => None,
             ClassWeight::Balanced => {
@@ -268,7 +282,7 @@ impl LogisticConfig {
                 )
             }
         };
-        self.fit_weighted(x, y, weights.as_deref(), classes)
+        self.fit_inner(x, y, weights.as_deref(), classes, observe)
     }
 
     /// Fits with explicit row weights (`None`: all 1). With weights `s_i` the objective is
@@ -282,6 +296,17 @@ impl LogisticConfig {
         y: &[u32],
         weights: Option<&[f64]>,
         classes: usize,
+    ) -> Result<(LogisticModel, FitReport), LogisticError> {
+        self.fit_inner(x, y, weights, classes, &mut |_, _| {})
+    }
+
+    fn fit_inner<D: Design>(
+        &self,
+        x: &D,
+        y: &[u32],
+        weights: Option<&[f64]>,
+        classes: usize,
+        observe: &mut dyn FnMut(usize, f64),
     ) -> Result<(LogisticModel, FitReport), LogisticError> {
         self.validate()?;
         let rows = x.n_rows();
@@ -313,6 +338,7 @@ impl LogisticConfig {
             gtol: self.tol,
             ..Default::default()
         };
+        let mut evaluation = 0;
         let report = lbfgs::minimize(&cfg, &mut theta, |th, grad| {
             let (w, b) = th.split_at(d * k);
             // Fold the column factor into the weights once per evaluation.
@@ -406,7 +432,10 @@ impl LogisticConfig {
                 .iter_mut()
                 .zip(w)
                 .for_each(|(gj, wj)| *gj += reg * wj);
-            loss / n + 0.5 * reg * w.iter().map(|v| v * v).sum::<f64>()
+            let objective = loss / n + 0.5 * reg * w.iter().map(|v| v * v).sum::<f64>();
+            evaluation += 1;
+            observe(evaluation, objective);
+            objective
         });
         let intercept = theta.split_off(d * k);
         Ok((

@@ -20,7 +20,13 @@ pub fn fmix64(mut k: u64) -> u64 {
 /// True when the row with this cleaned text belongs to the test split: the top 53 bits of
 /// `fmix64(fnv1a64(text))`, as a fraction of 2^53, fall below `test_fraction`.
 pub fn is_test(cleaned: &str, test_fraction: f64) -> bool {
-    let u = (fmix64(fnv1a64(cleaned.as_bytes())) >> 11) as f64 / (1u64 << 53) as f64;
+    is_test_hash(fnv1a64(cleaned.as_bytes()), test_fraction)
+}
+
+/// True when a row whose split key hashes to `h` belongs to the test split: the top 53 bits of
+/// `fmix64(h)`, as a fraction of 2^53, fall below `test_fraction`.
+pub fn is_test_hash(h: u64, test_fraction: f64) -> bool {
+    let u = (fmix64(h) >> 11) as f64 / (1u64 << 53) as f64;
     u < test_fraction
 }
 

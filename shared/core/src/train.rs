@@ -129,6 +129,28 @@ pub fn data_digest(texts: &[String], classes: &[u32], labels: &[String]) -> Stri
     crate::artifact::hex(&h.finalize())
 }
 
+/// What training is doing (for progress displays).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// Building the TF-IDF vocabulary and matrix.
+    Vectorizing {
+        /// Training rows.
+        rows: usize,
+    },
+    /// One objective evaluation of the regression fit.
+    Fitting {
+        /// Evaluations so far.
+        evaluation: usize,
+        /// The objective's value.
+        objective: f64,
+    },
+    /// Scoring the held-out rows.
+    Scoring {
+        /// Held-out rows.
+        rows: usize,
+    },
+}
+
 /// Fits a classifier on cleaned `texts` with class indices `classes` (no metrics yet).
 ///
 /// # Errors
@@ -139,6 +161,21 @@ pub fn fit_classifier(
     classes: &[u32],
     labels: Labels,
     scheme: LabelScheme,
+) -> Result<(Classifier, TrainTimings), TrainError> {
+    fit_observed(cfg, texts, classes, labels, scheme, &mut |_| {})
+}
+
+/// [`fit_classifier`] reporting its [`Phase`]s to `on`.
+///
+/// # Errors
+/// As [`fit_classifier`].
+pub fn fit_observed(
+    cfg: &ValidTrainConfig,
+    texts: &[String],
+    classes: &[u32],
+    labels: Labels,
+    scheme: LabelScheme,
+    on: &mut dyn FnMut(Phase),
 ) -> Result<(Classifier, TrainTimings), TrainError> {
     let labels = labels.into_names();
     if texts.is_empty() {
@@ -155,10 +192,18 @@ pub fn fit_classifier(
         return Err(TrainError::OneClass(only));
     }
     let t0 = Instant::now();
+    on(Phase::Vectorizing { rows: texts.len() });
     let (tfidf, x) = Tfidf::fit_transform(&cfg.tfidf, texts)?;
     let vectorize_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    let (model, report) = cfg.logistic.fit(&x, classes, labels.len())?;
+    let (model, report) =
+        cfg.logistic
+            .fit_observed(&x, classes, labels.len(), &mut |evaluation, objective| {
+                on(Phase::Fitting {
+                    evaluation,
+                    objective,
+                })
+            })?;
     let fit_s = t0.elapsed().as_secs_f64();
     drop(x);
     let n = texts.len() as f64;
@@ -204,8 +249,24 @@ pub fn train(
     labels: Labels,
     scheme: LabelScheme,
 ) -> Result<(Classifier, TrainTimings), TrainError> {
-    let (mut c, mut timings) = fit_classifier(cfg, &train.texts, &train.classes, labels, scheme)?;
+    train_observed(cfg, train, test, labels, scheme, &mut |_| {})
+}
+
+/// [`train`] reporting its [`Phase`]s to `on`.
+///
+/// # Errors
+/// As [`fit_classifier`].
+pub fn train_observed(
+    cfg: &ValidTrainConfig,
+    train: &Labelled,
+    test: &Labelled,
+    labels: Labels,
+    scheme: LabelScheme,
+    on: &mut dyn FnMut(Phase),
+) -> Result<(Classifier, TrainTimings), TrainError> {
+    let (mut c, mut timings) = fit_observed(cfg, &train.texts, &train.classes, labels, scheme, on)?;
     if !test.is_empty() {
+        on(Phase::Scoring { rows: test.len() });
         let t0 = Instant::now();
         c.meta.metrics = Some(evaluate(&c, test));
         c.meta.data.n_test = test.len() as u64;

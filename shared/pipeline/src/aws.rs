@@ -6,7 +6,7 @@
 //! When any custom endpoint is in use, S3 uses path-style addressing (MinIO, LocalStack, moto).
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 /// How to reach AWS (everything optional: the default chain is used for what is not set).
 #[derive(Debug, Clone, Default)]
@@ -79,12 +79,54 @@ const TRANSIENT_CODES: &[&str] = &[
     "TransactionInProgressException",
 ];
 
-/// `(transient, message)` for an SDK error.
-pub fn classify<E>(e: &SdkError<E, HttpResponse>) -> (bool, String)
+/// Where requests to `service` (`s3`, `dynamodb`) go: its `AWS_ENDPOINT_URL_*` variable, else
+/// `AWS_ENDPOINT_URL`, else AWS itself.
+pub fn endpoint(service: &str) -> String {
+    let specific = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    [specific.as_str(), "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("the AWS {service} endpoint"))
+}
+
+/// An SDK error in one line: the service's code and message for an answer, or the chain of causes
+/// (each once, no debug dump) with the endpoint for a request that got no answer.
+pub fn describe<E>(service: &str, e: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let msg = DisplayErrorContext(e).to_string();
+    if let SdkError::ServiceError(se) = e {
+        let status = se.raw().status().as_u16();
+        return match (se.err().code(), se.err().message()) {
+            (Some(c), Some(m)) => format!("{c}: {m} (HTTP {status})"),
+            (Some(c), None) => format!("{c} (HTTP {status})"),
+            _ => format!("HTTP {status}"),
+        };
+    }
+    let mut chain: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !chain.iter().any(|c| c.contains(&s)) {
+            chain.push(s);
+        }
+        cur = err.source();
+    }
+    let what = match e {
+        SdkError::TimeoutError(_) => "timed out",
+        SdkError::DispatchFailure(_) => "could not send the request",
+        SdkError::ResponseError(_) => "could not read the response",
+        _ => "failed",
+    };
+    format!("{what} to {}: {}", endpoint(service), chain.join(": ")).replace('\n', " ")
+}
+
+/// `(transient, message)` for an SDK error of `service` (see [`describe`]).
+pub fn classify<E>(service: &str, e: &SdkError<E, HttpResponse>) -> (bool, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let msg = describe(service, e);
     let transient = match e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true

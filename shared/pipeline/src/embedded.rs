@@ -120,7 +120,11 @@ pub struct Dispatcher<'a> {
     cfg: &'a PipelineConfig,
     tracker: Arc<dyn Tracker>,
     bucket: String,
+    on_start: Option<StartHook<'a>>,
 }
+
+/// What [`Dispatcher::on_start`] calls.
+type StartHook<'a> = Box<dyn Fn(Stage, &str) + Send + Sync + 'a>;
 
 impl<'a> Dispatcher<'a> {
     /// A dispatcher over a store (named `bucket` in events) and a registry.
@@ -137,7 +141,14 @@ impl<'a> Dispatcher<'a> {
             cfg,
             tracker,
             bucket: bucket.into(),
+            on_start: None,
         }
+    }
+
+    /// Calls `f(stage, key)` as each stage starts (progress displays).
+    pub fn on_start(mut self, f: impl Fn(Stage, &str) + Send + Sync + 'a) -> Self {
+        self.on_start = Some(Box::new(f));
+        self
     }
 
     /// Uploads `body` (with user `meta`, e.g. a data contract) to `key` and runs everything it triggers.
@@ -185,6 +196,9 @@ impl<'a> Dispatcher<'a> {
         while let Some(ev) = queue.pop_front() {
             for obj in object_refs(&ev) {
                 let Some(stage) = obj.stage() else { continue };
+                if let Some(f) = &self.on_start {
+                    f(stage, &obj.key);
+                }
                 let rec = Recording::new(self.store);
                 let t0 = Instant::now();
                 let ctx = Ctx {

@@ -58,11 +58,11 @@ locals {
   failures_arn   = "${local.arn_prefix}:sqs:${local.region_account}:${var.name}-pipeline-failures"
   failures_name  = "${var.name}-pipeline-failures"
 
-  function_env = {
+  function_env = merge(var.pipeline_settings, {
     POLARITY_STORE    = "s3://${var.bucket_id}"
     POLARITY_REGISTRY = "dynamodb://${var.registry_table_name}"
     RUST_LOG          = var.rust_log
-  }
+  })
 }
 
 # --- logs ------------------------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ fn err<E>(
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let (transient, msg) = classify(e);
+    let (transient, msg) = classify("dynamodb", e);
     if transient {
         RegistryError::Transient(format!("{op}: {msg}"))
     } else {

@@ -75,7 +75,7 @@ impl S3Store {
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let (transient, message) = classify(e);
+        let (transient, message) = classify("s3", e);
         let key = key.to_string();
         if transient {
             StoreError::Transient { op, key, message }
