@@ -21,6 +21,9 @@ What it does:
      DIR/bucket/.tmp after the stage's anchor line, so a dead writer's temp file is left for the re-run to
      clean (the timed kills rarely hit a write in flight). Small writes live in .tmp for microseconds, so
      such a run may end before one is seen: it is then tried again on a fresh DIR, up to 3 runs.
+  6. Then --lock-trials more (train, validate in turn) that SIGKILL the run the moment the file registry's
+     lock file DIR/registry.json.lock exists (a registry update in flight), tried again on a fresh DIR (up
+     to 5 runs) until the kill leaves the lock file behind.
 The re-run is expected to report the stages that had finished as "already" done and to run the rest.
 
 Prints a markdown table and writes it to bench/results/faults.md. Exits 1 if any trial did not recover.
@@ -58,12 +61,15 @@ def parse_args():
     ap.add_argument("--tmp-trials", type=int, default=4,
                     help="extra trials that SIGKILL as soon as a temp file appears in bucket/.tmp, one per stage "
                          "in turn, so the clean-up of dead writers' temp files is exercised (default: %(default)s)")
+    ap.add_argument("--lock-trials", type=int, default=2,
+                    help="extra trials that SIGKILL while the file registry's lock (DIR/registry.json.lock) is held, "
+                         "in train and validate in turn (default: %(default)s)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "faults.md"),
                     help="markdown file to write (default: %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (upload, homes, logs)")
     a = ap.parse_args()
-    if a.trials < 1 or a.rows < 1 or a.tmp_trials < 0:
-        ap.error("--trials and --rows must be at least 1, --tmp-trials at least 0")
+    if a.trials < 1 or a.rows < 1 or a.tmp_trials < 0 or a.lock_trials < 0:
+        ap.error("--trials and --rows must be at least 1, --tmp-trials and --lock-trials at least 0")
     return a
 
 
@@ -137,7 +143,17 @@ class Run:
 def kill_point(r):
     if r["mode"] == "time":
         return "%.2f of window" % r["frac"]
-    return "tmp" + (" (%d runs)" % r["attempts"] if r["attempts"] > 1 else "")
+    return r["mode"] + (" (%d runs)" % r["attempts"] if r["attempts"] > 1 else "")
+
+
+def left(r):
+    """What the killed run left behind, for the table."""
+    parts = [f"{r['tmp_by_kill']} .tmp"] + (["registry.json.lock"] if r["lock_left"] else [])
+    return ", ".join(parts)
+
+
+def registry_lock(home):
+    return os.path.join(home, "registry.json.lock")
 
 
 def registry_json(cli, home, what):
@@ -232,12 +248,15 @@ def main():
             seen[s] += 1
             plan.append((s, "time", frac, frac * windows[s]))
         plan += [(STAGES[i % 4], "tmp", None, None) for i in range(a.tmp_trials)]
+        plan += [(("train", "validate")[i % 2], "lock", None, None) for i in range(a.lock_trials)]
 
         results = []
         for i, (target, mode, frac, delay) in enumerate(plan, 1):
             anchor, _ = anchors[target]
-            # a temp-file kill whose run ends before a temp file is seen is tried again on a fresh home
-            for attempt in range(1, (3 if mode == "tmp" else 1) + 1):
+            # a temp-file kill whose run ends before a temp file is seen, and a lock kill that does not leave the
+            # lock behind (it lives for microseconds), are tried again on a fresh home
+            attempts = {"time": 1, "tmp": 3, "lock": 5}[mode]
+            for attempt in range(1, attempts + 1):
                 home = os.path.join(work, f"trial{i:02d}-{attempt}")
                 run = Run(cli, upload, home, os.path.join(work, f"trial{i:02d}.killed.stderr"))
                 killed = False
@@ -246,7 +265,7 @@ def main():
                         end = time.monotonic() + delay
                         while time.monotonic() < end and run.proc.poll() is None:
                             time.sleep(min(0.002, max(0.0, end - time.monotonic())))
-                    else:
+                    elif mode == "tmp":
                         # busy-poll: small objects live in .tmp for microseconds between write and rename
                         tmp_dir = os.path.join(home, "bucket", ".tmp")
                         n = 0
@@ -259,12 +278,19 @@ def main():
                             n += 1
                             if n % 256 == 0 and run.proc.poll() is not None:
                                 break
+                    else:
+                        lock = registry_lock(home)
+                        n = 0
+                        while not os.path.exists(lock):
+                            n += 1
+                            if n % 256 == 0 and run.proc.poll() is not None:
+                                break
                     if run.proc.poll() is None:
                         run.proc.send_signal(signal.SIGKILL)
                         killed = True
                 kill_t = time.monotonic() - run.t0
                 run.wait()
-                if killed or attempt == (3 if mode == "tmp" else 1):
+                if attempt == attempts or (killed and (mode != "lock" or os.path.exists(registry_lock(home)))):
                     break
                 shutil.rmtree(home, ignore_errors=True)
             done = [s for _, s, _, _ in run.stage_lines()]
@@ -278,6 +304,7 @@ def main():
             else:
                 running = STAGES[STAGES.index(done[-1]) + 1]
             left_by_kill = len(tmp_files(home))
+            lock_left = os.path.exists(registry_lock(home))
             rerun = Run(cli, upload, home, os.path.join(work, f"trial{i:02d}.rerun.stderr"))
             rc = rerun.wait(timeout=20 * total + 120)
             rerun_s = time.monotonic() - rerun.t0
@@ -287,11 +314,11 @@ def main():
             promoted_by = "re-run" if any(l.startswith("upload to promotion:") for _, l in rerun.lines) else \
                 "killed run" if any(l.startswith("nothing was promoted in this run") for _, l in rerun.lines) else "?"
             r = dict(trial=i, attempts=attempt, target=target, mode=mode, frac=frac, kill_t=kill_t, killed=killed, running=running,
-                     tmp_by_kill=left_by_kill, rc=rc, rerun_s=rerun_s, already=already, promoted_by=promoted_by, ok=ok,
+                     tmp_by_kill=left_by_kill, lock_left=lock_left, rc=rc, rerun_s=rerun_s, already=already, promoted_by=promoted_by, ok=ok,
                      **facts)
             results.append(r)
             print(f"trial {i:2d}: target {target:<8} {mode:<4} kill at {kill_t:6.2f} s, running {running:<16} "
-                  f"tmp left {left_by_kill}, re-run rc {rc} in {rerun_s:.2f} s, already {already or '-'} -> "
+                  f"tmp left {left_by_kill}{', registry lock left' if lock_left else ''}, re-run rc {rc} in {rerun_s:.2f} s, already {already or '-'} -> "
                   f"{'recovered' if ok else 'NOT recovered: ' + '; '.join(facts['problems'])}", flush=True)
             if not ok:
                 print("  re-run output:\n" + "\n".join("    " + l for _, l in rerun.lines), flush=True)
@@ -315,24 +342,27 @@ def main():
             "",
             "Kill point = the line that ends the previous stage (for ingest: the `store` line) + fraction × that "
             "stage's window in the uninterrupted run (the line before it to its own line); or, for the rows marked "
-            "`tmp`, the first moment after that line when a temp file exists in `bucket/.tmp` (a write in flight). "
+            "`tmp`, the first moment after that line when a temp file exists in `bucket/.tmp` (a write in flight); "
+            "for `lock`, the first moment after it when `registry.json.lock` exists (a registry update in flight). "
             "SIGKILL; then the same command is re-run to completion on the same `--home`.",
             "",
-            "| trial | target stage | kill point | killed at (s) | running at the kill (from output) | .tmp files left by the kill "
+            "| trial | target stage | kill point | killed at (s) | running at the kill (from output) | left by the kill "
             "| re-run exit | re-run (s) | re-run found done (\"already\") | promoted by | production | versions "
             "| history entries | .tmp after re-run | recovered |",
             "|---:|---|---:|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|---|",
         ]
         for r in results:
             lines.append(
-                f"| {r['trial']} | {r['target']} | {kill_point(r)} | {r['kill_t']:.2f} | {r['running']} | {r['tmp_by_kill']} "
+                f"| {r['trial']} | {r['target']} | {kill_point(r)} | {r['kill_t']:.2f} | {left(r)} "
                 f"| {r['rc']} | {r['rerun_s']:.2f} | {', '.join(r['already']) or '–'} | {r['promoted_by']} | {r['version'] or '–'} "
                 f"| {r['n_versions']} | {r['n_history']} | {r['tmp_after']} | "
                 f"{'yes' if r['ok'] else 'NO: ' + '; '.join(r['problems'])} |")
         lines.append("")
-        timed = [r for r in results if r["mode"] == "time"]
-        lines.append(f"**Recovered {n_ok} of {len(results)}** ({sum(r['ok'] for r in timed)} of {len(timed)} timed kills, "
-                     f"{sum(r['ok'] for r in results if r['mode'] == 'tmp')} of {len(results) - len(timed)} temp-file kills); "
+        def tally(mode):
+            rs = [r for r in results if r["mode"] == mode]
+            return f"{sum(r['ok'] for r in rs)} of {len(rs)}"
+        lines.append(f"**Recovered {n_ok} of {len(results)}** ({tally('time')} timed kills, {tally('tmp')} temp-file kills, "
+                     f"{tally('lock')} registry-lock kills); "
                      f"kills landed in: " + ", ".join(f"{s} {sum(1 for r in results if r['killed'] and r['running'].split()[0] == s)}"
                                                       for s in stages_hit) + "; "
                      f"{sum(1 for r in results if r['tmp_by_kill'])} kills left temp files behind, all removed by the re-run"
@@ -343,7 +373,8 @@ def main():
         os.makedirs(os.path.dirname(a.out), exist_ok=True)
         with open(a.out, "w") as f:
             cmdline = "python3 bench/faults.py" + ("" if a.rows == 500_000 else f" --rows {a.rows}") + \
-                ("" if a.trials == 13 else f" --trials {a.trials}") + ("" if a.tmp_trials == 4 else f" --tmp-trials {a.tmp_trials}")
+                ("" if a.trials == 13 else f" --trials {a.trials}") + ("" if a.tmp_trials == 4 else f" --tmp-trials {a.tmp_trials}") + \
+                ("" if a.lock_trials == 2 else f" --lock-trials {a.lock_trials}")
             f.write(f"# Crash recovery: SIGKILL during each pipeline stage, then re-run\n\nMade by `{cmdline}`.\n\n" + text + "\n")
         return 0 if n_ok == len(results) else 1
     finally:

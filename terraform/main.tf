@@ -93,6 +93,7 @@ module "serving" {
   deletion_protection   = var.deletion_protection
   waf_web_acl_arn       = var.waf_web_acl_arn
   alarm_topic_arn       = module.pipeline.alarm_topic_arn
+  api_key_parameter     = var.api_key_parameter
 }
 
 module "monitoring" {

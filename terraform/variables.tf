@@ -355,3 +355,9 @@ variable "pipeline_settings" {
     error_message = "pipeline_settings keys must be pipeline settings (see `polarity pipeline run --help`): POLARITY_TEST_FRACTION, POLARITY_TRAIN_MODE, POLARITY_PROMOTE_MARGIN, POLARITY_PROMOTE_FLOOR, POLARITY_MAX_RECALL_DROP, POLARITY_PROMOTE_ALPHA, POLARITY_GATE, POLARITY_GATE_MARGIN, POLARITY_GATE_ALPHA, POLARITY_MAX_FEATURES, POLARITY_NGRAM, POLARITY_MIN_DF, POLARITY_MAX_DF, POLARITY_MIN_TOKEN_CHARS, POLARITY_SUBLINEAR_TF, POLARITY_C, POLARITY_CLASS_WEIGHT, POLARITY_MAX_ITER, POLARITY_TOL, POLARITY_GIT_SHA, MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, POLARITY_MLFLOW_TIMEOUT."
   }
 }
+
+variable "api_key_parameter" {
+  description = "Name of an SSM SecureString parameter (encrypted with the project KMS key) holding the bearer token /predict and /v2/* require; empty: no auth. The instances read it at boot; it never appears in user-data."
+  type        = string
+  default     = ""
+}

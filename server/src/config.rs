@@ -59,6 +59,35 @@ pub struct ServeArgs {
     #[arg(long, env = "POLARITY_ACCESS_LOG")]
     pub access_log: bool,
 
+    /// Require `Authorization: Bearer <KEY>` on /predict and /v2/* (401 `unauthorized` otherwise). In AWS
+    /// the instance reads it from SSM Parameter Store at boot; it never appears in user-data or logs.
+    #[arg(
+        long,
+        env = "POLARITY_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+
+    /// The model's name in the KServe V2 routes (`/v2/models/{name}`).
+    #[arg(
+        long,
+        env = "POLARITY_MODEL_NAME",
+        value_name = "NAME",
+        default_value = "polarity"
+    )]
+    pub model_name: String,
+
+    /// After a new model replaces the old one, the share of texts the old one also scores (kept warm) to
+    /// measure how often they disagree (`polarity_shadow_disagreement_ratio`); 0 turns this off.
+    #[arg(
+        long,
+        env = "POLARITY_SHADOW_SAMPLE",
+        value_name = "FRACTION",
+        default_value_t = 0.1
+    )]
+    pub shadow_sample: f64,
+
     /// Request limits.
     #[command(flatten)]
     pub limits: Limits,

@@ -18,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -33,7 +34,7 @@ pub use config::{Limits, ServeArgs};
 pub use error::ApiError;
 pub use registry_source::RegistrySource;
 pub use source::{FileSource, ModelRef, ModelSource, SourceError};
-pub use state::{AppState, LoadedModel};
+pub use state::{AppState, LoadedModel, ServingOptions};
 
 /// How often startup retries a retryable source error before opening the port without a model.
 const STARTUP_ATTEMPTS: u32 = 5;
@@ -41,12 +42,22 @@ const STARTUP_ATTEMPTS: u32 = 5;
 /// The HTTP API over `state`. Every response, errors included, is counted by route template.
 pub fn app(state: AppState) -> Router {
     use routes::*;
-    let access_log = state.access_log();
+    let access_log = state.options().access_log;
+    let guarded = |r: axum::routing::MethodRouter<AppState>| {
+        r.route_layer(from_fn_with_state(state.clone(), predict::guard))
+    };
+    // bearer-token auth (when --api-key is set) on the inference routes only
+    let inference = Router::new()
+        .route("/predict", guarded(post(predict::predict)))
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
+        .route("/v2/models/{name}", get(v2::metadata))
+        .route("/v2/models/{name}/ready", get(v2::model_ready))
+        .route("/v2/models/{name}/infer", guarded(post(v2::infer)))
+        .route_layer(from_fn_with_state(state.clone(), crate::auth::require_key));
     let router = Router::new()
-        .route(
-            "/predict",
-            post(predict::predict).route_layer(from_fn_with_state(state.clone(), predict::guard)),
-        )
+        .merge(inference)
+        .route("/docs", get(docs::docs))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/info", get(info::info))
@@ -144,7 +155,18 @@ pub async fn serve_with_source(
 /// Invalid limits, or a `--model` file that cannot be loaded.
 pub async fn start_state(args: &ServeArgs, source: &dyn ModelSource) -> anyhow::Result<AppState> {
     args.limits.validate().map_err(anyhow::Error::msg)?;
-    let state = AppState::new(args.limits.clone())?.with_access_log(args.access_log);
+    if !(0.0..=1.0).contains(&args.shadow_sample) {
+        anyhow::bail!(
+            "--shadow-sample must be in [0, 1], got {}",
+            args.shadow_sample
+        );
+    }
+    let state = AppState::new(args.limits.clone())?.with_options(state::ServingOptions {
+        access_log: args.access_log,
+        api_key: args.api_key.clone().filter(|k| !k.is_empty()),
+        model_name: args.model_name.clone(),
+        shadow_every: state::ServingOptions::shadow_every(args.shadow_sample),
+    });
     match reload::load_initial(&state, source, STARTUP_ATTEMPTS).await {
         Ok(_) => {}
         Err(e) if args.model.is_some() => {

@@ -73,6 +73,16 @@ pub struct Metrics {
     pub model_ready: IntGauge,
     /// `polarity_build_info{version}`.
     pub build_info: IntGaugeVec,
+    /// `polarity_shadow_comparisons_total`.
+    pub shadow_comparisons: IntCounter,
+    /// `polarity_shadow_disagreements_total`.
+    pub shadow_disagreements: IntCounter,
+    /// `polarity_shadow_disagreement_ratio`: disagreements / comparisons since the current model replaced
+    /// the previous one.
+    pub shadow_ratio: Gauge,
+    /// `polarity_shadow_comparisons_since_swap`.
+    pub shadow_since_swap: IntGauge,
+    shadow_counts: Mutex<(u64, u64)>,
     /// The serving model's label counters and prior (set by [`Metrics::model_installed`]).
     serving: ArcSwap<Serving>,
     drift: Mutex<Drift>,
@@ -180,6 +190,23 @@ impl Metrics {
                 Opts::new("polarity_build_info", "Server build (value 1)."),
                 &["version"],
             )?,
+            shadow_comparisons: IntCounter::new(
+                "polarity_shadow_comparisons_total",
+                "Texts also scored by the previous production model (kept warm after a swap).",
+            )?,
+            shadow_disagreements: IntCounter::new(
+                "polarity_shadow_disagreements_total",
+                "Of those, texts where the previous model predicted another label.",
+            )?,
+            shadow_ratio: Gauge::new(
+                "polarity_shadow_disagreement_ratio",
+                "Share of shadow-scored texts where the serving and the previous model disagree, since the last swap.",
+            )?,
+            shadow_since_swap: IntGauge::new(
+                "polarity_shadow_comparisons_since_swap",
+                "Shadow-scored texts since the last swap (how much the ratio rests on).",
+            )?,
+            shadow_counts: Mutex::new((0, 0)),
             serving: ArcSwap::from_pointee(Serving::default()),
             drift: Mutex::new(Drift::default()),
         };
@@ -198,6 +225,10 @@ impl Metrics {
         r.register(Box::new(m.reloads.clone()))?;
         r.register(Box::new(m.model_ready.clone()))?;
         r.register(Box::new(m.build_info.clone()))?;
+        r.register(Box::new(m.shadow_comparisons.clone()))?;
+        r.register(Box::new(m.shadow_disagreements.clone()))?;
+        r.register(Box::new(m.shadow_ratio.clone()))?;
+        r.register(Box::new(m.shadow_since_swap.clone()))?;
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -235,6 +266,25 @@ impl Metrics {
             prior: prior.to_vec(),
         }));
         self.class_drift.set(0.0);
+        if let Ok(mut c) = self.shadow_counts.lock() {
+            *c = (0, 0);
+        }
+        self.shadow_ratio.set(0.0);
+        self.shadow_since_swap.set(0);
+    }
+
+    /// Counts one shadow comparison (the previous model also scored a text).
+    pub fn shadow(&self, disagree: bool) {
+        self.shadow_comparisons.inc();
+        if disagree {
+            self.shadow_disagreements.inc();
+        }
+        if let Ok(mut c) = self.shadow_counts.lock() {
+            c.0 += 1;
+            c.1 += u64::from(disagree);
+            self.shadow_since_swap.set(c.0 as i64);
+            self.shadow_ratio.set(c.1 as f64 / c.0 as f64);
+        }
     }
 
     /// Counts one prediction of class `best` (`label`) by the model `version`.

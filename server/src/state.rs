@@ -54,10 +54,49 @@ pub struct AppState {
 #[derive(Debug)]
 struct Shared {
     model: ArcSwapOption<LoadedModel>,
+    /// The model the current one replaced, kept warm for shadow scoring.
+    previous: ArcSwapOption<LoadedModel>,
     metrics: Metrics,
     limits: Limits,
     permits: Semaphore,
-    access_log: bool,
+    options: ServingOptions,
+    /// Texts predicted, for picking the shadow sample.
+    texts: std::sync::atomic::AtomicU64,
+}
+
+/// How the API behaves beyond its limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingOptions {
+    /// One line per request at info level.
+    pub access_log: bool,
+    /// The bearer token /predict and /v2/* require, if any.
+    pub api_key: Option<String>,
+    /// The model's name in the KServe V2 routes.
+    pub model_name: String,
+    /// Every how many texts the previous model also scores one (0: never).
+    pub shadow_every: u64,
+}
+
+impl Default for ServingOptions {
+    fn default() -> Self {
+        Self {
+            access_log: false,
+            api_key: None,
+            model_name: "polarity".into(),
+            shadow_every: 10,
+        }
+    }
+}
+
+impl ServingOptions {
+    /// Every how many texts to shadow-score one, for a sampling fraction in `[0, 1]` (0: never).
+    pub fn shadow_every(fraction: f64) -> u64 {
+        if fraction > 0.0 && fraction.is_finite() {
+            (1.0 / fraction.min(1.0)).round().max(1.0) as u64
+        } else {
+            0
+        }
+    }
 }
 
 impl AppState {
@@ -70,19 +109,21 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(Shared {
                 model: ArcSwapOption::empty(),
+                previous: ArcSwapOption::empty(),
                 metrics: Metrics::new()?,
                 limits,
                 permits,
-                access_log: false,
+                options: ServingOptions::default(),
+                texts: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
 
-    /// The same state with the per-request access log on or off (before the state is shared).
-    pub fn with_access_log(self, on: bool) -> Self {
+    /// The same state with other serving options (before the state is shared).
+    pub fn with_options(self, options: ServingOptions) -> Self {
         match Arc::try_unwrap(self.inner) {
             Ok(mut shared) => {
-                shared.access_log = on;
+                shared.options = options;
                 Self {
                     inner: Arc::new(shared),
                 }
@@ -91,9 +132,25 @@ impl AppState {
         }
     }
 
-    /// Whether requests are logged one line each.
-    pub fn access_log(&self) -> bool {
-        self.inner.access_log
+    /// The serving options.
+    pub fn options(&self) -> &ServingOptions {
+        &self.inner.options
+    }
+
+    /// The model the current one replaced, when shadow scoring should run for the next text.
+    pub(crate) fn shadow_for_next_text(&self) -> Option<Arc<LoadedModel>> {
+        let every = self.inner.options.shadow_every;
+        if every == 0 {
+            return None;
+        }
+        let n = self
+            .inner
+            .texts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !n.is_multiple_of(every) {
+            return None;
+        }
+        self.inner.previous.load_full()
     }
 
     /// The model serving now, if any.
@@ -101,7 +158,8 @@ impl AppState {
         self.inner.model.load_full()
     }
 
-    /// Atomically makes `m` the serving model and returns the previous one.
+    /// Atomically makes `m` the serving model and returns the previous one, which is kept warm for
+    /// shadow scoring until the next swap.
     pub fn install(&self, m: LoadedModel) -> Option<Arc<LoadedModel>> {
         self.inner.metrics.model_installed(
             &m.version,
@@ -109,7 +167,9 @@ impl AppState {
             m.classifier.labels(),
             &m.classifier.meta.data.class_prior,
         );
-        self.inner.model.swap(Some(Arc::new(m)))
+        let old = self.inner.model.swap(Some(Arc::new(m)));
+        self.inner.previous.store(old.clone());
+        old
     }
 
     /// The metrics.

@@ -134,10 +134,9 @@ async fn health_ready_info_openapi() {
         .iter()
         .filter(|t| !documented.contains(t))
         .collect();
-    assert_eq!(
-        missing,
-        [&ErrorType::NotFound],
-        "every error type is documented on a route (not_found: no route)"
+    assert!(
+        missing.is_empty(),
+        "every error type is documented on a route: {missing:?}"
     );
     // the schema's text rule is the handler's: `\S` matches exactly what is_blank refuses
     assert_eq!(

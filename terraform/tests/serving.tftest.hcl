@@ -36,6 +36,11 @@ variables {
 }
 
 override_data {
+  target = data.aws_caller_identity.current
+  values = { account_id = "123456789012", arn = "arn:aws:iam::123456789012:user/test", user_id = "TEST" }
+}
+
+override_data {
   target = data.aws_ssm_parameter.al2023_arm64
   values = { insecure_value = "ami-0123456789abcdef0", value = "ami-0123456789abcdef0" }
 }
@@ -198,4 +203,39 @@ run "empty_checksum_is_rejected" {
     server_sha256 = ""
   }
   expect_failures = [var.server_sha256]
+}
+
+# With an API key parameter: the instance role may read exactly that parameter, user-data names it (never a
+# key) and hands it to the service through a root-only environment file. Without one: no SSM read at all.
+run "api_key_from_ssm" {
+  command = plan
+  module {
+    source = "./modules/serving"
+  }
+  variables {
+    api_key_parameter = "/polarity/api-key"
+  }
+  assert {
+    condition = contains(flatten([
+      for st in jsondecode(data.aws_iam_policy_document.server.json).Statement : [
+        for a in flatten([st.Action]) : "${a} ${join(",", flatten([st.Resource]))}"
+      ]
+    ]), "ssm:GetParameter arn:aws:ssm:eu-west-1:123456789012:parameter/polarity/api-key")
+    error_message = "the instance role must read the API key parameter"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.server.user_data), "--name \"/polarity/api-key\"") && strcontains(base64decode(aws_launch_template.server.user_data), "EnvironmentFile=-/etc/polarity/server.env")
+    error_message = "user-data must fetch the key by name into the service's environment file"
+  }
+}
+
+run "no_api_key_no_ssm_read" {
+  command = plan
+  module {
+    source = "./modules/serving"
+  }
+  assert {
+    condition = !strcontains(data.aws_iam_policy_document.server.json, "ssm:GetParameter")
+    error_message = "without api_key_parameter the instance role reads no parameter"
+  }
 }

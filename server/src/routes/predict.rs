@@ -31,7 +31,7 @@ pub const MODEL_VERSION_HEADER: HeaderName = HeaderName::from_static("x-model-ve
 pub const EXPLAIN_TOP: usize = 10;
 
 thread_local! {
-    static SCRATCH: RefCell<PredictScratch> = RefCell::new(PredictScratch::default());
+    pub(crate) static SCRATCH: RefCell<PredictScratch> = RefCell::new(PredictScratch::default());
 }
 
 /// The request body. `text` and `texts` may be absent but never `null` (the OpenAPI schema's rule).
@@ -47,6 +47,27 @@ pub struct PredictRequest {
     /// Return the n-grams behind each decision.
     #[serde(default)]
     pub explain: bool,
+    /// Text Embeddings Inference's request shape: one text or several; the answer is TEI's
+    /// (`[{"label", "score"}, …]` per text, best first).
+    #[serde(default, deserialize_with = "not_null")]
+    pub inputs: Option<Inputs>,
+}
+
+/// TEI's `inputs`: one text or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Inputs {
+    /// One text.
+    One(String),
+    /// Several texts.
+    Many(Vec<String>),
+}
+
+/// One label and its probability, TEI's shape.
+#[derive(Serialize)]
+struct LabelScore<'a> {
+    label: &'a str,
+    score: f64,
 }
 
 /// Present fields must hold a value: `null` is refused (absent fields take the default).
@@ -64,9 +85,9 @@ struct Contribution {
 }
 
 /// Probabilities rendered as a JSON object `label → probability`, in label order.
-struct Probabilities<'a> {
+pub(crate) struct Probabilities<'a> {
     labels: &'a [String],
-    probs: Vec<f64>,
+    pub(crate) probs: Vec<f64>,
 }
 
 impl Serialize for Probabilities<'_> {
@@ -80,10 +101,10 @@ impl Serialize for Probabilities<'_> {
 }
 
 #[derive(Serialize)]
-struct PredictionOut<'a> {
-    label: &'a str,
+pub(crate) struct PredictionOut<'a> {
+    pub(crate) label: &'a str,
     score: f64,
-    probabilities: Probabilities<'a>,
+    pub(crate) probabilities: Probabilities<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<Vec<Contribution>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,7 +168,11 @@ fn is_length_limit(e: &axum::Error) -> bool {
 }
 
 /// Validates one text against the limits; returns its length in characters.
-fn check_text(text: &str, what: impl Fn() -> String, max_chars: usize) -> Result<usize, ApiError> {
+pub(crate) fn check_text(
+    text: &str,
+    what: impl Fn() -> String,
+    max_chars: usize,
+) -> Result<usize, ApiError> {
     if polarity_core::text::is_blank(text) {
         return Err(ApiError::EmptyText(what()));
     }
@@ -166,8 +191,27 @@ fn check_text(text: &str, what: impl Fn() -> String, max_chars: usize) -> Result
     Ok(chars)
 }
 
+thread_local! {
+    static SHADOW: RefCell<PredictScratch> = RefCell::new(PredictScratch::default());
+}
+
+/// Scores a sampled text with the previous model too (after a swap) and counts whether they disagree.
+fn shadow(st: &AppState, m: &LoadedModel, text: &str, best: usize) {
+    let Some(prev) = st.shadow_for_next_text() else {
+        return;
+    };
+    if prev.sha256 == m.sha256 {
+        return;
+    }
+    let other = SHADOW.with_borrow_mut(|s| {
+        let (b, _) = prev.classifier.predict_into(text, s);
+        prev.classifier.labels()[b].clone()
+    });
+    st.metrics().shadow(other != m.classifier.labels()[best]);
+}
+
 /// Predicts one checked text and records its metrics.
-fn predict_one<'a>(
+pub(crate) fn predict_one<'a>(
     st: &AppState,
     m: &'a LoadedModel,
     text: &str,
@@ -179,6 +223,7 @@ fn predict_one<'a>(
     let metrics = st.metrics();
     let score = s.probs[best];
     metrics.prediction(&m.version, best, &m.classifier.labels()[best]);
+    shadow(st, m, text, best);
     metrics.confidence.observe(score);
     metrics.input_chars.observe(chars as f64);
     if stats.tokens > 0 {
@@ -219,6 +264,84 @@ fn parse(body: Result<Bytes, BytesRejection>, max_body: usize) -> Result<Predict
     serde_json::from_str(text).map_err(|e| ApiError::from_json(&e))
 }
 
+/// Checks a batch of texts against the limits (`what` names them in errors); returns their lengths.
+pub(crate) fn check_batch(
+    texts: &[String],
+    what: &str,
+    limits: &crate::config::Limits,
+) -> Result<Vec<usize>, ApiError> {
+    if texts.is_empty() {
+        return Err(ApiError::InvalidRequest(format!(
+            "\"{what}\" must hold at least one text"
+        )));
+    }
+    if texts.len() > limits.max_batch {
+        return Err(ApiError::TooManyTexts {
+            n: texts.len(),
+            limit: limits.max_batch,
+        });
+    }
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| check_text(t, || format!("{what}[{i}]"), limits.max_text_chars))
+        .collect()
+}
+
+/// TEI's answer: per text, every label with its probability, best first (a list of lists for a batch).
+fn tei(st: &AppState, m: &LoadedModel, inputs: Inputs) -> Result<Response, ApiError> {
+    let (texts, single) = match inputs {
+        Inputs::One(t) => (vec![t], true),
+        Inputs::Many(ts) => (ts, false),
+    };
+    let chars = if single {
+        vec![check_text(
+            &texts[0],
+            || "inputs".into(),
+            st.limits().max_text_chars,
+        )?]
+    } else {
+        check_batch(&texts, "inputs", st.limits())?
+    };
+    st.metrics().batch_size.observe(texts.len() as f64);
+    let labels = m.classifier.labels();
+    let per_text: Vec<Vec<LabelScore>> = SCRATCH.with_borrow_mut(|s| {
+        texts
+            .iter()
+            .zip(chars)
+            .map(|(t, c)| {
+                let p = predict_one(st, m, t, c, false, s);
+                let mut v: Vec<LabelScore> = labels
+                    .iter()
+                    .zip(&p.probabilities.probs)
+                    .map(|(l, &score)| LabelScore { label: l, score })
+                    .collect();
+                v.sort_by(|a, b| b.score.total_cmp(&a.score));
+                v
+            })
+            .collect()
+    });
+    let body = if single {
+        serde_json::to_vec(&per_text[0])
+    } else {
+        serde_json::to_vec(&per_text)
+    }
+    .map_err(|e| ApiError::Internal(format!("could not render the response: {e}")))?;
+    Ok(json_response(body, m))
+}
+
+/// A JSON response naming the model that answered.
+pub(crate) fn json_response(body: Vec<u8>, m: &LoadedModel) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(MODEL_VERSION_HEADER, m.version_header.clone());
+    r
+}
+
 /// The handler.
 ///
 /// # Errors
@@ -231,6 +354,15 @@ pub async fn predict(
     let req = parse(body, limits.max_body_bytes)?;
     let m = st.model().ok_or(ApiError::NoModel)?;
     let max_chars = limits.max_text_chars;
+    if let Some(inputs) = req.inputs {
+        if req.text.is_some() || req.texts.is_some() || req.explain {
+            return Err(ApiError::InvalidRequest(
+                "\"inputs\" (TEI's shape) goes alone, without \"text\", \"texts\" or \"explain\""
+                    .into(),
+            ));
+        }
+        return tei(&st, &m, inputs);
+    }
     let body = match (req.text, req.texts) {
         (Some(text), None) => {
             let chars = check_text(&text, || "text".into(), max_chars)?;
@@ -242,22 +374,7 @@ pub async fn predict(
             })
         }
         (None, Some(texts)) => {
-            if texts.is_empty() {
-                return Err(ApiError::InvalidRequest(
-                    "\"texts\" must hold at least one text".into(),
-                ));
-            }
-            if texts.len() > limits.max_batch {
-                return Err(ApiError::TooManyTexts {
-                    n: texts.len(),
-                    limit: limits.max_batch,
-                });
-            }
-            let chars = texts
-                .iter()
-                .enumerate()
-                .map(|(i, t)| check_text(t, || format!("texts[{i}]"), max_chars))
-                .collect::<Result<Vec<_>, _>>()?;
+            let chars = check_batch(&texts, "texts", limits)?;
             st.metrics().batch_size.observe(texts.len() as f64);
             SCRATCH.with_borrow_mut(|s| {
                 let predictions = texts
@@ -278,19 +395,12 @@ pub async fn predict(
         }
         (None, None) => {
             return Err(ApiError::InvalidRequest(
-                "expected a \"text\" string or a \"texts\" array".into(),
+                "expected a \"text\" string, a \"texts\" array, or TEI's \"inputs\"".into(),
             ));
         }
     }
     .map_err(|e| ApiError::Internal(format!("could not render the response: {e}")))?;
-    let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(MODEL_VERSION_HEADER, m.version_header.clone());
-    Ok(r)
+    Ok(json_response(body, &m))
 }
 
 #[cfg(test)]

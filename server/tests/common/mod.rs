@@ -48,6 +48,35 @@ pub fn artifact(extra: usize) -> Vec<u8> {
     polarity_core::artifact::encode(&model(extra))
 }
 
+/// An artifact trained on the same texts with every label flipped (disagrees with [`artifact`]).
+pub fn flipped_artifact() -> Vec<u8> {
+    let texts: Vec<String> = [
+        "a great film",
+        "dull and bad",
+        "great fun",
+        "bad plot",
+        "witty and great",
+        "awful dull mess",
+        "a gorgeous , witty , seductive movie",
+        "one long string of cliches",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = train::Labelled {
+        texts,
+        classes: vec![0, 1, 0, 1, 0, 1, 0, 1],
+    };
+    let (c, _) = train::train(
+        &train::ValidTrainConfig::default(),
+        &rows,
+        &train::Labelled::default(),
+        polarity_core::labels::Labels::from_names(["negative", "positive"]),
+        LabelScheme::Names,
+    )
+    .unwrap();
+    polarity_core::artifact::encode(&c)
+}
+
 /// Replaces a file atomically (write beside it, then rename), as a deploy would.
 pub fn replace(path: &Path, bytes: &[u8]) {
     let tmp = path.with_extension("tmp");

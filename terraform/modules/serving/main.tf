@@ -16,6 +16,7 @@
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
 
 data "aws_ssm_parameter" "al2023_arm64" {
   name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -250,6 +251,14 @@ data "aws_iam_policy_document" "server" {
     actions   = var.serve_access.registry
     resources = [var.registry_table_arn]
   }
+  dynamic "statement" {
+    for_each = var.api_key_parameter == "" ? [] : [1]
+    content {
+      sid       = "ApiKey"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${trimprefix(var.api_key_parameter, "/")}"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "server" {
@@ -298,13 +307,14 @@ resource "aws_launch_template" "server" {
   }
 
   user_data = base64encode(templatefile("${path.module}/user-data.sh.tftpl", {
-    bucket          = var.bucket_id
-    artifact_key    = "artifacts/server/${var.server_version}/polarity-server"
-    artifact_sha256 = var.server_sha256
-    table           = var.registry_table_name
-    region          = data.aws_region.current.name
-    rust_log        = var.rust_log
-    port            = local.port
+    bucket            = var.bucket_id
+    artifact_key      = "artifacts/server/${var.server_version}/polarity-server"
+    artifact_sha256   = var.server_sha256
+    table             = var.registry_table_name
+    region            = data.aws_region.current.name
+    rust_log          = var.rust_log
+    port              = local.port
+    api_key_parameter = var.api_key_parameter
   }))
 
   tag_specifications {

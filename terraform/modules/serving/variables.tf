@@ -141,3 +141,9 @@ variable "alarm_topic_arn" {
   type        = string
   default     = ""
 }
+
+variable "api_key_parameter" {
+  description = "Name of an SSM SecureString parameter (encrypted with the project KMS key) holding the bearer token /predict and /v2/* require; empty: no auth. The instances read it at boot; it never appears in user-data."
+  type        = string
+  default     = ""
+}
