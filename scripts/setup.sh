@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine with the Rust toolchain (idempotent; re-running is
-# cheap): Debian packages (promtool, pushgateway, GNU time, curl), Python tools in venvs under the repository
+# cheap): Debian packages (promtool, pushgateway, GNU time, curl, chromium and node for the page tests), the
+# browser driver (scripts/browser, playwright-core from npm, driving the Debian chromium), Python tools in venvs
+# under the repository
 # (gitignored): .venv-moto (moto server + awscli), .venv-tools (cargo-lambda, checkov), .venv-mlflow (MLflow
 # tracking server), and cargo-nextest.
 set -euo pipefail
@@ -9,7 +11,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 missing=()
-for p in prometheus prometheus-pushgateway time curl python3-venv; do
+for p in prometheus prometheus-pushgateway time curl python3-venv chromium nodejs npm; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,6 +32,11 @@ venv() { # dir import-check pip-args...
 venv .venv-moto "import moto, awscli" "moto[server]" awscli
 venv .venv-tools "import checkov; import shutil, sys; sys.exit(shutil.which('cargo-lambda', path='.venv-tools/bin') is None)" checkov cargo-lambda
 venv .venv-mlflow "import mlflow" mlflow
+
+if ! [ -d scripts/browser/node_modules/playwright-core ]; then
+  echo "setup: scripts/browser <- npm ci"
+  (cd scripts/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 rustup show active-toolchain >/dev/null
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked

@@ -30,6 +30,9 @@ pub enum Command {
     Dataset(crate::commands::dataset::DatasetArgs),
     /// Inspect and operate the model registry.
     Registry(crate::commands::registry::RegistryArgs),
+    /// Write a version's report page (metrics, confusion matrix, calibration, top n-grams, the decision
+    /// against production, datasets, promotion history) as one self-contained HTML file.
+    Report(crate::commands::report::ReportArgs),
     /// Create the bucket and the registry table when missing (for local S3/DynamoDB servers).
     Init(crate::commands::init::InitArgs),
     /// Serve the production model over HTTP (`/predict`, `/metrics`, …) with hot reload. Without a source

@@ -6,6 +6,8 @@ use polarity_core::metrics::{ClassMetrics, Metrics};
 use polarity_core::reader::ReadReport;
 use serde::Serialize;
 
+pub use polarity_pipeline::report::iso;
+
 /// Wall-clock seconds per phase.
 #[derive(Debug, Default, Serialize)]
 pub struct Timings {
@@ -83,6 +85,9 @@ pub struct TrainReport {
     pub sha256: String,
     /// Size of the artifact in bytes.
     pub model_bytes: usize,
+    /// What `--tune` tried and chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<polarity_core::tune::Tuning>,
     /// Phase timings.
     pub timings: Timings,
 }
@@ -138,39 +143,4 @@ pub fn summary(labels: &[String], m: Option<&Metrics>) -> String {
         }
     }
     s
-}
-
-/// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC); `-` for 0 (unknown).
-pub fn iso(secs: u64) -> String {
-    if secs == 0 {
-        return "-".into();
-    }
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // civil-from-days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_dates_match_known_instants() {
-        assert_eq!(super::iso(0), "-");
-        assert_eq!(super::iso(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(super::iso(1_798_761_599), "2026-12-31 23:59:59");
-        assert_eq!(super::iso(4_107_542_400), "2100-03-01 00:00:00");
-    }
 }

@@ -32,6 +32,10 @@ override_data {
   values = { account_id = "123456789012" }
 }
 override_data {
+  target = module.serving.data.aws_caller_identity.current
+  values = { account_id = "123456789012" }
+}
+override_data {
   target = module.network.data.aws_availability_zones.available
   values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
 }

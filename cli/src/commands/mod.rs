@@ -15,6 +15,7 @@ pub mod init;
 pub mod pipeline;
 mod predict;
 pub mod registry;
+pub mod report;
 mod serve;
 mod train;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pipeline(a) => pipeline::run(&a),
         Command::Dataset(a) => dataset::run(&a),
         Command::Registry(a) => registry::run(&a),
+        Command::Report(a) => report::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Serve(a) => serve::run(a),
     }

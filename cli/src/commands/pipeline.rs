@@ -178,8 +178,9 @@ pub fn describe(step: &Step) -> String {
             if m.already { " (already trained)" } else { "" }
         ),
         StageOutcome::Validate(d) => format!(
-            "version {}: {} — {}",
+            "version {}: {}{} — {}",
             d.version,
+            if d.already { "already decided: " } else { "" },
             d.verdict.as_str().to_uppercase(),
             d.reason
         ),

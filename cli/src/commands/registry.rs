@@ -6,9 +6,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use polarity_pipeline::artifacts::load_verified;
 use polarity_pipeline::backend::BackendArgs;
+use polarity_pipeline::config::MlflowArgs;
 use polarity_pipeline::registry::{self, Registry, VersionStatus, now_secs, rollback_target};
 use polarity_pipeline::stages::Decision;
 use polarity_pipeline::store::ObjectStore;
+use polarity_pipeline::tracker;
 
 use super::pipeline::{connect, runtime};
 use crate::report::iso;
@@ -22,6 +24,9 @@ pub struct RegistryArgs {
     /// Backends.
     #[command(flatten)]
     pub backend: BackendArgs,
+    /// MLflow (promote and rollback move the registered model's `champion` alias).
+    #[command(flatten)]
+    pub mlflow: MlflowArgs,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -87,6 +92,7 @@ async fn verify(reg: &dyn Registry, store: &dyn ObjectStore, version: &str) -> R
 }
 
 async fn run_async(a: &RegistryArgs) -> Result<()> {
+    let tracking = tracker::from_mlflow(a.mlflow.config()?.as_ref());
     let b = connect(&a.backend, a.command.read_only()).await?;
     let reg = b.registry.as_ref();
     let store = b.store.as_ref();
@@ -224,6 +230,7 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
         RegistryCommand::Promote { version, reason } => {
             verify(reg, store, version).await?;
             let e = registry::promote_manual(reg, version, reason).await?;
+            tracking.production_moved(&e.to).await;
             if a.json {
                 return print_json(&e);
             }
@@ -241,6 +248,7 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 verify(reg, store, &target).await?;
             }
             let e = registry::rollback(reg, reason).await?;
+            tracking.production_moved(&e.to).await;
             if a.json {
                 return print_json(&e);
             }

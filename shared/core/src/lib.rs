@@ -31,5 +31,6 @@ pub mod split;
 pub mod text;
 pub mod tfidf;
 pub mod train;
+pub mod tune;
 
 pub use model::{Classifier, Prediction};

@@ -102,9 +102,101 @@ impl Metrics {
     }
 }
 
+/// One bin of a reliability diagram: the rows whose top-class probability fell in `[lo, hi)` (the last bin
+/// includes 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    /// Lower edge.
+    pub lo: f64,
+    /// Upper edge.
+    pub hi: f64,
+    /// Rows in the bin.
+    pub count: u64,
+    /// Mean top-class probability of those rows (0 when empty).
+    pub confidence: f64,
+    /// Fraction of those rows predicted correctly (0 when empty).
+    pub accuracy: f64,
+}
+
+/// How well a model's confidence matches its accuracy: equal-width bins over the top-class probability and
+/// the expected calibration error (the count-weighted mean of `|accuracy − confidence|` over the bins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The bins, lowest first; every row is in exactly one.
+    pub bins: Vec<CalibrationBin>,
+    /// Expected calibration error.
+    pub ece: f64,
+}
+
+impl Calibration {
+    /// Bins `confidence[i]` (the probability of row `i`'s predicted class) with whether it was right.
+    ///
+    /// # Panics
+    /// If `bins` is 0 or the slices differ in length.
+    pub fn compute(confidence: &[f64], correct: &[bool], bins: usize) -> Self {
+        assert!(bins > 0, "at least one bin");
+        assert_eq!(confidence.len(), correct.len(), "one flag per row");
+        let mut count = vec![0u64; bins];
+        let mut conf = vec![0.0; bins];
+        let mut right = vec![0u64; bins];
+        for (&c, &ok) in confidence.iter().zip(correct) {
+            let c = if c.is_finite() {
+                c.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            // truncation is the binning: c in [i/bins, (i+1)/bins) goes to bin i, 1.0 to the last
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = ((c * bins as f64) as usize).min(bins - 1);
+            count[i] += 1;
+            conf[i] += c;
+            right[i] += u64::from(ok);
+        }
+        let n = confidence.len().max(1) as f64;
+        let mut ece = 0.0;
+        let bins = (0..bins)
+            .map(|i| {
+                let k = count[i] as f64;
+                let (confidence, accuracy) = if count[i] > 0 {
+                    (conf[i] / k, right[i] as f64 / k)
+                } else {
+                    (0.0, 0.0)
+                };
+                ece += k / n * (accuracy - confidence).abs();
+                CalibrationBin {
+                    lo: i as f64 / bins as f64,
+                    hi: (i + 1) as f64 / bins as f64,
+                    count: count[i],
+                    confidence,
+                    accuracy,
+                }
+            })
+            .collect();
+        Self { bins, ece }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calibration_bins_every_row_once_and_measures_the_gap() {
+        // 0.55 and 0.58 (one right) land in [0.5, 0.6); 0.95 and 1.0 (both right) in the last bin
+        let c = Calibration::compute(&[0.55, 0.58, 0.95, 1.0], &[true, false, true, true], 10);
+        assert_eq!(c.bins.len(), 10);
+        assert_eq!(c.bins.iter().map(|b| b.count).sum::<u64>(), 4);
+        assert_eq!(c.bins[5].count, 2);
+        assert_eq!(c.bins[9].count, 2);
+        assert!((c.bins[5].accuracy - 0.5).abs() < 1e-12);
+        assert!((c.bins[5].confidence - 0.565).abs() < 1e-12);
+        assert!((c.bins[9].accuracy - 1.0).abs() < 1e-12);
+        // ece = 0.5·|0.5 − 0.565| + 0.5·|1 − 0.975|
+        assert!((c.ece - (0.5 * 0.065 + 0.5 * 0.025)).abs() < 1e-12);
+        // a model that is exactly as confident as it is right has no gap
+        let p = Calibration::compute(&[1.0, 1.0], &[true, true], 4);
+        assert!(p.ece.abs() < 1e-12);
+    }
 
     #[test]
     fn matches_hand_computed_values() {

@@ -149,6 +149,22 @@ impl Classifier {
         }
     }
 
+    /// The vocabulary's n-grams with the largest weights towards `class` (the model's global evidence for
+    /// it, before TF-IDF scaling of a particular text), strongest first, at most `top`; ties by n-gram.
+    pub fn top_terms(&self, class: usize, top: usize) -> Vec<(String, f64)> {
+        let mut c: Vec<(usize, f64)> = (0..self.tfidf.terms().len())
+            .map(|f| (f, self.model.weight(f, class)))
+            .filter(|(_, w)| *w > 0.0)
+            .collect();
+        let terms = self.tfidf.terms();
+        c.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| terms[a.0].cmp(&terms[b.0]))
+        });
+        c.truncate(top);
+        c.into_iter().map(|(f, w)| (terms[f].clone(), w)).collect()
+    }
+
     /// The n-grams of the last text predicted with `s` that pushed hardest towards `class`, with their
     /// contributions (`tfidf value × weight`), strongest first, at most `top`.
     pub fn explain(&self, s: &PredictScratch, class: usize, top: usize) -> Vec<(String, f64)> {

@@ -77,6 +77,14 @@ pub enum TrainError {
     /// Only one class in the training rows.
     #[error("training data has a single class ({0}); need at least two")]
     OneClass(String),
+    /// `--tune` needs every fold to have training and validation rows.
+    #[error("{rows} training rows are too few to cross-validate in {folds} folds (--tune)")]
+    TooFewToTune {
+        /// Training rows.
+        rows: usize,
+        /// Folds asked for.
+        folds: usize,
+    },
     /// A vectoriser setting or the vocabulary.
     #[error(transparent)]
     Tfidf(#[from] TfidfError),
@@ -306,5 +314,35 @@ mod tests {
             LabelScheme::Names,
         );
         assert!(matches!(r, Err(TrainError::OneClass(ref c)) if c == "positive"));
+    }
+
+    #[test]
+    fn top_terms_are_each_class_s_strongest_evidence() {
+        let texts: Vec<String> = [
+            "great fun",
+            "great film",
+            "great cast",
+            "awful mess",
+            "awful plot",
+            "awful acting",
+        ]
+        .iter()
+        .map(|t| (*t).to_string())
+        .collect();
+        let (c, _) = fit_classifier(
+            &ValidTrainConfig::default(),
+            &texts,
+            &[1, 1, 1, 0, 0, 0],
+            Labels::from_names(["negative", "positive"]),
+            LabelScheme::Names,
+        )
+        .unwrap();
+        let pos = c.top_terms(1, 3);
+        let neg = c.top_terms(0, 3);
+        assert_eq!(pos[0].0, "great");
+        assert_eq!(neg[0].0, "awful");
+        assert!(pos.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(pos.iter().all(|(t, w)| *w > 0.0 && !t.contains("awful")));
+        assert!(c.top_terms(1, 0).is_empty());
     }
 }

@@ -9,7 +9,7 @@
 //!   [`datasets`]: which uploads are used; [`policy`]: the promotion rules, once.
 //! * [`events`]: S3 events in and out; [`embedded`]: the whole chain in one process, driven by the same
 //!   events and routing table as the Lambda functions; [`handler`]: the Lambda side.
-//! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines.
+//! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines; [`report`]: a version's HTML report page.
 //!
 //! The inference server finds the production model with [`registry::Registry::production`] and loads it
 //! with [`artifacts::load_verified`].
@@ -29,6 +29,7 @@ pub mod layout;
 pub mod mlflow;
 pub mod policy;
 pub mod registry;
+pub mod report;
 pub mod stages;
 pub mod store;
 pub mod telemetry;

@@ -1,7 +1,8 @@
 //! A small client for MLflow's tracking REST API (`/api/2.0/mlflow/…`), enough to log one run per model
 //! version: find or create the experiment, find a run by tag, create a run, log a batch of params, metrics
-//! and tags, and mark it finished. What the stages log lives in [`crate::tracker`]; this module knows
-//! nothing about models.
+//! and tags, upload files to the run's artifacts (through the server's artifact proxy), mark it finished;
+//! and the Model Registry: create a registered model, find or create a model version of a run, set an
+//! alias. What the stages log lives in [`crate::tracker`]; this module knows nothing about models.
 //!
 //! Every request has a short timeout ([`MlflowConfig::timeout`]); callers treat every [`MlflowError`] as a
 //! warning, never as a reason to fail a stage.
@@ -17,6 +18,8 @@ pub struct MlflowConfig {
     pub tracking_uri: String,
     /// Experiment the runs go to (created when missing).
     pub experiment: String,
+    /// Registered model the versions are registered under (created when missing).
+    pub registered_model: String,
     /// Limit for each request.
     pub timeout: Duration,
     /// Bearer token (`MLFLOW_TRACKING_TOKEN`).
@@ -31,6 +34,7 @@ impl MlflowConfig {
         Self {
             tracking_uri: tracking_uri.trim().trim_end_matches('/').to_string(),
             experiment: "polarity".into(),
+            registered_model: "polarity".into(),
             timeout: Duration::from_secs(5),
             token: None,
             basic: None,
@@ -61,6 +65,7 @@ impl std::fmt::Debug for MlflowConfig {
         f.debug_struct("MlflowConfig")
             .field("tracking_uri", &redacted(&self.tracking_uri))
             .field("experiment", &self.experiment)
+            .field("registered_model", &self.registered_model)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field(
@@ -200,15 +205,10 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Value, MlflowError> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.cfg.tracking_uri);
-        let mut req = match body {
+        let req = self.authed(match body {
             None => self.http.get(url).query(query),
             Some(b) => self.http.post(url).json(b),
-        };
-        if let Some(t) = &self.cfg.token {
-            req = req.bearer_auth(t);
-        } else if let Some((u, p)) = &self.cfg.basic {
-            req = req.basic_auth(u, Some(p));
-        }
+        });
         // the URL may carry credentials (`http://user:password@host`): errors never show it
         let http = |source: reqwest::Error| MlflowError::Http {
             endpoint: endpoint.into(),
@@ -240,6 +240,16 @@ impl Client {
                 endpoint: endpoint.into(),
                 problem: format!("not JSON: {}", text.chars().take(200).collect::<String>()),
             }),
+        }
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(t) = &self.cfg.token {
+            req.bearer_auth(t)
+        } else if let Some((u, p)) = &self.cfg.basic {
+            req.basic_auth(u, Some(p))
+        } else {
+            req
         }
     }
 
@@ -349,6 +359,145 @@ impl Client {
             "tags": pairs(&batch.tags),
         });
         self.call("runs/log-batch", &[], Some(&body)).await?;
+        Ok(())
+    }
+
+    /// The run's artifact root (`runs/get` → `info.artifact_uri`).
+    ///
+    /// # Errors
+    /// [`MlflowError`] from the call.
+    pub async fn artifact_uri(&self, run_id: &str) -> Result<String, MlflowError> {
+        let v = self.call("runs/get", &[("run_id", run_id)], None).await?;
+        Self::string_at(&v, "runs/get", "/run/info/artifact_uri")
+    }
+
+    /// Uploads `body` as `<artifact_uri>/<path>` through the server's artifact proxy. Returns `false`
+    /// (and sends nothing) when `artifact_uri` is not proxied by the server (`mlflow-artifacts:`): the
+    /// server's artifact store is then one this client cannot write to.
+    ///
+    /// # Errors
+    /// [`MlflowError`] when the upload fails.
+    pub async fn upload_artifact(
+        &self,
+        artifact_uri: &str,
+        path: &str,
+        body: bytes::Bytes,
+    ) -> Result<bool, MlflowError> {
+        let Some(rest) = artifact_uri.strip_prefix("mlflow-artifacts:") else {
+            return Ok(false);
+        };
+        // `mlflow-artifacts:/exp/run/artifacts` or `mlflow-artifacts://host:port/exp/run/artifacts`
+        let root = match rest.strip_prefix("//") {
+            Some(with_host) => with_host.split_once('/').map_or("", |(_, p)| p),
+            None => rest,
+        }
+        .trim_matches('/');
+        let endpoint = "mlflow-artifacts/artifacts";
+        let url = format!(
+            "{}/api/2.0/{endpoint}/{root}/{}",
+            self.cfg.tracking_uri,
+            path.trim_start_matches('/')
+        );
+        let resp = self
+            .authed(self.http.put(url).body(body))
+            .send()
+            .await
+            .map_err(|source| MlflowError::Http {
+                endpoint: endpoint.into(),
+                source: source.without_url(),
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(MlflowError::Api {
+                endpoint: endpoint.into(),
+                status: status.as_u16(),
+                code: String::new(),
+                message: text.chars().take(200).collect(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Creates the registered model `name` unless it exists.
+    ///
+    /// # Errors
+    /// [`MlflowError`] from the call.
+    pub async fn ensure_registered_model(&self, name: &str) -> Result<(), MlflowError> {
+        let body = json!({"name": name, "description": "Polarity sentiment models; the `champion` alias is the production version."});
+        match self
+            .call("registered-models/create", &[], Some(&body))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The version number of `name`'s model version made from run `run_id`, if there is one.
+    ///
+    /// # Errors
+    /// [`MlflowError`] from the call.
+    pub async fn find_model_version(
+        &self,
+        name: &str,
+        run_id: &str,
+    ) -> Result<Option<String>, MlflowError> {
+        let filter = format!(
+            "name = '{}' and run_id = '{}'",
+            name.replace('\'', "\\'"),
+            run_id.replace('\'', "\\'")
+        );
+        let v = self
+            .call("model-versions/search", &[("filter", &filter)], None)
+            .await?;
+        match v.pointer("/model_versions/0") {
+            Some(mv) => Ok(Some(Self::string_at(
+                mv,
+                "model-versions/search",
+                "/version",
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a model version of `name` from `source` made by run `run_id`; returns its number.
+    ///
+    /// # Errors
+    /// [`MlflowError`] from the call.
+    pub async fn create_model_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: &str,
+        tags: &[(String, String)],
+        description: &str,
+    ) -> Result<String, MlflowError> {
+        let body = json!({
+            "name": name,
+            "source": source,
+            "run_id": run_id,
+            "tags": pairs(tags),
+            "description": cut(description),
+        });
+        let v = self.call("model-versions/create", &[], Some(&body)).await?;
+        Self::string_at(&v, "model-versions/create", "/model_version/version")
+    }
+
+    /// Points `name`'s alias `alias` at model version `version`.
+    ///
+    /// # Errors
+    /// [`MlflowError`] from the call.
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<(), MlflowError> {
+        let body = json!({"name": name, "alias": alias, "version": version});
+        self.call("registered-models/alias", &[], Some(&body))
+            .await?;
         Ok(())
     }
 

@@ -21,10 +21,11 @@ use polarity_pipeline::events::object_created;
 use polarity_pipeline::layout;
 use polarity_pipeline::layout::Stage;
 use polarity_pipeline::mlflow::{Client, MlflowConfig};
-use polarity_pipeline::registry::FileRegistry;
+use polarity_pipeline::registry::{self, FileRegistry};
 use polarity_pipeline::stages::Decision;
 use polarity_pipeline::stages::Outcome;
 use polarity_pipeline::store::LocalStore;
+use polarity_pipeline::tracker::{MlflowTracker, Tracker as _};
 use serde_json::{Value, json};
 
 /// An `mlflow server` in its own process group, stopped (with its workers) on drop.
@@ -109,7 +110,8 @@ async fn start() -> Option<Mlflow> {
             "sqlite:///{}",
             dir.path().join("mlflow.db").display()
         ))
-        .arg("--default-artifact-root")
+        // artifacts through the server's proxy (`mlflow-artifacts:`), as `mlflow server` does by default
+        .arg("--artifacts-destination")
         .arg(dir.path().join("art"))
         .process_group(0)
         .stdin(Stdio::null())
@@ -191,6 +193,43 @@ async fn runs(c: &Client) -> BTreeMap<String, Vec<Run>> {
         out.entry(version).or_default().push(run);
     }
     out
+}
+
+/// Every model version of `name`: version number → the model version JSON.
+async fn model_versions(c: &Client, name: &str) -> BTreeMap<String, Value> {
+    let filter = format!("name = '{name}'");
+    let v = c
+        .call("model-versions/search", &[("filter", &filter)], None)
+        .await
+        .unwrap();
+    v["model_versions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mv| (mv["version"].as_str().unwrap().to_string(), mv))
+        .collect()
+}
+
+/// The model version the alias names.
+async fn alias(c: &Client, name: &str, alias: &str) -> Value {
+    c.call(
+        "registered-models/alias",
+        &[("name", name), ("alias", alias)],
+        None,
+    )
+    .await
+    .unwrap()["model_version"]
+        .clone()
+}
+
+fn tag(mv: &Value, key: &str) -> Option<String> {
+    mv["tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["key"] == key)
+        .and_then(|t| t["value"].as_str())
+        .map(String::from)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -304,6 +343,59 @@ async fn one_run_per_version_with_params_metrics_tags_and_verdict() {
         );
     }
 
+    // The Model Registry: one model version per version, made by its run, the artifact uploaded beside it,
+    // and the champion alias on the production version.
+    let mvs = model_versions(&client, "polarity").await;
+    assert_eq!(mvs.len(), 3, "{mvs:?}");
+    let mv_of = |v: &str| -> Value {
+        mvs.values()
+            .find(|mv| tag(mv, "polarity.version").as_deref() == Some(v))
+            .unwrap_or_else(|| panic!("no model version for {v}"))
+            .clone()
+    };
+    let exp = client.experiment_id().await.unwrap();
+    for dec in &decisions {
+        let v = dec.version.as_str();
+        let mv = mv_of(v);
+        let run_id = by_version[v][0].info["run_id"].as_str().unwrap();
+        assert_eq!(mv["run_id"].as_str(), Some(run_id));
+        assert_eq!(
+            mv["source"].as_str(),
+            Some(format!("runs:/{run_id}/model").as_str())
+        );
+        let rec = reg.version(v).await.unwrap().unwrap();
+        assert_eq!(
+            tag(&mv, "polarity.sha256").as_deref(),
+            Some(rec.sha256.as_str())
+        );
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{exp}/{run_id}/artifacts/model/model.plm",
+            server.url
+        );
+        let uploaded = reqwest::get(&url).await.unwrap().bytes().await.unwrap();
+        assert_eq!(
+            polarity_core::artifact::sha256_hex(&uploaded),
+            rec.sha256,
+            "the uploaded artifact is the registered one"
+        );
+    }
+    let production = reg.pointer().await.unwrap().version.unwrap();
+    assert_eq!(production, decisions[1].version);
+    let champ = alias(&client, "polarity", "champion").await;
+    assert_eq!(champ["version"], mv_of(&production)["version"], "{champ}");
+    // a rollback (what `polarity registry rollback` does) moves the alias back
+    let e = registry::rollback(reg.as_ref(), "test").await.unwrap();
+    MlflowTracker::new(m.clone()).production_moved(&e.to).await;
+    assert_eq!(e.to, decisions[0].version);
+    let champ = alias(&client, "polarity", "champion").await;
+    assert_eq!(champ["version"], mv_of(&decisions[0].version)["version"]);
+    let e = registry::promote_manual(reg.as_ref(), &decisions[1].version, "test")
+        .await
+        .unwrap();
+    MlflowTracker::new(m.clone()).production_moved(&e.to).await;
+    let champ = alias(&client, "polarity", "champion").await;
+    assert_eq!(champ["version"], mv_of(&decisions[1].version)["version"]);
+
     // Every event of the last upload delivered again: already done, no network work, no new run.
     let disp = common::dispatcher(&store, &reg, &cfg);
     for s in worse_steps.iter().rev() {
@@ -360,6 +452,11 @@ async fn one_run_per_version_with_params_metrics_tags_and_verdict() {
     assert_eq!(r3.info["run_id"].as_str(), Some(run3.as_str()));
     assert_eq!(r3.info["status"].as_str(), Some("FINISHED"));
     assert_eq!(r3.tags["polarity.verdict"], "reject", "tags survive");
+    assert_eq!(
+        model_versions(&client, "polarity").await.len(),
+        3,
+        "the resumed run registered no second model version"
+    );
     eprintln!("MLflow test body took {:?}", t0.elapsed());
 }
 

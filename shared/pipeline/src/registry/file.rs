@@ -1,7 +1,8 @@
 //! [`FileRegistry`]: the registry in one JSON file, for embedded mode and tests. Every call is a
-//! read-modify-write under an exclusive lock file (`<file>.lock`, created with `O_EXCL`; a lock older than
-//! 30 s is considered abandoned), and the file is replaced atomically, so the conditional semantics hold
-//! across threads and processes.
+//! read-modify-write under an exclusive lock file (`<file>.lock`, created with `O_EXCL`, holding the
+//! holder's process id; a lock whose holder no longer runs, or older than 30 s, is abandoned and taken
+//! over), and the file is replaced atomically, so the conditional semantics hold across threads and
+//! processes, and a process killed while holding the lock does not block the next run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,11 @@ use super::{
     now_secs,
 };
 
+/// A lock this old is abandoned whoever holds it (a read-modify-write takes milliseconds).
 const STALE_LOCK: Duration = Duration::from_secs(30);
-const LOCK_WAIT: Duration = Duration::from_secs(20);
+/// How long a caller waits for the lock; longer than [`STALE_LOCK`], so a lock whose holder cannot be
+/// checked is taken over before the caller gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(40);
 
 /// The file's content.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -99,13 +103,22 @@ impl Lock {
                 .create_new(true)
                 .open(&lock)
             {
-                Ok(_) => return Ok(Self(lock)),
+                Ok(mut f) => {
+                    use std::io::Write as _;
+                    // best effort: without the id, others go by the lock's age
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Self(lock));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let age = std::fs::metadata(&lock)
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    if age.is_some_and(|a| a > STALE_LOCK) {
+                    let holder_gone = std::fs::read_to_string(&lock)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok())
+                        .is_some_and(|pid| !crate::store::process_alive(pid));
+                    if holder_gone || age.is_some_and(|a| a > STALE_LOCK) {
                         let _ = std::fs::remove_file(&lock);
                     } else if start.elapsed() > LOCK_WAIT {
                         return Err(RegistryError::Transient(format!(
@@ -248,5 +261,53 @@ mod tests {
             dir.path().join("registry.json"),
         )))
         .await;
+    }
+
+    /// A pid that ran and exited.
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    #[tokio::test]
+    async fn a_lock_left_by_a_killed_process_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.json");
+        let reg = FileRegistry::new(&path);
+        std::fs::write(path.with_extension("json.lock"), dead_pid().to_string()).unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(reg.pointer().await.unwrap(), PointerState::default());
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert!(!path.with_extension("json.lock").exists());
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_by_a_running_process_is_respected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.json");
+        let reg = std::sync::Arc::new(FileRegistry::new(&path));
+        let mut holder = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let lock = path.with_extension("json.lock");
+        std::fs::write(&lock, holder.id().to_string()).unwrap();
+        let waiting = tokio::spawn({
+            let reg = reg.clone();
+            async move { reg.pointer().await }
+        });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!waiting.is_finished(), "went ahead while the holder runs");
+        std::fs::remove_file(&lock).unwrap();
+        let state = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(state, PointerState::default());
+        holder.kill().unwrap();
+        holder.wait().unwrap();
     }
 }

@@ -416,6 +416,26 @@ pub struct VersionView {
     pub verdict: Option<VerdictRecord>,
 }
 
+/// Where `version` stands, given the pointer, the history and its recorded verdict.
+pub fn status_of(
+    state: &PointerState,
+    history: &[HistoryEntry],
+    version: &str,
+    verdict: Option<Verdict>,
+) -> VersionStatus {
+    if state.version.as_deref() == Some(version) {
+        VersionStatus::Production
+    } else if history.iter().any(|h| h.to == version) {
+        VersionStatus::Retired
+    } else {
+        match verdict {
+            Some(Verdict::Reject) => VersionStatus::Rejected,
+            Some(Verdict::Hold) => VersionStatus::Held,
+            _ => VersionStatus::Candidate,
+        }
+    }
+}
+
 /// Every version with its status, oldest first.
 ///
 /// # Errors
@@ -427,17 +447,12 @@ pub async fn statuses<R: Registry + ?Sized>(reg: &R) -> Result<Vec<VersionView>,
     let mut out = Vec::new();
     for record in reg.versions().await? {
         let verdict = verdicts.remove(&record.version);
-        let status = if state.version.as_deref() == Some(record.version.as_str()) {
-            VersionStatus::Production
-        } else if history.iter().any(|h| h.to == record.version) {
-            VersionStatus::Retired
-        } else {
-            match verdict.as_ref().map(|v| v.verdict) {
-                Some(Verdict::Reject) => VersionStatus::Rejected,
-                Some(Verdict::Hold) => VersionStatus::Held,
-                _ => VersionStatus::Candidate,
-            }
-        };
+        let status = status_of(
+            &state,
+            &history,
+            &record.version,
+            verdict.as_ref().map(|v| v.verdict),
+        );
         out.push(VersionView {
             record,
             status,

@@ -81,6 +81,8 @@ polarity_core::named_enum! {
 /// What one stage run did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "lowercase")]
+// one value per stage run, never kept in bulk: boxing the decision would buy nothing
+#[allow(clippy::large_enum_variant)]
 pub enum StageOutcome {
     /// Ingest.
     Ingest(IngestManifest),

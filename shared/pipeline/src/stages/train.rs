@@ -12,6 +12,7 @@ use polarity_core::model::FitInfo;
 use polarity_core::prepare::{self, PreparedRow};
 use polarity_core::text::clean;
 use polarity_core::train::{self as core_train, TrainConfig, TrainTimings};
+use polarity_core::tune::{TuneGrid, Tuning};
 use serde::{Deserialize, Serialize};
 
 use super::process::{ClassCounts, SPLIT_RULE};
@@ -85,8 +86,11 @@ pub struct ModelCard {
     pub datasets: Vec<CardDataset>,
     /// SHA-256 over the cleaned training rows.
     pub data_digest: String,
-    /// Training settings.
+    /// Training settings (with `--tune`, the chosen C and sublinear tf).
     pub config: TrainConfig,
+    /// What `--tune` tried and chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<Tuning>,
     /// How the fit went.
     pub fit: FitInfo,
     /// Held-out metrics (union of the datasets' test splits).
@@ -113,6 +117,9 @@ pub fn version_for(datasets: &[String], decisions: &[Control], cfg: &PipelineCon
         "split": SPLIT_RULE,
         "polarity": env!("CARGO_PKG_VERSION"),
     });
+    if cfg.tune {
+        inputs["tune"] = serde_json::json!(TuneGrid::default());
+    }
     if !decisions.is_empty() {
         inputs["decisions"] = serde_json::json!(
             decisions
@@ -202,6 +209,8 @@ pub async fn load_training_data(
 /// A registered version and what this run knows about how it was made.
 struct Registered {
     record: VersionRecord,
+    /// The artifact's bytes.
+    artifact: Bytes,
     card: Option<ModelCard>,
     /// Set when this run fitted the model.
     timings: Option<TrainTimings>,
@@ -222,13 +231,27 @@ async fn fit_and_register(
     let (tr, _) = prepare::labelled(&data.train, &labels);
     let (te, _) = prepare::labelled(&data.test, &labels);
     let train_cfg = ctx.cfg.train.clone();
+    let tune = ctx.cfg.tune;
     let fitted = tokio::task::spawn_blocking(move || {
-        core_train::train(&train_cfg, &tr, &te, labels, LabelScheme::Names)
+        if tune {
+            polarity_core::tune::train_tuned(
+                &train_cfg,
+                &tr,
+                &te,
+                labels,
+                LabelScheme::Names,
+                &TuneGrid::default(),
+            )
+            .map(|(m, t, tuning)| (m, t, Some(tuning)))
+        } else {
+            core_train::train(&train_cfg, &tr, &te, labels, LabelScheme::Names)
+                .map(|(m, t)| (m, t, None))
+        }
     })
     .await
     .map_err(|e| PipelineError::Task(e.to_string()))?;
     let ids: Vec<&str> = datasets.iter().map(|d| d.dataset.as_str()).collect();
-    let (model, timings) = match fitted {
+    let (model, timings, tuning) = match fitted {
         Ok(x) => x,
         Err(e) => return Ok(Err(format!("cannot train on {}: {e}", ids.join(",")))),
     };
@@ -250,7 +273,12 @@ async fn fit_and_register(
             })
             .collect(),
         data_digest: model.meta.data.digest.clone(),
-        config: ctx.cfg.train.get().clone(),
+        config: TrainConfig {
+            clean: model.meta.clean,
+            tfidf: model.meta.tfidf.clone(),
+            logistic: model.meta.logistic.clone(),
+        },
+        tuning,
         fit: model.meta.fit.clone(),
         metrics: model.meta.metrics.clone(),
         parent: parent.clone(),
@@ -276,8 +304,9 @@ async fn fit_and_register(
         created_at,
         git_sha: ctx.cfg.git_sha.clone(),
     };
+    let artifact = Bytes::from(bytes);
     ctx.store
-        .put(&record.artifact_key, Bytes::from(bytes))
+        .put(&record.artifact_key, artifact.clone())
         .await?;
     ctx.store.put(&record.card_key, to_json(&card)).await?;
     let won = registry.register(&record).await?;
@@ -292,6 +321,7 @@ async fn fit_and_register(
     }
     Ok(Ok(Registered {
         record,
+        artifact,
         card: Some(card),
         // a racing duplicate registered it first: that run reports the timings
         timings: won.then_some(timings),
@@ -304,8 +334,10 @@ async fn fit_and_register(
 async fn resume(ctx: Ctx<'_>, record: VersionRecord) -> Result<Registered, PipelineError> {
     let card: Option<ModelCard> = read_json(ctx.store, &record.card_key).await.ok().flatten();
     let converged = card.as_ref().is_none_or(|c| c.fit.converged);
+    let artifact = ctx.store.get(&record.artifact_key).await?;
     Ok(Registered {
         record,
+        artifact,
         card,
         timings: None,
         converged,
@@ -382,6 +414,7 @@ pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErro
                 .map_or(registered.record.created_at * 1000, |_| started_ms),
             settings: ctx.cfg,
             store_url: &store_url,
+            artifact: &registered.artifact,
         })
         .await;
     let rec = &registered.record;

@@ -3,14 +3,15 @@
 //! candidate and production on the **same** rows with the [`PromotionPolicy`] → [`commit`] (move the
 //! production pointer with a conditional transition; if another validator moved it first, judge again
 //! against the new production model) → the decision record `decisions/<version>.json`, written once for
-//! every candidate, and the verdict on the registry.
+//! every candidate, the verdict on the registry, and the version's [`report`] page
+//! `models/<version>/report.html`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use polarity_core::Classifier;
 use polarity_core::labels::Labels;
-use polarity_core::metrics::Metrics;
+use polarity_core::metrics::{Calibration, Metrics};
 use polarity_core::model::{PredictScratch, argmax};
 use polarity_core::prepare::PreparedRow;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ use crate::policy::{
 use crate::registry::{
     PointerState, Registry, RegistryError, Transition, TransitionKind, VerdictRecord, now_secs,
 };
+use crate::report;
 
 /// How many times a candidate is judged again after losing a race for the pointer.
 const MAX_ATTEMPTS: usize = 4;
@@ -75,6 +77,15 @@ pub struct Decision {
     /// The candidate's full metrics on the rows (per class, confusion matrix).
     #[serde(default)]
     pub candidate_metrics: Option<Metrics>,
+    /// Production's full metrics on the same rows.
+    #[serde(default)]
+    pub production_metrics: Option<Metrics>,
+    /// The candidate's reliability on the rows (top-class probability against accuracy).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// Production's reliability on the same rows.
+    #[serde(default)]
+    pub production_calibration: Option<Calibration>,
     /// The trivial baselines on the rows.
     #[serde(default)]
     pub baselines: Option<Baselines>,
@@ -104,10 +115,14 @@ fn yes() -> bool {
     true
 }
 
+/// Bins of the reliability diagrams in decision records.
+pub const CALIBRATION_BINS: usize = 10;
+
 /// One model's predictions on rows.
 struct Scores {
     pred: Vec<u32>,
     metrics: Metrics,
+    calibration: Calibration,
 }
 
 /// Scores `model` on `rows` whose true classes (indices into `labels`) are `truth`; every text is cleaned
@@ -116,14 +131,17 @@ fn score(model: &Classifier, rows: &[PreparedRow], labels: &Labels, truth: &[u32
     let mut s = PredictScratch::default();
     let mut pred = Vec::with_capacity(rows.len());
     let mut p_true = Vec::with_capacity(rows.len());
-    for r in rows {
+    let mut confidence = Vec::with_capacity(rows.len());
+    let mut correct = Vec::with_capacity(rows.len());
+    for (r, &t) in rows.iter().zip(truth) {
         model.predict_into(&r.text, &mut s);
-        let name = &model.labels()[argmax(&s.probs)];
-        pred.push(
-            labels
-                .index(name)
-                .expect("labels include the model's classes"),
-        );
+        let best = argmax(&s.probs);
+        let p = labels
+            .index(&model.labels()[best])
+            .expect("labels include the model's classes");
+        pred.push(p);
+        confidence.push(s.probs[best]);
+        correct.push(p == t);
         p_true.push(
             model
                 .labels()
@@ -133,7 +151,12 @@ fn score(model: &Classifier, rows: &[PreparedRow], labels: &Labels, truth: &[u32
         );
     }
     let metrics = Metrics::compute(labels.names(), truth, &pred, &p_true);
-    Scores { pred, metrics }
+    let calibration = Calibration::compute(&confidence, &correct, CALIBRATION_BINS);
+    Scores {
+        pred,
+        metrics,
+        calibration,
+    }
 }
 
 /// What [`judge`] found.
@@ -146,6 +169,10 @@ pub struct Judged {
     pub candidate: Metrics,
     /// Production's metrics.
     pub production_metrics: Option<Metrics>,
+    /// The candidate's reliability.
+    pub calibration: Calibration,
+    /// Production's reliability.
+    pub production_calibration: Option<Calibration>,
     /// The baselines.
     pub baselines: Baselines,
     /// Candidate vs production.
@@ -192,6 +219,8 @@ pub fn judge(
             outcome: policy.decide(&c.metrics, candidate.labels(), &baselines, None),
             candidate: c.metrics,
             production_metrics: None,
+            calibration: c.calibration,
+            production_calibration: None,
             baselines,
             paired: None,
         },
@@ -213,6 +242,8 @@ pub fn judge(
                 outcome,
                 candidate: c.metrics,
                 production_metrics: Some(ps.metrics),
+                calibration: c.calibration,
+                production_calibration: Some(ps.calibration),
                 baselines,
                 paired: Some(paired),
             }
@@ -323,6 +354,15 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
     let decision_key = layout::decision(version);
     if let Some(mut d) = read_json::<Decision>(ctx.store, &decision_key).await? {
         d.already = true;
+        // an earlier run may have stopped between the record and the page
+        if !ctx
+            .store
+            .exists(&layout::model(version, layout::REPORT))
+            .await?
+        {
+            let data = report::load(ctx.store, ctx.registry(Stage::Validate)?, version).await?;
+            write_report(ctx, &data).await?;
+        }
         return Ok(StageOutcome::Validate(d));
     }
     let registry = ctx.registry(Stage::Validate)?;
@@ -333,6 +373,7 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
         });
     };
     let candidate = Arc::new(load_verified(ctx.store, &rec).await?);
+    let record_of_candidate = rec.clone();
     let converged = candidate.meta.fit.converged;
     let (rows, eval_datasets) = eval_rows(ctx).await?;
     let rows = Arc::new(rows);
@@ -377,6 +418,9 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
             candidate_scores: Scored::from(&judged.candidate),
             production_scores: judged.production_metrics.as_ref().map(Scored::from),
             candidate_metrics: Some(judged.candidate),
+            production_metrics: judged.production_metrics,
+            calibration: Some(judged.calibration),
+            production_calibration: judged.production_calibration,
             baselines: Some(judged.baselines),
             paired: judged.paired,
             p_value: judged.outcome.p_value,
@@ -388,12 +432,24 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
             at: now_secs(),
             already: false,
         };
-        return record(ctx, registry, &decision_key, d).await;
+        let out = record(ctx, registry, &decision_key, d).await?;
+        let data = report::gather(ctx.store, registry, record_of_candidate, &candidate).await?;
+        write_report(ctx, &data).await?;
+        return Ok(out);
     }
     Err(RegistryError::RetriesExhausted {
         attempts: MAX_ATTEMPTS,
     }
     .into())
+}
+
+/// Writes the version's report page beside its model (`models/<version>/report.html`).
+async fn write_report(ctx: Ctx<'_>, data: &report::ReportData) -> Result<(), PipelineError> {
+    let key = layout::model(&data.record.version, layout::REPORT);
+    ctx.store
+        .put(&key, bytes::Bytes::from(report::render(data)))
+        .await?;
+    Ok(())
 }
 
 /// Writes the decision record once (a racing duplicate's record wins), the verdict on the registry, and
@@ -421,6 +477,9 @@ async fn record(
         )
         .await?;
     ctx.tracker.decided(&d).await;
+    if d.promoted {
+        ctx.tracker.production_moved(&d.version).await;
+    }
     tracing::info!(
         stage = "validate",
         model_version = d.version,

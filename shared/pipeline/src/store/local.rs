@@ -27,6 +27,14 @@ pub struct LocalStore {
     root: PathBuf,
 }
 
+/// Whether process `pid` may still run on this machine: this process, or a `/proc/<pid>` entry; where
+/// there is no `/proc` (macOS), it cannot be told and the answer is yes (callers then go by age).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    pid == std::process::id()
+        || !Path::new("/proc/self").exists()
+        || Path::new(&format!("/proc/{pid}")).exists()
+}
+
 impl LocalStore {
     /// A store rooted at `root` (created on first write or by [`ObjectStore::ensure`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -57,9 +65,7 @@ impl LocalStore {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|p| {
-                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
-            });
+            let alive = pid.is_some_and(process_alive);
             let old = e
                 .metadata()
                 .and_then(|m| m.modified())

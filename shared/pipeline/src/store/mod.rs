@@ -14,6 +14,7 @@ mod s3;
 mod scoped;
 
 pub use local::LocalStore;
+pub(crate) use local::process_alive;
 pub use s3::S3Store;
 pub use scoped::Scoped;
 

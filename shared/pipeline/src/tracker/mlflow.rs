@@ -10,6 +10,13 @@
 //!   run, and an already finished run is left alone.
 //! * Validate finds that run by tag and adds the verdict: tags `polarity.verdict`, `polarity.promoted`,
 //!   `polarity.verdict_reason`, `polarity.judged_against`, metrics `validation.*` for both models.
+//! * Model Registry: before the run is marked finished, the version becomes a model version of the
+//!   registered model (`POLARITY_MLFLOW_MODEL`, default `polarity`), tagged `polarity.version`. When the
+//!   server proxies artifacts (`mlflow-artifacts:`, `mlflow server`'s default) the artifact and its card
+//!   are uploaded to the run's `model/` folder and the source is `runs:/<run>/model`; otherwise the source
+//!   links the version's folder in the store (`s3://bucket/models/<version>`; the server refuses a
+//!   `file://` link). Whenever the production pointer moves (promotion, manual promotion, rollback) the
+//!   alias [`CHAMPION_ALIAS`] is moved to the production version's model version.
 //!
 //! A failure or a slow server (each request is limited to the configured timeout, the whole logging to
 //! three times that) is a `tracing` warning; the stage goes on.
@@ -40,13 +47,20 @@ impl MlflowTracker {
 impl Tracker for MlflowTracker {
     async fn trained(&self, run: &TrainedRun<'_>) {
         let batch = training_batch(run);
-        training(&self.cfg, run.started_ms, batch, &run.record.version).await;
+        training(&self.cfg, run.started_ms, batch, ModelFiles::of(run)).await;
     }
 
     async fn decided(&self, d: &Decision) {
         verdict(&self.cfg, d).await;
     }
+
+    async fn production_moved(&self, version: &str) {
+        champion(&self.cfg, version).await;
+    }
 }
+
+/// The alias that follows the production pointer.
+pub const CHAMPION_ALIAS: &str = "champion";
 
 /// The tag that names a run's model version.
 pub const VERSION_TAG: &str = "polarity.version";
@@ -191,7 +205,9 @@ pub(crate) fn training_batch(run: &TrainedRun<'_>) -> Batch {
 
 /// Logs a trained version: finds its run by tag or creates it, logs the batch, marks it finished. A run
 /// already `FINISHED` is left as it is.
-async fn training(m: &MlflowConfig, start_ms: u64, batch: Batch, version: &str) {
+async fn training(m: &MlflowConfig, start_ms: u64, batch: Batch, model: ModelFiles) {
+    let version = model.version.clone();
+    let version = version.as_str();
     best_effort(m, "training run", version, |c| async move {
         let exp = c.experiment_id().await?;
         let run_id = match c.find_run(&exp, VERSION_TAG, version).await? {
@@ -210,6 +226,7 @@ async fn training(m: &MlflowConfig, start_ms: u64, batch: Batch, version: &str) 
             }
         };
         c.log_batch(&run_id, &batch).await?;
+        register(&c, &run_id, &model).await?;
         c.set_status(&run_id, "FINISHED", now_ms()).await?;
         tracing::info!(
             model_version = version,
@@ -217,6 +234,104 @@ async fn training(m: &MlflowConfig, start_ms: u64, batch: Batch, version: &str) 
             experiment_id = exp,
             "MLflow: run logged"
         );
+        Ok(())
+    })
+    .await;
+}
+
+/// What a model version is registered from.
+struct ModelFiles {
+    version: String,
+    sha256: String,
+    artifact: bytes::Bytes,
+    card: Option<bytes::Bytes>,
+    /// The version's folder in the store (`s3://bucket/models/<version>`).
+    folder: String,
+    description: String,
+}
+
+impl ModelFiles {
+    fn of(run: &TrainedRun<'_>) -> Self {
+        let r = run.record;
+        let folder = r
+            .artifact_key
+            .rsplit_once('/')
+            .map_or(r.artifact_key.as_str(), |(d, _)| d);
+        Self {
+            version: r.version.clone(),
+            sha256: r.sha256.clone(),
+            artifact: run.artifact.clone(),
+            card: run
+                .card
+                .and_then(|c| serde_json::to_vec_pretty(c).ok())
+                .map(bytes::Bytes::from),
+            folder: format!("{}/{folder}", run.store_url.trim_end_matches('/')),
+            description: format!(
+                "Polarity {} trained on {}; held-out macro-F1 {:.4} on {} rows",
+                r.version,
+                r.datasets.join(", "),
+                r.scores.macro_f1,
+                r.scores.n
+            ),
+        }
+    }
+}
+
+/// Registers the version as a model version made by `run_id` (once; a resumed run finds it).
+async fn register(c: &Client, run_id: &str, m: &ModelFiles) -> Result<(), MlflowError> {
+    let name = c.config().registered_model.clone();
+    c.ensure_registered_model(&name).await?;
+    if c.find_model_version(&name, run_id).await?.is_some() {
+        return Ok(());
+    }
+    let root = c.artifact_uri(run_id).await?;
+    let source = if c
+        .upload_artifact(&root, "model/model.plm", m.artifact.clone())
+        .await?
+    {
+        if let Some(card) = &m.card {
+            c.upload_artifact(&root, "model/card.json", card.clone())
+                .await?;
+        }
+        format!("runs:/{run_id}/model")
+    } else {
+        m.folder.clone()
+    };
+    let tags = [
+        (VERSION_TAG.to_string(), m.version.clone()),
+        ("polarity.sha256".to_string(), m.sha256.clone()),
+    ];
+    let n = c
+        .create_model_version(&name, &source, run_id, &tags, &m.description)
+        .await?;
+    tracing::info!(
+        model_version = m.version,
+        registered_model = name,
+        registry_version = n,
+        "MLflow: model version registered"
+    );
+    Ok(())
+}
+
+/// Moves the champion alias to `version`'s model version.
+async fn champion(m: &MlflowConfig, version: &str) {
+    best_effort(m, "champion alias", version, |c| async move {
+        let name = c.config().registered_model.clone();
+        let exp = c.experiment_id().await?;
+        let found = match c.find_run(&exp, VERSION_TAG, version).await? {
+            Some(r) => c.find_model_version(&name, &r.run_id).await?,
+            None => None,
+        };
+        match found {
+            Some(n) => {
+                c.set_alias(&name, CHAMPION_ALIAS, &n).await?;
+                tracing::info!(model_version = version, registered_model = name, registry_version = n, "MLflow: {CHAMPION_ALIAS} alias moved");
+            }
+            None => tracing::warn!(
+                model_version = version,
+                "MLflow: {version} is not a model version of {name} (tracking was down when it trained?); the {CHAMPION_ALIAS} alias was not moved"
+            ),
+        }
         Ok(())
     })
     .await;

@@ -33,6 +33,8 @@ pub struct TrainedRun<'a> {
     pub settings: &'a PipelineConfig,
     /// The store the artifact is in (`s3://…`, `file://…`).
     pub store_url: &'a str,
+    /// The artifact's bytes.
+    pub artifact: &'a bytes::Bytes,
 }
 
 /// Where train and validate report (see the module docs).
@@ -42,6 +44,8 @@ pub trait Tracker: Send + Sync {
     async fn trained(&self, run: &TrainedRun<'_>);
     /// A candidate was judged.
     async fn decided(&self, decision: &Decision);
+    /// The production pointer now names `version` (a promotion, manual promotion or rollback).
+    async fn production_moved(&self, version: &str);
 }
 
 /// A tracker that records nothing.
@@ -52,11 +56,17 @@ pub struct NoTracker;
 impl Tracker for NoTracker {
     async fn trained(&self, _: &TrainedRun<'_>) {}
     async fn decided(&self, _: &Decision) {}
+    async fn production_moved(&self, _: &str) {}
 }
 
 /// The tracker the settings ask for: MLflow when `MLFLOW_TRACKING_URI` is set, else none.
 pub fn from_config(cfg: &PipelineConfig) -> Arc<dyn Tracker> {
-    match &cfg.mlflow {
+    from_mlflow(cfg.mlflow.as_ref())
+}
+
+/// MLflow when `m` is set, else none.
+pub fn from_mlflow(m: Option<&crate::mlflow::MlflowConfig>) -> Arc<dyn Tracker> {
+    match m {
         Some(m) => Arc::new(MlflowTracker::new(m.clone())),
         None => Arc::new(NoTracker),
     }
