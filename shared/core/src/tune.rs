@@ -1,7 +1,7 @@
 //! The `--tune` preset: picks the regression's `C` and sublinear tf by k-fold cross-validation on the
 //! training rows only (the held-out rows are never seen), scored by macro-F1. Deterministic: a row's fold
-//! is a hash of its cleaned text, the grid is walked in order, and ties keep the earlier setting (smaller
-//! `C`, raw counts first). The vectoriser is fitted per fold, so a fold's vocabulary and IDF never see its
+//! is a hash of its rarest word ([`FoldKey`]), and the choice follows the one-standard-error rule (the
+//! most regularised setting within one standard error of the best mean). The vectoriser is fitted per fold, so a fold's vocabulary and IDF never see its
 //! validation rows.
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,20 @@ use crate::sparse::Csr;
 use crate::tfidf::Tfidf;
 use crate::train::{Labelled, TrainError, TrainTimings, ValidTrainConfig};
 
+crate::named_enum! {
+    /// What puts rows in the same fold.
+    #[derive(Default)]
+    pub enum FoldKey {
+        /// The row's whole cleaned text.
+        Text = "text",
+        /// The row's rarest word (lowest document frequency; ties by the word), so overlapping fragments
+        /// of one sentence, which share its rare words, are validated together instead of leaking
+        /// across folds.
+        #[default]
+        RarestWord = "rarest_word",
+    }
+}
+
 /// The settings tried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TuneGrid {
@@ -23,6 +37,9 @@ pub struct TuneGrid {
     pub sublinear_tf: Vec<bool>,
     /// Number of folds (at least 2).
     pub folds: usize,
+    /// What puts rows in the same fold.
+    #[serde(default)]
+    pub fold_key: FoldKey,
 }
 
 impl Default for TuneGrid {
@@ -31,6 +48,7 @@ impl Default for TuneGrid {
             c: vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
             sublinear_tf: vec![false, true],
             folds: 3,
+            fold_key: FoldKey::default(),
         }
     }
 }
@@ -63,17 +81,71 @@ pub struct Tuning {
     pub rows: usize,
 }
 
-/// The fold of a cleaned text: FNV-1a of its bytes, modulo `folds`.
+/// FNV-1a of `text`'s bytes modulo `folds`.
 fn fold_of(text: &str, folds: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::split::fnv1a64(text.as_bytes());
     // the remainder is < folds, a usize
     #[allow(clippy::cast_possible_truncation)]
     let f = (h % folds as u64) as usize;
     f
+}
+
+/// Each row's fold under `key`.
+fn folds_of(texts: &[String], folds: usize, key: FoldKey, min_chars: usize) -> Vec<usize> {
+    match key {
+        FoldKey::Text => texts.iter().map(|t| fold_of(t, folds)).collect(),
+        FoldKey::RarestWord => {
+            let mut df: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+            let mut seen: Vec<&str> = Vec::new();
+            for t in texts {
+                seen.clear();
+                crate::text::for_each_token(t, min_chars, |w| seen.push(w));
+                seen.sort_unstable();
+                seen.dedup();
+                for w in &seen {
+                    *df.entry(w).or_insert(0) += 1;
+                }
+            }
+            texts
+                .iter()
+                .map(|t| {
+                    let mut best: Option<(u32, &str)> = None;
+                    crate::text::for_each_token(t, min_chars, |w| {
+                        let c = (df[w], w);
+                        if best.is_none_or(|b| c < b) {
+                            best = Some(c);
+                        }
+                    });
+                    fold_of(best.map_or(t.as_str(), |b| b.1), folds)
+                })
+                .collect()
+        }
+    }
+}
+
+/// The one-standard-error rule: among the settings whose mean is within one standard error (of the best
+/// setting's per-fold scores) of the best mean, the most regularised: smallest `C`, then raw counts.
+/// Differences smaller than the folds' own spread are noise, and the simpler model generalises better.
+fn choose(scores: &[TuneScore]) -> Option<TuneScore> {
+    let best = scores
+        .iter()
+        .max_by(|a, b| a.macro_f1.total_cmp(&b.macro_f1))?;
+    let n = best.per_fold.len().max(1) as f64;
+    let var = best
+        .per_fold
+        .iter()
+        .map(|x| (x - best.macro_f1).powi(2))
+        .sum::<f64>()
+        / (n - 1.0).max(1.0);
+    let floor = best.macro_f1 - (var / n).sqrt();
+    scores
+        .iter()
+        .filter(|s| s.macro_f1 >= floor)
+        .min_by(|a, b| {
+            a.c.total_cmp(&b.c)
+                .then(a.sublinear_tf.cmp(&b.sublinear_tf))
+        })
+        .cloned()
 }
 
 /// Predicted classes of the rows of `x`.
@@ -105,7 +177,7 @@ pub fn tune(
     grid: &TuneGrid,
 ) -> Result<(ValidTrainConfig, Tuning), TrainError> {
     let folds = grid.folds.max(2);
-    let fold: Vec<usize> = texts.iter().map(|t| fold_of(t, folds)).collect();
+    let fold = folds_of(texts, folds, grid.fold_key, cfg.tfidf.min_token_chars);
     let k = labels.len();
     // per_fold[setting][fold]
     let settings: Vec<(bool, f64)> = grid
@@ -162,20 +234,7 @@ pub fn tune(
             per_fold: f,
         })
         .collect();
-    // order of preference on ties: smaller C, then raw counts
-    let best = scores
-        .iter()
-        .enumerate()
-        .fold(None::<usize>, |best, (i, s)| match best {
-            Some(b) => {
-                let (x, y) = (&scores[b], s);
-                let better = y.macro_f1 > x.macro_f1
-                    || (y.macro_f1 == x.macro_f1 && (y.c, y.sublinear_tf) < (x.c, x.sublinear_tf));
-                Some(if better { i } else { b })
-            }
-            None => Some(i),
-        })
-        .map(|i| scores[i].clone());
+    let best = choose(&scores);
     let Some(best) = best else {
         return Ok((
             cfg.clone(),
@@ -247,6 +306,7 @@ mod tests {
             c: vec![0.01, 1.0, 10.0],
             sublinear_tf: vec![false, true],
             folds: 3,
+            fold_key: FoldKey::RarestWord,
         };
         let cfg = ValidTrainConfig::default();
         let (a, ta) = tune(&cfg, &t, &y, &labels, &grid).unwrap();
@@ -255,17 +315,12 @@ mod tests {
         assert_eq!(ta, tb);
         assert_eq!(ta.scores.len(), 6);
         assert!(ta.scores.iter().all(|s| s.per_fold.len() == 3));
-        let best = ta
-            .scores
-            .iter()
-            .map(|s| s.macro_f1)
-            .fold(f64::MIN, f64::max);
         let chosen = ta
             .scores
             .iter()
             .find(|s| s.c == ta.c && s.sublinear_tf == ta.sublinear_tf)
             .unwrap();
-        assert_eq!(chosen.macro_f1, best);
+        assert_eq!(Some(chosen), choose(&ta.scores).as_ref());
         assert_eq!(
             (a.logistic.c, a.tfidf.sublinear_tf),
             (ta.c, ta.sublinear_tf)
@@ -277,6 +332,29 @@ mod tests {
         ry.reverse();
         let (_, tr) = tune(&cfg, &rt, &ry, &labels, &grid).unwrap();
         assert_eq!((tr.c, tr.sublinear_tf), (ta.c, ta.sublinear_tf));
+    }
+
+    #[test]
+    fn the_simplest_setting_within_one_standard_error_wins() {
+        let s = |c: f64, sublinear_tf: bool, per_fold: Vec<f64>| TuneScore {
+            c,
+            sublinear_tf,
+            macro_f1: per_fold.iter().sum::<f64>() / per_fold.len() as f64,
+            per_fold,
+        };
+        // best: C 8 at 0.83 with folds ±0.01 (standard error 0.0058); C 2 at 0.826 is within, C 1 is not
+        let scores = vec![
+            s(1.0, false, vec![0.81, 0.81, 0.81]),
+            s(2.0, true, vec![0.826, 0.826, 0.826]),
+            s(2.0, false, vec![0.826, 0.826, 0.826]),
+            s(8.0, false, vec![0.82, 0.83, 0.84]),
+        ];
+        let c = choose(&scores).unwrap();
+        assert_eq!((c.c, c.sublinear_tf), (2.0, false));
+        // folds that agree exactly: only the best is within
+        let tight = vec![s(1.0, false, vec![0.8; 3]), s(4.0, false, vec![0.81; 3])];
+        assert_eq!(choose(&tight).unwrap().c, 4.0);
+        assert!(choose(&[]).is_none());
     }
 
     #[test]
