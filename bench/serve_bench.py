@@ -2,8 +2,11 @@
 """Serving benchmark: Polarity's server (release) vs the peer FastAPI server, in one run.
 
 wrk at concurrency 1, 16, 64 on the SST-2 dev sentences (POST /predict {"text": ...}, the peer's post.lua), then
-cold start (process spawn -> first HTTP 200 from POST /predict, median of N) and RSS for both. Prints a
-markdown table with ratios and writes it to bench/results/serve.md. Python stdlib + wrk only.
+the c=64 ratio again --repeat times (Polarity and the peer with 2 workers alternating, for the spread), cold
+start (process spawn -> first HTTP 200 from POST /predict, median of N), RSS for both, and the cost of shadow
+agreement: Polarity at c=64 after a hot swap with --shadow-sample 0, 0.1 and 1 (the replaced model scores that
+share of texts too). Prints markdown tables with ratios and writes them to bench/results/serve.md. Python
+stdlib + wrk only.
 
 Usage (from the repo root):
   cargo build --release -p polarity-server -p polarity-cli
@@ -30,6 +33,9 @@ ap.add_argument("--runs", type=int, default=5, help="cold-start repetitions")
 ap.add_argument("--model", default="/tmp/sst2.plm", help="Polarity artifact (trained on SST-2 if missing)")
 ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve.md"))
 ap.add_argument("--skip-peer", action="store_true")
+ap.add_argument("--repeat", type=int, default=3, help="extra c=64 runs of each server for the ratio's spread")
+ap.add_argument("--shadow", type=float, nargs="*", default=[0.0, 0.1, 1.0], help="shadow samples to measure")
+ap.add_argument("--shadow-runs", type=int, default=3)
 a = ap.parse_args()
 
 BODY = json.dumps({"text": "a gorgeous , witty , seductive movie ."})
@@ -57,9 +63,57 @@ def wait_ready(port, limit=60.0):
     raise RuntimeError(f"no 200 from :{port} within {limit}s")
 
 
-def start_polarity(port):
-    cmd = [SERVER, "--model", a.model, "--addr", f"127.0.0.1:{port}"]
+def start_polarity(port, model=None, extra=()):
+    cmd = [SERVER, "--model", model or a.model, "--addr", f"127.0.0.1:{port}", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def model_version(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    c.request("POST", "/predict", BODY, {"Content-Type": "application/json"})
+    r = c.getresponse(); r.read(); c.close()
+    return r.getheader("x-model-version")
+
+
+def shadow_cost(samples, runs):
+    """c=64 throughput after a hot swap, with each shadow sample; returns {sample: [rps, ...]} and p99s."""
+    import shutil, tempfile
+    d = tempfile.mkdtemp(prefix="polarity-shadow-")
+    half = os.path.join(d, "half.plm")
+    lines = open(TRAIN, encoding="utf-8").read().splitlines()
+    with open(os.path.join(d, "half.tsv"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines[: len(lines) // 2]) + "\n")
+    subprocess.run([CLI, "train", "--data", os.path.join(d, "half.tsv"), "--out", half], check=True,
+                   stdout=subprocess.DEVNULL)
+    out = {}
+    try:
+        for s in samples:
+            served = os.path.join(d, "served.plm")
+            shutil.copy(half, served)
+            port = free_port()
+            p = start_polarity(port, served, ["--poll-interval", "1", "--shadow-sample", str(s)])
+            try:
+                wait_ready(port)
+                before = model_version(port)
+                tmp = served + ".tmp"
+                shutil.copy(a.model, tmp); os.replace(tmp, served)
+                t0 = time.time()
+                while model_version(port) == before:
+                    if time.time() - t0 > 30: raise RuntimeError("no hot swap within 30 s")
+                    time.sleep(0.2)
+                wrk(port, 16, 2)  # warm-up
+                out[s] = [wrk(port, 64, a.duration) for _ in range(runs)]
+                c = http.client.HTTPConnection("127.0.0.1", port); c.request("GET", "/metrics")
+                text = c.getresponse().read().decode()
+                comp = sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("polarity_shadow_comparisons_total"))
+                print(f"  shadow {s:<4} " + "  ".join(f"{r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms" for r in out[s])
+                      + f"  (shadow comparisons {comp:.0f})", flush=True)
+                for r in out[s]: r["comparisons"] = comp
+            finally:
+                stop(p)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return out
 
 
 def stop(p):
@@ -112,6 +166,18 @@ def load_runs(name, start, stopper, port, pids_of):
     return rows, extra
 
 
+def load_once(start, stopper, pids_of):
+    """One c=64 wrk run on a fresh server (after a short warm-up)."""
+    port = free_port()
+    p = start(port)
+    try:
+        wait_ready(port); time.sleep(0.5); wrk(port, 16, 2)
+        r = wrk(port, 64, a.duration)
+        return r, pids_of(p)
+    finally:
+        stopper(p)
+
+
 def cold(start, stopper):
     ts = []
     for _ in range(a.runs):
@@ -142,6 +208,16 @@ def main():
             r, _ = load_runs(f"peer FastAPI {w}w", lambda port, w=w: peer.start(w, port), peer.stop, free_port(),
                              lambda p: [p.pid] + peer.descendants(p.pid))
             rows += r
+    spread = []
+    if not a.skip_peer and a.repeat > 0:
+        print(f"c=64 ratio, {a.repeat} more runs each ...", flush=True)
+        for i in range(a.repeat):
+            rp, _ = load_once(start_polarity, stop, lambda p: [p.pid])
+            rq, _ = load_once(lambda port: peer.start(2, port), peer.stop, lambda p: [p.pid] + peer.descendants(p.pid))
+            spread.append((rp, rq))
+            print(f"  run {i + 1}: polarity {rp['rps']:.0f} (p99 {rp['p99_ms']:.2f} ms), peer 2w {rq['rps']:.0f} -> "
+                  f"{rp['rps'] / rq['rps']:.1f}x", flush=True)
+    shadow = shadow_cost(a.shadow, a.shadow_runs) if a.shadow else {}
     print("cold start ...", flush=True)
     pol_cold = cold(start_polarity, stop)
     peer_cold = [] if a.skip_peer else cold(lambda port: peer.start(1, port), peer.stop)
@@ -169,6 +245,27 @@ def main():
         out.append(f"Ratio at c=64: polarity {pol[64]['rps']:.0f} req/s / peer best ({best['name']}) {best['rps']:.0f} req/s = "
                    f"**{pol[64]['rps'] / best['rps']:.1f}x** (target >= 40x); p99 {pol[64]['p99_ms']:.2f} ms vs {best['p99_ms']:.1f} ms; "
                    f"RSS {pol[64]['rss']:.1f} MB vs {best['rss']:.0f} MB.")
+    if spread:
+        ratios = [rp["rps"] / rq["rps"] for rp, rq in spread]
+        if peers and 64 in pol:
+            ratios.insert(0, pol[64]["rps"] / max(r["rps"] for r in peers if r["conc"] == 64))
+        out.append("")
+        out.append(f"The c=64 ratio over {len(ratios)} runs (the table's, then {len(spread)} alternating runs of Polarity and "
+                   f"the peer with 2 workers): median **{statistics.median(ratios):.1f}x**, min {min(ratios):.1f}x, max "
+                   f"{max(ratios):.1f}x (runs " + ", ".join(f"{x:.1f}" for x in ratios) + "); Polarity p99 "
+                   + ", ".join(f"{rp['p99_ms']:.2f}" for rp, _ in spread) + " ms; non-2xx + socket errors "
+                   + str(sum(rp["non2xx"] + rp["sockerr"] for rp, _ in spread)) + ".")
+    if shadow:
+        base = statistics.median(r["rps"] for r in shadow.get(0.0, shadow[min(shadow)]))
+        out.append("")
+        out.append("Shadow agreement cost (c=64 after a hot swap; the replaced model also scores the sampled texts):")
+        out.append("")
+        out.append("| --shadow-sample | req/s (median of runs) | runs | p99 ms (median) | vs 0 |")
+        out.append("|---:|---:|---|---:|---:|")
+        for smp, rs in sorted(shadow.items()):
+            med = statistics.median(r["rps"] for r in rs)
+            out.append(f"| {smp} | {med:.0f} | " + ", ".join(f"{r['rps']:.0f}" for r in rs)
+                       + f" | {statistics.median(r['p99_ms'] for r in rs):.2f} | {med / base:.2f} |")
     total_non2xx = sum(r["non2xx"] + r["sockerr"] for r in pol.values())
     worst_p99 = max(r["p99_ms"] for r in pol.values())
     out.append(f"Targets: p99 <= 5 ms: worst polarity p99 {worst_p99:.2f} ms -> {'met' if worst_p99 <= 5 else 'NOT met'}; "

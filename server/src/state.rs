@@ -60,8 +60,6 @@ struct Shared {
     limits: Limits,
     permits: Semaphore,
     options: ServingOptions,
-    /// Texts predicted, for picking the shadow sample.
-    texts: std::sync::atomic::AtomicU64,
 }
 
 /// How the API behaves beyond its limits.
@@ -114,7 +112,6 @@ impl AppState {
                 limits,
                 permits,
                 options: ServingOptions::default(),
-                texts: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -137,20 +134,24 @@ impl AppState {
         &self.inner.options
     }
 
-    /// The model the current one replaced, when shadow scoring should run for the next text.
-    pub(crate) fn shadow_for_next_text(&self) -> Option<Arc<LoadedModel>> {
+    /// The model the current one replaced, when shadow scoring should run for the next text: every
+    /// `shadow_every`-th text a worker thread handles (a per-thread count: no shared counter on the hot
+    /// path).
+    pub(crate) fn shadow_for_next_text(&self) -> Option<arc_swap::Guard<Option<Arc<LoadedModel>>>> {
+        thread_local! {
+            static TEXTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        }
         let every = self.inner.options.shadow_every;
         if every == 0 {
             return None;
         }
-        let n = self
-            .inner
-            .texts
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = TEXTS.get();
+        TEXTS.set(n.wrapping_add(1));
         if !n.is_multiple_of(every) {
             return None;
         }
-        self.inner.previous.load_full()
+        let prev = self.inner.previous.load();
+        prev.is_some().then_some(prev)
     }
 
     /// The model serving now, if any.

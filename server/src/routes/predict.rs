@@ -197,17 +197,18 @@ thread_local! {
 
 /// Scores a sampled text with the previous model too (after a swap) and counts whether they disagree.
 fn shadow(st: &AppState, m: &LoadedModel, text: &str, best: usize) {
-    let Some(prev) = st.shadow_for_next_text() else {
+    let Some(guard) = st.shadow_for_next_text() else {
         return;
     };
+    let Some(prev) = guard.as_ref() else { return };
     if prev.sha256 == m.sha256 {
         return;
     }
-    let other = SHADOW.with_borrow_mut(|s| {
+    let disagree = SHADOW.with_borrow_mut(|s| {
         let (b, _) = prev.classifier.predict_into(text, s);
-        prev.classifier.labels()[b].clone()
+        prev.classifier.labels()[b] != m.classifier.labels()[best]
     });
-    st.metrics().shadow(other != m.classifier.labels()[best]);
+    st.metrics().shadow(disagree);
 }
 
 /// Predicts one checked text and records its metrics.
