@@ -91,6 +91,38 @@ fn train_reports_counts_metrics_and_is_deterministic() {
     assert_eq!(r["sha256"], r2["sha256"]);
 }
 
+#[test]
+fn dropped_rows_are_counted_once() {
+    // duplicates and rows that clean to nothing are read once and rejected once:
+    // rows_in = n_train + n_test + rejected
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    let mut body = String::from("text,label\n");
+    for i in 0..40 {
+        body.push_str(&format!("great film number {i},1\nawful film number {i},0\n"));
+    }
+    body.push_str("great film number 1,1\nGREAT film number 2,1\n<br>,0\n");
+    std::fs::write(&data, body).unwrap();
+    let out = polarity(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        dir.path().join("m.plm").to_str().unwrap(),
+        "--json",
+    ]);
+    let r = json_of(&out);
+    assert_eq!(r["rows_in"], 83);
+    assert_eq!(r["rejected"], 3, "{r}");
+    assert_eq!(r["rejected_reasons"]["duplicate"], 2, "{r}");
+    assert_eq!(r["rejected_reasons"]["empty_after_cleaning"], 1, "{r}");
+    assert_eq!(
+        r["n_train"].as_u64().unwrap() + r["n_test"].as_u64().unwrap() + 3,
+        83,
+        "{r}"
+    );
+}
+
 fn polarity_core_sha(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let out = Command::new("sha256sum")

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use polarity_core::artifact::{encode, sha256_hex};
 use polarity_core::labels::{LabelScheme, Labels};
-use polarity_core::prepare::{self, Row, labelled, prepare_eval};
+use polarity_core::prepare::{self, Row, into_labelled, labelled, prepare_eval};
 use polarity_core::reader::{ReadReport, RejectReason, Table};
 use polarity_core::train::{self, Labelled};
 use polarity_core::tune::TuneGrid;
@@ -138,7 +138,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let mut dropped = ReadReport::default();
     for (i, reason) in &prepared.dropped {
         let (fi, line) = origin[*i];
-        dropped.rows_in += 1;
+        // already counted in rows_in by the reader: now rejected
         dropped.rejected += 1;
         *dropped
             .reasons
@@ -152,13 +152,14 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             let (test, report) =
                 read_test(a, path, &labels, inputs.scheme, &cfg.clean, &mut rejects)?;
             reports.push(report);
-            (labelled(&prepared.rows, &labels).0, test, labels)
+            let rows = std::mem::take(&mut prepared.rows);
+            (into_labelled(rows, &labels).0, test, labels)
         }
         None => {
             let (tr, te) = prepare::split(std::mem::take(&mut prepared.rows), a.test_fraction);
             let labels = Labels::from_names(tr.iter().map(|r| r.label.as_str()));
-            let test = labelled(&te, &labels).0;
-            (labelled(&tr, &labels).0, test, labels)
+            let test = into_labelled(te, &labels).0;
+            (into_labelled(tr, &labels).0, test, labels)
         }
     };
     rejects.finish()?;

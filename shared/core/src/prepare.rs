@@ -198,6 +198,26 @@ pub fn labelled(rows: &[PreparedRow], labels: &Labels) -> (Labelled, u64) {
     (out, unknown)
 }
 
+/// [`labelled`] consuming the rows: the cleaned texts move instead of being copied, and the original
+/// texts and class names are freed as it goes (what training needs, at the least memory).
+pub fn into_labelled(rows: Vec<PreparedRow>, labels: &Labels) -> (Labelled, u64) {
+    let mut out = Labelled {
+        texts: Vec::with_capacity(rows.len()),
+        classes: Vec::with_capacity(rows.len()),
+    };
+    let mut unknown = 0;
+    for r in rows {
+        match labels.index(&r.label) {
+            Some(c) => {
+                out.texts.push(r.clean);
+                out.classes.push(c);
+            }
+            None => unknown += 1,
+        }
+    }
+    (out, unknown)
+}
+
 /// Rows of a read table with their class names (step 1): `names[i]` is the class of the table's i-th
 /// distinct label value, `None` to reject rows with it for `reason`. Rejected rows move to
 /// `table.rejected` and the report is updated; returns the rows and their lines.
