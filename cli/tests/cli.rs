@@ -99,7 +99,9 @@ fn dropped_rows_are_counted_once() {
     let data = dir.path().join("d.csv");
     let mut body = String::from("text,label\n");
     for i in 0..40 {
-        body.push_str(&format!("great film number {i},1\nawful film number {i},0\n"));
+        body.push_str(&format!(
+            "great film number {i},1\nawful film number {i},0\n"
+        ));
     }
     body.push_str("great film number 1,1\nGREAT film number 2,1\n<br>,0\n");
     std::fs::write(&data, body).unwrap();

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use polarity_core::artifact::{encode, sha256_hex};
 use polarity_core::labels::{LabelScheme, Labels};
-use polarity_core::prepare::{self, Row, into_labelled, labelled, prepare_eval};
+use polarity_core::prepare::{self, Row, into_labelled, prepare_eval};
 use polarity_core::reader::{ReadReport, RejectReason, Table};
 use polarity_core::train::{self, Labelled};
 use polarity_core::tune::TuneGrid;
