@@ -12,6 +12,11 @@
 #   4. The pipeline chain under those roles: ingest -> process -> train -> validate with
 #      `target/debug/polarity pipeline stage`, ending with a production model in the registry (skipped with a
 #      message while the CLI has no `pipeline stage` subcommand).
+#   5. Training past one Lambda (iam_check.py dispatch): train under the train function's role, with its
+#      Terraform environment and POLARITY_TRAIN_MAX_ROWS=10, must call RunTask once (moto records the task, with
+#      POLARITY_TASK_KEY as container override) and not again for a redelivered event; the task entry point
+#      (`target/debug/polarity-fn-train`, POLARITY_TASK_KEY) under the train task role then writes the manifest.
+#      Skipped with a message when that binary is not built.
 # Nothing is written into the repository: Terraform runs in copies under a temporary directory.
 # The provider mirror: a directory `registry.terraform.io` (hashicorp/aws 5.100.0), found with
 # `find / -maxdepth 3`; TF_PLUGIN_MIRROR overrides. Without it the script says so and skips, or fails when CI=1.
@@ -127,7 +132,7 @@ EOF
 tf "$MOTO_ROOT" "$MDATA" init -backend=false -input=false -plugin-dir="$MIRROR"
 tf "$MOTO_ROOT" "$MDATA" apply -auto-approve -input=false -var-file="$WORK/moto.tfvars" -state="$WORK/moto.tfstate"
 resources="$(cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform state list -state="$WORK/moto.tfstate" | wc -l)"
-summary "ok   terraform apply to moto: $resources resources (encryption, storage, registry, pipeline) ($((SECONDS - t)) s)"
+summary "ok   terraform apply to moto: $resources resources (encryption, storage, registry, pipeline with the train task) ($((SECONDS - t)) s)"
 
 CURRENT_STEP="second plan (idempotency)"
 t=$SECONDS
@@ -149,11 +154,23 @@ curl -fsS -XPOST -H 'Content-Type: text/plain' --data-binary 0 "$ENDPOINT/moto-a
 ROLES="$(cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform output -state="$WORK/moto.tfstate" -json stage_role_arns)"
 BUCKET="$(cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform output -state="$WORK/moto.tfstate" -raw bucket)"
 TABLE="$(cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform output -state="$WORK/moto.tfstate" -raw registry_table)"
+TRAIN_TASK="$(cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform output -state="$WORK/moto.tfstate" -json train_task)"
+# The train function's environment as Terraform set it (moto's Lambda rejects signed calls once IAM is enforced).
+TRAIN_ENV="$(cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform show -json "$WORK/moto.tfstate" | python3 -c '
+import json, sys
+def walk(m):
+    yield from m.get("resources", [])
+    for c in m.get("child_modules", []):
+        yield from walk(c)
+state = json.load(sys.stdin)["values"]["root_module"]
+print(json.dumps(next(r["values"]["environment"][0]["variables"] for r in walk(state)
+                      if r["address"] == "module.pipeline.aws_lambda_function.stage[\"train\"]")))')"
 check() { "$VENV/bin/python" terraform/tests/moto/iam_check.py "$1" --endpoint "$ENDPOINT" --bucket "$BUCKET" \
   --table "$TABLE" --roles "$ROLES" --admin "$WORK/admin" --access terraform/access.json \
-  --cli "${POLARITY_CLI:-$ROOT/target/debug/polarity}" --example examples/reviews.csv; }
+  --cli "${POLARITY_CLI:-$ROOT/target/debug/polarity}" --example examples/reviews.csv \
+  --train-task "$TRAIN_TASK" --train-env "$TRAIN_ENV" --task-bin "${POLARITY_TRAIN_BIN:-$ROOT/target/debug/polarity-fn-train}"; }
 check access | tee "$WORK/access.log"
-summary "ok   IAM enforced: $(grep -Eo '[0-9]+ allow/deny probes' "$WORK/access.log") of the 4 stage roles matched access.json ($((SECONDS - t)) s)"
+summary "ok   IAM enforced: $(grep -Eo '[0-9]+ allow/deny probes' "$WORK/access.log") of the 4 stage roles and the train task role matched access.json; RunTask only for train ($((SECONDS - t)) s)"
 
 CURRENT_STEP="pipeline chain under the stage roles"
 t=$SECONDS
@@ -162,6 +179,15 @@ if grep -q SKIP "$WORK/chain.log"; then
   summary "SKIP pipeline chain under the stage roles: $(sed -n 's/.*SKIP chain: //p' "$WORK/chain.log")"
 else
   summary "ok   pipeline chain ingest -> process -> train -> validate under the stage roles: production model registered ($((SECONDS - t)) s)"
+fi
+
+CURRENT_STEP="training past one Lambda: RunTask under the train role, the task entry point under the task role"
+t=$SECONDS
+check dispatch | tee "$WORK/dispatch.log"
+if grep -q SKIP "$WORK/dispatch.log"; then
+  summary "SKIP training past one Lambda: $(sed -n 's/.*SKIP dispatch: //p' "$WORK/dispatch.log")"
+else
+  summary "ok   training past one Lambda: above POLARITY_TRAIN_MAX_ROWS train started one ECS task (none for the redelivered event), the task entry point under the task role wrote the manifest ($((SECONDS - t)) s)"
 fi
 
 CURRENT_STEP=done

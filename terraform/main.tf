@@ -2,7 +2,8 @@
 #   encryption  the project KMS key
 #   storage     data bucket (pipeline prefixes, artifacts, monitoring configs) and access-log bucket
 #   registry    DynamoDB model registry
-#   pipeline    S3-triggered Lambda stages, their notification, failure queue, alarms, serverless /predict
+#   pipeline    S3-triggered Lambda stages, their notification, failure queue, alarms, serverless /predict,
+#               the ECS Fargate train task for datasets above one Lambda (in the network's private subnets)
 #   network     VPC, subnets, NAT, gateway endpoints, flow logs
 #   serving     ALB -> target group (health check /health) -> ASG of polarity-server instances
 #   monitoring  Prometheus (EC2 discovery) + Alertmanager (-> SNS) + Grafana, provisioned from ../monitoring
@@ -56,6 +57,14 @@ module "pipeline" {
   log_retention_days         = var.log_retention_days
   alarm_email                = var.alarm_email
   pipeline_settings          = var.pipeline_settings
+  train_bytes_per_row        = var.train_bytes_per_row
+  train_rows_per_second      = var.train_rows_per_second
+  train_task_image_tag       = var.train_task_image_tag
+  train_task_cpu             = var.train_task_cpu
+  train_task_memory          = var.train_task_memory
+  vpc_id                     = module.network.vpc_id
+  task_subnet_ids            = module.network.private_subnet_ids
+  force_destroy              = var.force_destroy
 }
 
 module "network" {

@@ -67,3 +67,18 @@ output "alertmanager_url" {
   description = "Alertmanager URL (reachable from monitoring_allowed_cidrs)."
   value       = module.monitoring.alertmanager_url
 }
+
+output "train_task_repository" {
+  description = "ECR repository of the train task image: CD pushes <url>:<commit> (after `apply -target=module.pipeline.aws_ecr_repository.train_task` on a first deploy)."
+  value       = module.pipeline.train_task_repository_url
+}
+
+output "train_task" {
+  description = "The train task for datasets above one Lambda (with train_task_image_tag): cluster, task definition family, log group, roles."
+  value       = module.pipeline.train_task
+}
+
+output "train_limits" {
+  description = "Training rows one train function takes (POLARITY_TRAIN_MAX_ROWS) and one train task, by the rows-per-GB rule."
+  value       = module.pipeline.train_limits
+}

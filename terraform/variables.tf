@@ -181,6 +181,39 @@ variable "alarm_email" {
   }
 }
 
+# Training past one Lambda (README "Training past one Lambda"). null: the pipeline module's defaults
+# (modules/pipeline/variables.tf), where the rule is computed.
+variable "train_bytes_per_row" {
+  description = "The rows-per-GB rule: peak bytes of a training run per training row (null: the module default, 256 B = 4 194 304 rows per GiB). The train function's POLARITY_TRAIN_MAX_ROWS = min(memory / this, timeout x train_rows_per_second)."
+  type        = number
+  default     = null
+}
+
+variable "train_rows_per_second" {
+  description = "The time rule: training rows vectorised and fitted per second (null: the module default, 300000)."
+  type        = number
+  default     = null
+}
+
+# Like server_version, set by CD (TF_VAR_ or -var) for the image it just pushed; not in a tfvars file.
+variable "train_task_image_tag" {
+  description = "Tag of the train task image in ECR (<name>-train-task), pushed by CD. Empty (default): no ECS task; the train function trains everything itself, warning above its row limit."
+  type        = string
+  default     = ""
+}
+
+variable "train_task_cpu" {
+  description = "CPU units of the train task (Fargate ARM64; null: the module default, 4096 = 4 vCPU; up to 16384)."
+  type        = number
+  default     = null
+}
+
+variable "train_task_memory" {
+  description = "Memory of the train task in MiB (null: the module default, 30720 = 30 GB; up to 122880 with 16 vCPU)."
+  type        = number
+  default     = null
+}
+
 # --- network and serving ---------------------------------------------------------------------------------------
 
 variable "vpc_cidr" {

@@ -14,5 +14,9 @@
 //! with their kind and whether a retry may help. The triggers come from [`polarity_pipeline::layout::ROUTES`]
 //! (Terraform builds the bucket notification from the same table). Fixture events for `cargo lambda invoke`
 //! are in `events/<function>/`.
+//!
+//! `polarity-fn-train` is also the image of the ECS Fargate task that trains datasets above the function's
+//! row limit ([`polarity_pipeline::dispatch`]): with `POLARITY_TASK_KEY` set it runs the train stage once on
+//! that key ([`polarity_pipeline::handler::run_function`]) and exits 0, or 1 with one line on stderr.
 
 pub mod predict;

@@ -193,3 +193,119 @@ async fn validate_put_event_promotes_the_first_candidate_once() {
     assert_eq!(again.outcomes[0].result(), Outcome::Already);
     assert_eq!(t.registry.history().await.unwrap().len(), 1);
 }
+
+/// Train above `POLARITY_TRAIN_MAX_ROWS`: the function starts one task (a redelivered event starts none), and
+/// the task entry point then trains the same version and writes what the function would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_above_the_row_limit_starts_one_task_and_the_task_trains() {
+    use polarity_pipeline::dispatch::MemoryLauncher;
+    use polarity_pipeline::handler::{FunctionConfig, run_task};
+    let t = seeded(Stage::Train).await;
+    let root = t._dir.path();
+    let args = |max_rows: &str| {
+        let store = format!("file://{}", root.join("bucket").display());
+        let registry = format!("file://{}", root.join("registry.json").display());
+        let owned: Vec<String> = [
+            "--store",
+            &store,
+            "--registry",
+            &registry,
+            "--train-max-rows",
+            max_rows,
+            "--task-cluster",
+            "polarity",
+            "--task-definition",
+            "polarity-train-task",
+            "--task-subnets",
+            "subnet-1,subnet-2",
+            "--task-security-groups",
+            "sg-1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        FunctionConfig::parse(owned).unwrap()
+    };
+    let ecs = std::sync::Arc::new(MemoryLauncher::default());
+    let h = StageHandler::new(
+        Stage::Train,
+        t.store.clone(),
+        Some(t.registry.clone()),
+        args("100").pipeline,
+    )
+    .with_launcher(Some(ecs.clone()));
+    let summary = handle(&h, invocation(fixture("train", "put.json")))
+        .await
+        .unwrap();
+    let StageOutcome::Dispatched(d) = &summary.outcomes[0] else {
+        panic!("{summary:?}")
+    };
+    assert_eq!(summary.outcomes[0].result(), Outcome::Dispatched);
+    assert!(
+        d.rows > 100 && d.max_rows == 100 && d.task_arn.is_some(),
+        "{d:?}"
+    );
+    assert_eq!(ecs.started(), [fixture_key("train")]);
+    assert!(
+        t.store
+            .exists(&layout::model(&d.version, "dispatch.json"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !t.store.exists(&fixture_key("validate")).await.unwrap(),
+        "the function trained nothing"
+    );
+    let again = handle(&h, invocation(fixture("train", "put.json")))
+        .await
+        .unwrap();
+    assert_eq!(again.outcomes[0].result(), Outcome::Already);
+    assert_eq!(ecs.started().len(), 1, "a redelivered event starts no task");
+
+    // the task: the same settings (a limit and a task configured), dispatch off, trains and commits
+    let task = run_task(
+        Stage::Train,
+        args("100"),
+        &fixture_key("train"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let StageOutcome::Train(m) = &task.outcomes[0] else {
+        panic!("{task:?}")
+    };
+    assert_eq!(m.version, d.version);
+    assert_eq!(layout::model(&m.version, MANIFEST), fixture_key("validate"));
+    assert!(t.registry.version(&m.version).await.unwrap().is_some());
+    assert_eq!(ecs.started().len(), 1);
+    // once trained, the function finds the manifest and neither dispatches nor trains
+    let after = handle(&h, invocation(fixture("train", "put.json")))
+        .await
+        .unwrap();
+    assert!(matches!(&after.outcomes[0], StageOutcome::Train(m) if m.already));
+    let e = run_task(
+        Stage::Train,
+        args("100"),
+        "raw/x/manifest.json",
+        &Default::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("POLARITY_TASK_KEY"), "{e}");
+}
+
+/// Above the limit with no task configured (embedded mode, a laptop): trained in process, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_above_the_row_limit_without_a_task_trains_in_process() {
+    let t = seeded(Stage::Train).await;
+    let mut cfg = PipelineConfig::default();
+    cfg.dispatch.max_rows = Some(1);
+    let h = StageHandler::new(Stage::Train, t.store.clone(), Some(t.registry.clone()), cfg);
+    let summary = handle(&h, invocation(fixture("train", "put.json")))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&summary.outcomes[0], StageOutcome::Train(m) if !m.already),
+        "{summary:?}"
+    );
+}

@@ -232,3 +232,215 @@ run "unknown_pipeline_setting" {
   }
   expect_failures = [var.pipeline_settings]
 }
+
+# --- training past one Lambda (modules/pipeline/train_task.tf) ----------------------------------------------------
+
+# Without an image tag: the row limit reaches the train function only, and nothing can start a task.
+run "train_limit_without_a_task" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  assert {
+    # the rows-per-GB rule at the defaults: 2048 MiB / 256 B = 8 388 608 rows (the time rule, 900 s x 300 000/s,
+    # allows 270 000 000)
+    condition = (
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TRAIN_MAX_ROWS"] == "8388608" &&
+      alltrue([for k, f in aws_lambda_function.stage : !contains(keys(f.environment[0].variables), "POLARITY_TRAIN_MAX_ROWS") if k != "train"]) &&
+      length([for k in keys(aws_lambda_function.stage["train"].environment[0].variables) : k if startswith(k, "POLARITY_TASK_")]) == 0
+    )
+    error_message = "Without a task image only the train function gets POLARITY_TRAIN_MAX_ROWS (8388608 at 2048 MB / 256 B per row), and no POLARITY_TASK_* settings."
+  }
+  assert {
+    condition     = length(aws_ecs_task_definition.train) == 0 && length(aws_iam_role_policy.train_dispatch) == 0 && length(aws_iam_role.train_task) == 0
+    error_message = "Without a task image there is no task definition, task role or RunTask permission."
+  }
+  assert {
+    condition = (
+      aws_ecr_repository.train_task.image_tag_mutability == "IMMUTABLE" &&
+      aws_ecr_repository.train_task.image_scanning_configuration[0].scan_on_push &&
+      aws_ecr_repository.train_task.encryption_configuration[0].encryption_type == "KMS" &&
+      aws_ecr_repository.train_task.encryption_configuration[0].kms_key == var.kms_key_arn
+    )
+    error_message = "The train task repository must exist before the first image (CD pushes to it), with immutable tags, scan on push and the project KMS key."
+  }
+}
+
+run "train_task" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    train_task_image_tag = "0123abc"
+    vpc_id               = "vpc-0123456789abcdef0"
+    task_subnet_ids      = ["subnet-0a", "subnet-0b"]
+  }
+  override_resource {
+    target          = aws_ecr_repository.train_task
+    override_during = plan
+    values          = { repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/polarity-train-task" }
+  }
+  override_resource {
+    target          = aws_security_group.train_task
+    override_during = plan
+    values          = { id = "sg-0123456789abcdef0" }
+  }
+
+  # The train function knows where to start the task.
+  assert {
+    condition = (
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_CLUSTER"] == "polarity-train" &&
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_DEFINITION"] == "polarity-train-task" &&
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_SUBNETS"] == "subnet-0a,subnet-0b" &&
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_SECURITY_GROUPS"] == "sg-0123456789abcdef0" &&
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_CONTAINER"] == "train" &&
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TRAIN_MAX_ROWS"] == "8388608"
+    )
+    error_message = "The train function's POLARITY_TASK_* settings do not name the cluster, family, subnets, security group and container."
+  }
+
+  # On the train function's role: RunTask on this task definition family only (any revision), in this cluster
+  # only; PassRole on exactly the two task roles, only to ECS tasks. Nothing else.
+  assert {
+    condition = toset(flatten([
+      for st in jsondecode(data.aws_iam_policy_document.train_dispatch.json).Statement : [
+        for act in flatten([st.Action]) : [for res in flatten([st.Resource]) : "${st.Effect} ${act} ${res}"]
+      ]
+      ])) == toset([
+      "Allow ecs:RunTask arn:aws:ecs:eu-west-1:123456789012:task-definition/polarity-train-task:*",
+      "Allow iam:PassRole arn:aws:iam::123456789012:role/polarity-train-task",
+      "Allow iam:PassRole arn:aws:iam::123456789012:role/polarity-train-task-execution",
+    ])
+    error_message = "The train function's task permissions must be ecs:RunTask on the polarity-train-task family and iam:PassRole on the two task roles, nothing more: ${data.aws_iam_policy_document.train_dispatch.json}"
+  }
+  assert {
+    condition = alltrue([
+      for st in jsondecode(data.aws_iam_policy_document.train_dispatch.json).Statement :
+      contains(flatten([st.Action]), "iam:PassRole")
+      ? try(st.Condition, null) == { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
+      : try(st.Condition, null) == { ArnEquals = { "ecs:cluster" = "arn:aws:ecs:eu-west-1:123456789012:cluster/polarity-train" } }
+    ])
+    error_message = "PassRole needs the condition iam:PassedToService = ecs-tasks.amazonaws.com, RunTask ecs:cluster = the train cluster."
+  }
+  assert {
+    condition     = length(aws_iam_role_policy.train_dispatch) == 1 && jsondecode(aws_iam_role_policy.train_dispatch[0].policy) == jsondecode(data.aws_iam_policy_document.train_dispatch.json)
+    error_message = "The task permissions must be attached to the train function's role."
+  }
+
+  # The task role: exactly the train stage's S3, registry and KMS grants of access.json (no logs, queue or X-Ray:
+  # the execution role writes the logs).
+  assert {
+    condition = toset(flatten([
+      for st in jsondecode(aws_iam_role_policy.train_task[0].policy).Statement : [
+        for act in flatten([st.Action]) : [for res in flatten([st.Resource]) : "${st.Effect} ${act} ${res}"]
+      ]
+    ])) == toset([for g in run.expected.stage_grants["train"] : g if length(regexall("^Allow (s3|dynamodb|kms):", g)) > 0])
+    error_message = "The train task role must have exactly the train stage's access.json entry."
+  }
+
+  # The execution role: pull from this repository and write this log group, nothing else.
+  assert {
+    condition = toset(flatten([
+      for st in jsondecode(aws_iam_role_policy.train_task_execution[0].policy).Statement : [
+        for act in flatten([st.Action]) : [for res in flatten([st.Resource]) : "${act} ${res}"]
+      ]
+      ])) == toset([
+      "ecr:GetAuthorizationToken *",
+      "ecr:BatchCheckLayerAvailability arn:aws:ecr:eu-west-1:123456789012:repository/polarity-train-task",
+      "ecr:GetDownloadUrlForLayer arn:aws:ecr:eu-west-1:123456789012:repository/polarity-train-task",
+      "ecr:BatchGetImage arn:aws:ecr:eu-west-1:123456789012:repository/polarity-train-task",
+      "logs:CreateLogStream arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/polarity-train-task:*",
+      "logs:PutLogEvents arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/polarity-train-task:*",
+    ])
+    error_message = "The execution role must only pull the train image and write its logs."
+  }
+
+  # The task definition: Fargate ARM64, 4 vCPU / 30 GB by default, the image CD pushed, the functions'
+  # settings (same version names) without the limit or task settings, read-only root, encrypted logs.
+  assert {
+    condition = (
+      aws_ecs_task_definition.train[0].cpu == "4096" && aws_ecs_task_definition.train[0].memory == "30720" &&
+      aws_ecs_task_definition.train[0].runtime_platform[0].cpu_architecture == "ARM64" &&
+      aws_ecs_task_definition.train[0].network_mode == "awsvpc" &&
+      toset(aws_ecs_task_definition.train[0].requires_compatibilities) == toset(["FARGATE"])
+    )
+    error_message = "The train task must be Fargate ARM64 (awsvpc), 4096 CPU units / 30720 MiB by default."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.train[0].container_definitions)[0].image == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/polarity-train-task:0123abc" &&
+      jsondecode(aws_ecs_task_definition.train[0].container_definitions)[0].name == "train" &&
+      jsondecode(aws_ecs_task_definition.train[0].container_definitions)[0].readonlyRootFilesystem &&
+      contains([for e in jsondecode(aws_ecs_task_definition.train[0].container_definitions)[0].environment : e.name], "POLARITY_STORE") &&
+      length([for e in jsondecode(aws_ecs_task_definition.train[0].container_definitions)[0].environment : e if e.name == "POLARITY_TRAIN_MAX_ROWS" || startswith(e.name, "POLARITY_TASK_")]) == 0 &&
+      jsondecode(aws_ecs_task_definition.train[0].container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/polarity-train-task"
+    )
+    error_message = "The train container must run the pushed image with the functions' settings (no limit, no task settings), a read-only root and the task log group."
+  }
+  assert {
+    condition     = aws_cloudwatch_log_group.train_task[0].kms_key_id == var.kms_key_arn && aws_cloudwatch_log_group.train_task[0].retention_in_days == var.log_retention_days
+    error_message = "The train task log group must be KMS-encrypted with the module's retention."
+  }
+  assert {
+    condition     = length(aws_vpc_security_group_egress_rule.train_task_https) == 1 && aws_vpc_security_group_egress_rule.train_task_https[0].from_port == 443 && aws_vpc_security_group_egress_rule.train_task_https[0].to_port == 443
+    error_message = "The train task security group allows HTTPS out and nothing in."
+  }
+}
+
+# Fargate's largest size plans; larger ones, and memory that does not fit the CPU, are refused.
+run "train_task_16_vcpu_120_gb" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    train_task_image_tag = "0123abc"
+    vpc_id               = "vpc-0123456789abcdef0"
+    task_subnet_ids      = ["subnet-0a"]
+    train_task_cpu       = 16384
+    train_task_memory    = 122880
+  }
+  assert {
+    condition     = aws_ecs_task_definition.train[0].cpu == "16384" && aws_ecs_task_definition.train[0].memory == "122880"
+    error_message = "16 vCPU / 120 GB is Fargate's largest task."
+  }
+}
+
+run "train_task_over_120_gb" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    train_task_cpu    = 16384
+    train_task_memory = 131072
+  }
+  expect_failures = [var.train_task_memory]
+}
+
+run "train_task_over_16_vcpu" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    train_task_cpu = 32768
+  }
+  expect_failures = [var.train_task_cpu]
+}
+
+run "train_task_memory_must_fit_the_cpu" {
+  command = plan
+  module {
+    source = "./modules/pipeline"
+  }
+  variables {
+    train_task_image_tag = "0123abc"
+    vpc_id               = "vpc-0123456789abcdef0"
+    task_subnet_ids      = ["subnet-0a"]
+    train_task_cpu       = 4096
+    train_task_memory    = 61440
+  }
+  expect_failures = [aws_ecs_task_definition.train]
+}

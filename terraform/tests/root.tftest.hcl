@@ -108,3 +108,33 @@ run "checksum_required" {
   }
   expect_failures = [var.server_sha256]
 }
+
+# With an image tag (CD sets it) the train task plans inside the network module's private subnets; the row
+# limits follow the rows-per-GB rule: train function 2048 MiB / 256 B, task 30720 MiB / 256 B.
+run "train_task" {
+  command = plan
+  variables {
+    train_task_image_tag = "0123abc"
+  }
+  assert {
+    condition     = module.pipeline.train_limits.function_max_rows == 8388608 && module.pipeline.train_limits.task_max_rows == 125829120
+    error_message = "Row limits: 8 388 608 for the 2048 MB train function, 125 829 120 for the 30 GB task (256 B per row)."
+  }
+  assert {
+    condition     = module.pipeline.train_task.family == "polarity-train-task" && module.pipeline.train_task.cluster == "polarity-train" && module.pipeline.train_task.log_group == "/ecs/polarity-train-task"
+    error_message = "The train task's family, cluster and log group."
+  }
+}
+
+run "train_rule_settings" {
+  command = plan
+  variables {
+    train_bytes_per_row   = 128
+    train_rows_per_second = 1000
+  }
+  assert {
+    # memory rule 2048 MiB / 128 B = 16 777 216; time rule 900 s x 1000/s = 900 000: the smaller wins
+    condition     = module.pipeline.train_limits.function_max_rows == 900000 && module.pipeline.train_limits.task_max_rows == 251658240
+    error_message = "POLARITY_TRAIN_MAX_ROWS must be min(memory rule, time rule)."
+  }
+}

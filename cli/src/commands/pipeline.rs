@@ -1,8 +1,9 @@
 //! `polarity pipeline`: `run FILE…` uploads each file to `incoming/` (with its data contract as object
 //! metadata, exactly what `aws s3 cp --metadata` would set) and runs the chain in-process through the same
 //! events and routing table the bucket would use; `stage STAGE KEY` runs one stage on one object as its
-//! Lambda function would (replaying a failed event, or testing a role's permissions); `status [UPLOAD]`
-//! shows where uploads are, from the bucket and the registry.
+//! Lambda function would (replaying a failed event, or testing a role's permissions; with the
+//! `POLARITY_TASK_*` settings, train above `POLARITY_TRAIN_MAX_ROWS` starts the ECS task as the function
+//! does); `status [UPLOAD]` shows where uploads are, from the bucket and the registry.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use polarity_pipeline::handler::StageHandler;
 use polarity_pipeline::layout::{self, Stage};
 use polarity_pipeline::stages::{Decision, StageOutcome};
 use polarity_pipeline::store::Metadata;
-use polarity_pipeline::{datasets, events, telemetry, tracker};
+use polarity_pipeline::{datasets, dispatch, events, telemetry, tracker};
 
 use crate::args::ContractArgs;
 
@@ -185,6 +186,18 @@ pub fn describe(step: &Step) -> String {
             d.reason
         ),
         StageOutcome::Skipped { reason, .. } => format!("skipped: {reason}"),
+        StageOutcome::Dispatched(d) => format!(
+            "version {}: {} training rows > {} in process; {} train task {}",
+            d.version,
+            d.rows,
+            d.max_rows,
+            if d.already {
+                "already started"
+            } else {
+                "started"
+            },
+            d.task_arn.as_deref().unwrap_or("(unknown)")
+        ),
     };
     format!("[{:<8}] {what} ({secs:.2} s)", step.stage.as_str())
 }
@@ -346,7 +359,9 @@ async fn summarise(
 async fn run_one_stage(a: &StageArgs) -> Result<()> {
     let cfg: PipelineConfig = a.settings.to_config()?;
     let b = connect(&a.backend, true).await?;
-    let h = StageHandler::new(a.stage, b.store.clone(), Some(b.registry.clone()), cfg);
+    let launcher = dispatch::connect(&cfg.dispatch, &AwsSettings::default()).await;
+    let h = StageHandler::new(a.stage, b.store.clone(), Some(b.registry.clone()), cfg)
+        .with_launcher(launcher);
     let summary = h
         .handle(&events::object_created(&b.bucket, &a.key, 0))
         .await

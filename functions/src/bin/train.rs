@@ -1,6 +1,7 @@
-//! `polarity-fn-train`: the train stage as a Lambda function (see [`polarity_functions`]).
+//! `polarity-fn-train`: the train stage as a Lambda function, and as the ECS task that trains datasets
+//! above the Lambda's row limit when `POLARITY_TASK_KEY` is set (see [`polarity_functions`]).
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    polarity_pipeline::handler::run_lambda(polarity_pipeline::Stage::Train).await
+async fn main() -> std::process::ExitCode {
+    polarity_pipeline::handler::run_function(polarity_pipeline::Stage::Train).await
 }

@@ -60,6 +60,7 @@ pub async fn seeded(stage: Stage) -> Twins {
             registry: Some(registry.as_ref()),
             cfg: &cfg,
             tracker: &NoTracker,
+            launcher: None,
         };
         let out = run_stage(*s, ctx, &fixture_key(s.as_str())).await.unwrap();
         assert!(

@@ -15,6 +15,7 @@ use polarity_core::text::CleanConfig;
 use polarity_core::tfidf::TfidfConfig;
 use polarity_core::train::{TrainConfig, ValidTrainConfig};
 
+use crate::dispatch::{DispatchArgs, DispatchConfig};
 use crate::error::PipelineError;
 use crate::mlflow::{MlflowConfig, redacted};
 use crate::policy::PromotionPolicy;
@@ -170,6 +171,9 @@ pub struct SettingsArgs {
     /// Training settings.
     #[command(flatten)]
     pub training: TrainingArgs,
+    /// Where training runs (the in-process limit and the ECS task above it).
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
     /// Git commit recorded on every version.
     #[arg(long, env = "POLARITY_GIT_SHA", hide = true)]
     pub git_sha: Option<String>,
@@ -249,6 +253,8 @@ pub struct PipelineConfig {
     pub mlflow: Option<MlflowConfig>,
     /// Cross-validate C and sublinear tf on each training set (`--tune`).
     pub tune: bool,
+    /// Where training runs: the in-process row limit and the task to start above it.
+    pub dispatch: DispatchConfig,
 }
 
 impl Default for PipelineConfig {
@@ -262,6 +268,7 @@ impl Default for PipelineConfig {
             git_sha: None,
             mlflow: None,
             tune: false,
+            dispatch: DispatchConfig::default(),
         }
     }
 }
@@ -321,6 +328,7 @@ impl SettingsArgs {
             git_sha: self.git_sha.clone().filter(|s| !s.is_empty()),
             mlflow: self.mlflow.config()?,
             tune: self.training.tune,
+            dispatch: self.dispatch.to_config()?,
         };
         c.validate()?;
         Ok(c)

@@ -206,6 +206,8 @@ impl<'a> Dispatcher<'a> {
                     registry: Some(self.registry),
                     cfg: self.cfg,
                     tracker: self.tracker.as_ref(),
+                    // one process runs the whole chain: above the row limit it trains here and warns
+                    launcher: None,
                 };
                 let result = run_stage(stage, ctx, &obj.key).await;
                 telemetry::record(stage, result.as_ref());

@@ -2,6 +2,7 @@
 //! lost races that can be re-run) are retryable and make a Lambda handler return `Err`; permanent input
 //! problems never reach here, the stages quarantine or skip them and succeed.
 
+use crate::dispatch::DispatchError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
 
@@ -14,6 +15,9 @@ pub enum PipelineError {
     /// The registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The train task could not be started.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
     /// An object the pipeline wrote itself is unreadable (a bug or manual tampering, not user input).
     #[error("{key}: {problem}")]
     Corrupt {
@@ -37,6 +41,7 @@ impl PipelineError {
         match self {
             Self::Store(e) => e.is_retryable(),
             Self::Registry(e) => e.is_retryable(),
+            Self::Dispatch(e) => e.is_retryable(),
             Self::Corrupt { .. } | Self::Config(_) | Self::Task(_) => false,
         }
     }
@@ -46,6 +51,7 @@ impl PipelineError {
         match self {
             Self::Store(_) => "store",
             Self::Registry(_) => "registry",
+            Self::Dispatch(_) => "dispatch",
             Self::Corrupt { .. } => "corrupt",
             Self::Config(_) => "config",
             Self::Task(_) => "task",

@@ -4,6 +4,9 @@
 //! stage on each object the routing table sends to it, records metrics, and returns a small summary.
 //! Errors are returned (never swallowed) so Lambda retries them and the failure destination keeps what is
 //! left; permanent input problems never get here, the stages quarantine or skip them.
+//!
+//! The same binary also runs as an ECS task ([`run_task`], [`run_function`]): with `POLARITY_TASK_KEY` set it
+//! runs the stage once on that key, with dispatch off, and exits.
 
 use std::sync::Arc;
 
@@ -15,8 +18,9 @@ use serde::Serialize;
 use crate::aws::AwsSettings;
 use crate::backend::{Backend, BackendArgs};
 use crate::config::{PipelineConfig, SettingsArgs};
+use crate::dispatch::{self, DispatchConfig, TASK_KEY, TaskLauncher};
 use crate::error::PipelineError;
-use crate::events::object_refs;
+use crate::events::{object_created, object_refs};
 use crate::layout::Stage;
 use crate::registry::Registry;
 use crate::stages::{Ctx, StageOutcome, run_stage};
@@ -97,6 +101,7 @@ pub struct StageHandler {
     registry: Option<Arc<dyn Registry>>,
     cfg: PipelineConfig,
     tracker: Arc<dyn Tracker>,
+    launcher: Option<Arc<dyn TaskLauncher>>,
 }
 
 impl std::fmt::Debug for StageHandler {
@@ -122,13 +127,21 @@ impl StageHandler {
             registry,
             tracker: tracker::from_config(&cfg),
             cfg,
+            launcher: None,
         }
     }
 
-    /// Builds the clients once (cold start).
+    /// The same handler starting train tasks through `launcher` (see [`crate::dispatch`]).
+    pub fn with_launcher(mut self, launcher: Option<Arc<dyn TaskLauncher>>) -> Self {
+        self.launcher = launcher;
+        self
+    }
+
+    /// Builds the clients once (cold start), the ECS client too when a train task is configured.
     pub async fn connect(stage: Stage, cfg: FunctionConfig, aws: &AwsSettings) -> Self {
         let b = cfg.backend.connect(aws).await;
-        Self::new(stage, b.store, Some(b.registry), cfg.pipeline)
+        let launcher = dispatch::connect(&cfg.pipeline.dispatch, aws).await;
+        Self::new(stage, b.store, Some(b.registry), cfg.pipeline).with_launcher(launcher)
     }
 
     /// The stage.
@@ -162,6 +175,7 @@ impl StageHandler {
                 registry: self.registry.as_deref(),
                 cfg: &self.cfg,
                 tracker: self.tracker.as_ref(),
+                launcher: self.launcher.as_deref(),
             };
             let result = run_stage(self.stage, ctx, &obj.key).await;
             telemetry::record(self.stage, result.as_ref());
@@ -207,12 +221,7 @@ pub async fn handle(
         })
 }
 
-/// The whole Lambda binary of a stage function: JSON logs, configuration from the environment, clients
-/// built once, then invocations served through [`handle`] until the runtime stops.
-///
-/// # Errors
-/// Invalid configuration, or the runtime's error.
-pub async fn run_lambda(stage: Stage) -> Result<(), lambda_runtime::Error> {
+fn init_json_logs() {
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
@@ -223,10 +232,79 @@ pub async fn run_lambda(stage: Stage) -> Result<(), lambda_runtime::Error> {
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// The whole Lambda binary of a stage function: JSON logs, configuration from the environment, clients
+/// built once, then invocations served through [`handle`] until the runtime stops.
+///
+/// # Errors
+/// Invalid configuration, or the runtime's error.
+pub async fn run_lambda(stage: Stage) -> Result<(), lambda_runtime::Error> {
+    init_json_logs();
+    serve_lambda(stage).await
+}
+
+async fn serve_lambda(stage: Stage) -> Result<(), lambda_runtime::Error> {
     let config = FunctionConfig::from_env()?;
     let handler = StageHandler::connect(stage, config, &AwsSettings::default()).await;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event| handle(handler, event))).await
+}
+
+/// Runs `stage` once on `key` as the object's `ObjectCreated` event would, with dispatch off (a task never
+/// starts another task, and has no in-process limit): the ECS task's work. Its outputs are exactly what the
+/// Lambda function writes.
+///
+/// # Errors
+/// The stage's error, or [`PipelineError::Config`] when `key` is not an object the stage handles.
+pub async fn run_task(
+    stage: Stage,
+    mut config: FunctionConfig,
+    key: &str,
+    aws: &AwsSettings,
+) -> Result<Summary, PipelineError> {
+    config.pipeline.dispatch = DispatchConfig::default();
+    let bucket = config.backend.store.bucket();
+    let handler = StageHandler::connect(stage, config, aws).await;
+    let summary = handler.handle(&object_created(&bucket, key, 0)).await?;
+    if summary.outcomes.is_empty() {
+        return Err(PipelineError::Config(format!(
+            "{TASK_KEY}={key:?} is not an object the {stage} stage handles"
+        )));
+    }
+    Ok(summary)
+}
+
+/// The main of a stage binary that can also run as an ECS task: with `POLARITY_TASK_KEY` set, [`run_task`]
+/// on that key (configuration from the environment), then exit 0, or 1 after one line on stderr naming the
+/// error; without it, [`run_lambda`]'s invocation loop.
+pub async fn run_function(stage: Stage) -> std::process::ExitCode {
+    init_json_logs();
+    let task_key = std::env::var(TASK_KEY).ok().filter(|k| !k.is_empty());
+    let result = match &task_key {
+        Some(key) => match FunctionConfig::from_env() {
+            Ok(config) => run_task(stage, config, key, &AwsSettings::default())
+                .await
+                .map(|s| {
+                    tracing::info!(
+                        stage = stage.as_str(),
+                        key,
+                        results = ?s.outcomes.iter().map(|o| o.result().as_str()).collect::<Vec<_>>(),
+                        "task done"
+                    );
+                })
+                .map_err(|e| format!("{stage} on {key}: {e}")),
+            Err(e) => Err(e.to_string()),
+        },
+        None => serve_lambda(stage).await.map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("polarity-fn-{stage}: {}", e.replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

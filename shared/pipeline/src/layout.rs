@@ -18,6 +18,7 @@
 //! models/<version>/card.json                 model card
 //! models/<version>/manifest.json             train manifest (commit marker)                   → validate
 //! models/<version>/report.html               the version's report page (written by validate)
+//! models/<version>/dispatch.json             the ECS task training a version too large for one Lambda
 //! decisions/<version>.json                   validation decision record
 //! ```
 //! `<dataset>` is `d-` + 16 hex digits of a SHA-256 over the upload's bytes (and its data contract, when it
@@ -65,6 +66,8 @@ pub const ARTIFACT: &str = "model.plm";
 pub const CARD: &str = "card.json";
 /// File name of a version's report page.
 pub const REPORT: &str = "report.html";
+/// File name of the marker of a version's train task (see [`crate::dispatch`]).
+pub const DISPATCH: &str = "dispatch.json";
 
 /// An S3 notification filter: keys with this prefix and suffix trigger a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

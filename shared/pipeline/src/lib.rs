@@ -9,6 +9,7 @@
 //!   [`datasets`]: which uploads are used; [`policy`]: the promotion rules, once.
 //! * [`events`]: S3 events in and out; [`embedded`]: the whole chain in one process, driven by the same
 //!   events and routing table as the Lambda functions; [`handler`]: the Lambda side.
+//! * [`dispatch`]: training past one Lambda (an ECS task for datasets above the in-process limit).
 //! * [`telemetry`]: Pushgateway counters and CloudWatch EMF lines; [`report`]: a version's HTML report page.
 //!
 //! The inference server finds the production model with [`registry::Registry::production`] and loads it
@@ -21,6 +22,7 @@ pub mod aws;
 pub mod backend;
 pub mod config;
 pub mod datasets;
+pub mod dispatch;
 pub mod embedded;
 pub mod error;
 pub mod events;

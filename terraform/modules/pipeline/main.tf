@@ -161,18 +161,13 @@ resource "aws_iam_role" "stage" {
   assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
 }
 
-data "aws_iam_policy_document" "stage" {
+# Exactly a stage's entry of access.json: GetObject on its `get` patterns (inputs AND its own outputs, read first
+# for idempotency), ListBucket under its `list` prefixes (so a missing key is a 404, not a 403), PutObject on its
+# `put` patterns, its registry actions, and the bucket key. The stage roles and the train task's role
+# (train_task.tf) are built from these documents, so the rule is written once.
+data "aws_iam_policy_document" "data_access" {
   for_each = local.stages
 
-  statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${local.log_group_arn[each.key]}:*"]
-  }
-
-  # Exactly the stage's entry of access.json: GetObject on its `get` patterns (inputs AND its own outputs, read
-  # first for idempotency), ListBucket under its `list` prefixes (so a missing key is a 404, not a 403), PutObject
-  # on its `put` patterns.
   dynamic "statement" {
     for_each = length(each.value.get) > 0 ? [1] : []
     content {
@@ -211,6 +206,26 @@ data "aws_iam_policy_document" "stage" {
     resources = [var.kms_key_arn]
   }
 
+  dynamic "statement" {
+    for_each = length(each.value.registry) > 0 ? [1] : []
+    content {
+      sid       = "Registry"
+      actions   = each.value.registry
+      resources = [var.registry_table_arn]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "stage" {
+  for_each                = local.stages
+  source_policy_documents = [data.aws_iam_policy_document.data_access[each.key].json]
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn[each.key]}:*"]
+  }
+
   statement {
     sid       = "OnFailureDestination"
     actions   = ["sqs:SendMessage"]
@@ -221,15 +236,6 @@ data "aws_iam_policy_document" "stage" {
     sid       = "Tracing"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
     resources = ["*"] # X-Ray has no resource-level permissions
-  }
-
-  dynamic "statement" {
-    for_each = length(each.value.registry) > 0 ? [1] : []
-    content {
-      sid       = "Registry"
-      actions   = each.value.registry
-      resources = [var.registry_table_arn]
-    }
   }
 }
 
@@ -262,7 +268,8 @@ resource "aws_lambda_function" "stage" {
   reserved_concurrent_executions = local.concurrency[each.key]
 
   environment {
-    variables = local.function_env
+    # train also gets its row limit and, with a task image, where to start the train task (train_task.tf)
+    variables = each.key == "train" ? local.train_env : local.function_env
   }
 
   dynamic "logging_config" {

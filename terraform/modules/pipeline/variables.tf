@@ -137,3 +137,78 @@ variable "pipeline_settings" {
     error_message = "pipeline_settings keys must be pipeline settings (see `polarity pipeline run --help`): POLARITY_TEST_FRACTION, POLARITY_TRAIN_MODE, POLARITY_PROMOTE_MARGIN, POLARITY_PROMOTE_FLOOR, POLARITY_MAX_RECALL_DROP, POLARITY_PROMOTE_ALPHA, POLARITY_GATE, POLARITY_GATE_MARGIN, POLARITY_GATE_ALPHA, POLARITY_MAX_FEATURES, POLARITY_NGRAM, POLARITY_MIN_DF, POLARITY_MAX_DF, POLARITY_MIN_TOKEN_CHARS, POLARITY_SUBLINEAR_TF, POLARITY_C, POLARITY_CLASS_WEIGHT, POLARITY_MAX_ITER, POLARITY_TOL, POLARITY_GIT_SHA, MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, POLARITY_MLFLOW_TIMEOUT."
   }
 }
+
+# --- training past one Lambda (train_task.tf) -------------------------------------------------------------------
+
+variable "train_bytes_per_row" {
+  description = "The rows-per-GB rule: peak memory of a training run per training row, in bytes (256 B = 4 194 304 rows per GiB). POLARITY_TRAIN_MAX_ROWS of the train function = min(memory / this, timeout x train_rows_per_second)."
+  type        = number
+  default     = 256
+  nullable    = false
+  validation {
+    condition     = var.train_bytes_per_row >= 16 && var.train_bytes_per_row <= 1048576
+    error_message = "train_bytes_per_row must be between 16 and 1048576."
+  }
+}
+
+variable "train_rows_per_second" {
+  description = "The time rule: training rows vectorised and fitted per second (one vCPU). POLARITY_TRAIN_MAX_ROWS of the train function is at most its timeout times this."
+  type        = number
+  default     = 300000
+  nullable    = false
+  validation {
+    condition     = var.train_rows_per_second >= 1
+    error_message = "train_rows_per_second must be at least 1."
+  }
+}
+
+variable "train_task_image_tag" {
+  description = "Tag of the train task image in the module's ECR repository (<name>-train-task), pushed by CD. Empty: no task; the train function trains in process even above POLARITY_TRAIN_MAX_ROWS (with a warning)."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.train_task_image_tag == "" || can(regex("^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", var.train_task_image_tag))
+    error_message = "train_task_image_tag must be empty or a Docker tag (letters, digits, '_', '.', '-'; at most 128)."
+  }
+}
+
+variable "train_task_cpu" {
+  description = "CPU units of the train task (Fargate, ARM64): 1024, 2048, 4096 (default, 4 vCPU), 8192 or 16384."
+  type        = number
+  default     = 4096
+  nullable    = false
+  validation {
+    condition     = contains([1024, 2048, 4096, 8192, 16384], var.train_task_cpu)
+    error_message = "train_task_cpu must be 1024, 2048, 4096, 8192 or 16384 (1-16 vCPU)."
+  }
+}
+
+variable "train_task_memory" {
+  description = "Memory of the train task in MiB (default 30720 = 30 GB); must fit the CPU (Fargate: 1 vCPU 2-8 GB, 2 vCPU 4-16 GB, 4 vCPU 8-30 GB in 1 GB steps; 8 vCPU 16-60 GB in 4 GB steps; 16 vCPU 32-120 GB in 8 GB steps)."
+  type        = number
+  default     = 30720
+  nullable    = false
+  validation {
+    condition     = var.train_task_memory >= 2048 && var.train_task_memory <= 122880 && var.train_task_memory % 1024 == 0
+    error_message = "train_task_memory must be 2048-122880 MiB (2-120 GB) in whole GB."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC of the train task's security group (needed with train_task_image_tag)."
+  type        = string
+  default     = ""
+}
+
+variable "task_subnet_ids" {
+  description = "Subnets the train task runs in: private subnets with a NAT gateway (ECR, Logs) and the S3/DynamoDB gateway endpoints; no public IP is assigned."
+  type        = list(string)
+  default     = []
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the train task's ECR repository with its images."
+  type        = bool
+  default     = false
+}

@@ -1,6 +1,7 @@
 # Test root for scripts/check-aws.sh: the modules moto can emulate (encryption, storage, registry, pipeline),
 # composed as in ../../main.tf with the same access.json, applied to a moto server on 127.0.0.1. Not a
-# deployment: dummy credentials, every endpoint pointed at moto.
+# deployment: dummy credentials, every endpoint pointed at moto. The train task (ECS, ECR) runs in a bare VPC
+# and two subnets made here (the network module's NAT, flow logs and endpoints add nothing to what is checked).
 
 terraform {
   required_version = ">= 1.6.0, < 2.0.0"
@@ -51,6 +52,9 @@ provider "aws" {
   endpoints {
     cloudwatch = var.endpoint
     dynamodb   = var.endpoint
+    ec2        = var.endpoint
+    ecr        = var.endpoint
+    ecs        = var.endpoint
     iam        = var.endpoint
     kms        = var.endpoint
     lambda     = var.endpoint
@@ -85,6 +89,20 @@ module "registry" {
   deletion_protection = false
 }
 
+resource "aws_vpc" "train" {
+  #checkov:skip=CKV2_AWS_11:Test VPC inside a local moto server; the deployed network module has flow logs.
+  #checkov:skip=CKV2_AWS_12:Test VPC inside a local moto server; the deployed network module closes its default group.
+  cidr_block           = "10.40.0.0/16"
+  enable_dns_support   = true
+  enable_dns_hostnames = true # as the network module's; moto's RunTask (awsvpc) also crashes without it
+}
+
+resource "aws_subnet" "train" {
+  count      = 2
+  vpc_id     = aws_vpc.train.id
+  cidr_block = "10.40.${100 + count.index}.0/24"
+}
+
 module "pipeline" {
   source              = "../../modules/pipeline"
   name                = "polarity"
@@ -98,6 +116,11 @@ module "pipeline" {
   serve_access        = local.access.serve
   log_retention_days  = 365
   json_logging        = false # moto 5 does not return a function's LoggingConfig: it would never converge
+  # the train task: moto stores the task definition and records RunTask calls (it runs no container)
+  train_task_image_tag = "moto"
+  vpc_id               = aws_vpc.train.id
+  task_subnet_ids      = aws_subnet.train[*].id
+  force_destroy        = true
 }
 
 output "bucket" {
@@ -110,4 +133,12 @@ output "registry_table" {
 
 output "stage_role_arns" {
   value = module.pipeline.stage_role_arns
+}
+
+output "train_task" {
+  value = module.pipeline.train_task
+}
+
+output "function_names" {
+  value = module.pipeline.function_names
 }

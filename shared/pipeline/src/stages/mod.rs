@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::config::PipelineConfig;
+use crate::dispatch::{TaskDispatch, TaskLauncher};
 use crate::error::{PipelineError, parse_json};
 use crate::layout::Stage;
 use crate::registry::{self, Registry};
@@ -38,6 +39,9 @@ pub struct Ctx<'a> {
     pub cfg: &'a PipelineConfig,
     /// Where training runs and verdicts are reported.
     pub tracker: &'a dyn Tracker,
+    /// Starts the train task for datasets above the in-process limit (`None`: train stays in process; see
+    /// [`crate::dispatch`]).
+    pub launcher: Option<&'a dyn TaskLauncher>,
 }
 
 impl<'a> Ctx<'a> {
@@ -73,6 +77,8 @@ polarity_core::named_enum! {
         Reject = "reject",
         /// Validate held the candidate.
         Hold = "hold",
+        /// Train started an ECS task for datasets above the in-process limit.
+        Dispatched = "dispatched",
         /// The stage failed.
         Error = "error",
     }
@@ -92,6 +98,9 @@ pub enum StageOutcome {
     Train(TrainManifest),
     /// Validate.
     Validate(Decision),
+    /// Train started (or, `already`, had started) an ECS task that trains the version (see
+    /// [`crate::dispatch`]).
+    Dispatched(TaskDispatch),
     /// Nothing to do, with the reason (e.g. fewer than two classes to train on, or the object vanished).
     Skipped {
         /// The stage.
@@ -112,6 +121,8 @@ impl StageOutcome {
             Self::Train(m) if m.already => Outcome::Already,
             Self::Validate(d) if d.already => Outcome::Already,
             Self::Validate(d) => d.verdict.outcome(),
+            Self::Dispatched(d) if d.already => Outcome::Already,
+            Self::Dispatched(_) => Outcome::Dispatched,
             Self::Skipped { .. } => Outcome::Skipped,
             _ => Outcome::Ok,
         }
@@ -123,7 +134,8 @@ impl StageOutcome {
     }
 
     /// The commit marker this outcome stands for: the manifest that triggers the next stage, if any. A run
-    /// that finds its work already done re-announces it, so an interrupted chain resumes downstream.
+    /// that finds its work already done re-announces it, so an interrupted chain resumes downstream. A
+    /// dispatched run has none: the task writes the model manifest.
     pub fn commit_marker(&self) -> Option<String> {
         match self {
             Self::Ingest(m) if m.accepted > 0 => {

@@ -1,6 +1,7 @@
 //! Train: a processed manifest (a new dataset) or a dataset decision (`datasets/<dataset>.json`) → a
 //! candidate version. Steps: [`choose_datasets`] (the active ones, see [`crate::datasets`]) → the version
-//! name from the inputs → [`load_training_data`] (train and test splits merged, newest upload wins) →
+//! name from the inputs → above the in-process row limit, an ECS task that runs these same steps
+//! ([`crate::dispatch`]) → [`load_training_data`] (train and test splits merged, newest upload wins) →
 //! [`fit_and_register`] (or, after a crash between registering and the manifest, [`resume`]) → report to
 //! the tracker → the manifest last. The version name derives from the inputs, so a re-delivered or
 //! out-of-order event that sees the same datasets trains nothing new.
@@ -19,6 +20,7 @@ use super::process::{ClassCounts, SPLIT_RULE};
 use super::{Ctx, ProcessManifest, StageOutcome, from_jsonl, read_json};
 use crate::config::{PipelineConfig, TrainMode};
 use crate::datasets::{self, Control};
+use crate::dispatch::{self, Placement, TaskDispatch};
 use crate::error::{PipelineError, to_json};
 use crate::layout::{self, ARTIFACT, CARD, MANIFEST, PROCESSED, Stage};
 use crate::registry::{Registry, Scores, VersionRecord, now_secs};
@@ -369,6 +371,44 @@ pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErro
     if let Some(mut m) = read_json::<TrainManifest>(ctx.store, &manifest_key).await? {
         m.already = true;
         return Ok(StageOutcome::Train(m));
+    }
+    let rows = dispatch::training_rows(&chosen);
+    match (
+        dispatch::decide(rows, ctx.cfg.dispatch.max_rows, ctx.launcher.is_some()),
+        ctx.launcher,
+    ) {
+        (Placement::Task { limit }, Some(launcher)) => {
+            let claim = TaskDispatch {
+                version: version.clone(),
+                key: key.to_string(),
+                rows,
+                max_rows: limit,
+                claimed_at: started_ms,
+                task_arn: None,
+                already: false,
+            };
+            let d = dispatch::start_once(ctx.store, launcher, claim).await?;
+            tracing::info!(
+                stage = "train",
+                key,
+                model_version = version,
+                rows_in = rows,
+                max_rows = limit,
+                task_arn = d.task_arn.as_deref().unwrap_or_default(),
+                already = d.already,
+                "above the in-process limit: the train task trains this version"
+            );
+            return Ok(StageOutcome::Dispatched(d));
+        }
+        (Placement::InProcessOverLimit { limit }, _) => tracing::warn!(
+            stage = "train",
+            key,
+            model_version = version,
+            rows_in = rows,
+            max_rows = limit,
+            "above the in-process limit (POLARITY_TRAIN_MAX_ROWS) and no train task is configured (POLARITY_TASK_*): training here, which may run out of memory or time"
+        ),
+        _ => {}
     }
     let data = load_training_data(ctx.store, &chosen, ctx.cfg).await?;
     let labels = Labels::from_names(data.train.iter().map(|r| r.label.as_str()));

@@ -67,6 +67,7 @@ pub fn ctx<'a>(store: &'a Store, reg: Option<&'a Reg>, cfg: &'a PipelineConfig) 
         registry: reg.map(|r| r.as_ref() as &dyn Registry),
         cfg,
         tracker: &NoTracker,
+        launcher: None,
     }
 }
 
