@@ -235,7 +235,7 @@ run "no_api_key_no_ssm_read" {
     source = "./modules/serving"
   }
   assert {
-    condition = !strcontains(data.aws_iam_policy_document.server.json, "ssm:GetParameter")
+    condition     = !strcontains(data.aws_iam_policy_document.server.json, "ssm:GetParameter")
     error_message = "without api_key_parameter the instance role reads no parameter"
   }
 }

@@ -113,8 +113,14 @@ pub async fn processed(store: &dyn ObjectStore) -> Result<Vec<ProcessedDataset>,
         });
     }
     out.sort_by(|a, b| {
-        (a.manifest.uploaded_at, &a.manifest.dataset)
-            .cmp(&(b.manifest.uploaded_at, &b.manifest.dataset))
+        (
+            upload_order(a.manifest.uploaded_ms, a.manifest.uploaded_at),
+            &a.manifest.dataset,
+        )
+            .cmp(&(
+                upload_order(b.manifest.uploaded_ms, b.manifest.uploaded_at),
+                &b.manifest.dataset,
+            ))
     });
     Ok(out)
 }
@@ -189,6 +195,8 @@ pub struct DatasetView {
     pub source_key: String,
     /// Upload time, seconds since the Unix epoch.
     pub uploaded_at: u64,
+    /// Upload time, milliseconds (orders the list).
+    pub uploaded_ms: u64,
     /// Data rows in the upload.
     pub rows_in: u64,
     /// Rows accepted by ingest.
@@ -211,6 +219,12 @@ pub struct DatasetView {
     pub gate: Option<GateResult>,
     /// The operator's decision.
     pub control: Option<Control>,
+}
+
+/// The order of uploads: by upload time in milliseconds (seconds × 1000 for manifests without it), then
+/// by dataset id (S3 keeps whole seconds: two uploads within one second are ordered by id).
+fn upload_order(ms: u64, secs: u64) -> u64 {
+    if ms > 0 { ms } else { secs * 1000 }
 }
 
 /// Every dataset (every ingested upload, quarantined ones included), oldest first.
@@ -253,6 +267,7 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<DatasetView>, PipelineE
                 file_name: m.file_name.clone(),
                 source_key: m.source_key.clone(),
                 uploaded_at: m.uploaded_at,
+                uploaded_ms: m.uploaded_ms,
                 rows_in: m.rows_in,
                 accepted: m.accepted,
                 quarantined: m.quarantined,
@@ -267,6 +282,9 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<DatasetView>, PipelineE
             }
         })
         .collect();
-    out.sort_by(|a, b| (a.uploaded_at, &a.dataset).cmp(&(b.uploaded_at, &b.dataset)));
+    out.sort_by(|a, b| {
+        (upload_order(a.uploaded_ms, a.uploaded_at), &a.dataset)
+            .cmp(&(upload_order(b.uploaded_ms, b.uploaded_at), &b.dataset))
+    });
     Ok(out)
 }

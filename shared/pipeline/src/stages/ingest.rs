@@ -40,9 +40,12 @@ pub struct IngestManifest {
     pub source_sha256: String,
     /// Upload size.
     pub source_bytes: u64,
-    /// When the upload was stored (seconds since the Unix epoch): orders datasets, newest wins.
+    /// When the upload was stored (seconds since the Unix epoch).
     #[serde(default)]
     pub uploaded_at: u64,
+    /// The same in milliseconds (0 in manifests written before it existed): orders datasets, newest wins.
+    #[serde(default)]
+    pub uploaded_ms: u64,
     /// The data contract applied (absent: everything detected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<Contract>,
@@ -236,6 +239,9 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         return Ok(StageOutcome::Ingest(m));
     }
     let file_name = layout::file_name(key).to_string();
+    let uploaded_ms = upload
+        .modified_ms
+        .unwrap_or_else(|| crate::registry::now_secs() * 1000);
     let mut m = IngestManifest {
         dataset: dataset.clone(),
         name: dataset_name(key),
@@ -243,7 +249,8 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         source_key: key.to_string(),
         source_sha256: layout::digest_hex(&upload.body),
         source_bytes: upload.body.len() as u64,
-        uploaded_at: upload.modified.unwrap_or_else(crate::registry::now_secs),
+        uploaded_at: uploaded_ms / 1000,
+        uploaded_ms,
         contract: contract.as_ref().ok().filter(|c| !c.is_default()).cloned(),
         rows_in: 0,
         accepted: 0,

@@ -35,9 +35,12 @@ pub struct ProcessManifest {
     /// The upload's file name (from ingest).
     #[serde(default)]
     pub file_name: String,
-    /// When the upload was stored (from ingest): the newest dataset wins conflicting labels.
+    /// When the upload was stored (from ingest), seconds.
     #[serde(default)]
     pub uploaded_at: u64,
+    /// The same in milliseconds (from ingest): the newest dataset wins conflicting labels.
+    #[serde(default)]
+    pub uploaded_ms: u64,
     /// Rows read from `raw/`.
     pub rows_in: u64,
     /// Training rows per class.
@@ -160,6 +163,7 @@ pub async fn process(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineEr
         name: ingest.name,
         file_name: ingest.file_name,
         uploaded_at: ingest.uploaded_at,
+        uploaded_ms: ingest.uploaded_ms,
         rows_in,
         train: counts(&train),
         test: counts(&test),

@@ -144,12 +144,12 @@ impl ObjectStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Self::other("get", key, e)),
         };
-        let modified = tokio::fs::metadata(&path)
+        let modified_ms = tokio::fs::metadata(&path)
             .await
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs());
+            .and_then(|d| u64::try_from(d.as_millis()).ok());
         let meta = match tokio::fs::read(self.meta_path(key)).await {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| Self::other("get", key, e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Metadata::new(),
@@ -158,7 +158,7 @@ impl ObjectStore for LocalStore {
         Ok(Some(Object {
             body,
             meta,
-            modified,
+            modified_ms,
         }))
     }
 
@@ -298,7 +298,7 @@ mod tests {
             .unwrap();
         let o = s.get_object("incoming/a.csv").await.unwrap().unwrap();
         assert_eq!((&o.body[..], &o.meta), (&b"x"[..], &meta));
-        assert!(o.modified.is_some());
+        assert!(o.modified_ms.is_some());
         assert_eq!(s.list("").await.unwrap(), ["incoming/a.csv"]);
         assert!(s.get_object("nope").await.unwrap().is_none());
         // a temp file of a process that no longer runs (pid far above pid_max) is removed, ours is kept

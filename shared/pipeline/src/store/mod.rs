@@ -28,8 +28,9 @@ pub struct Object {
     pub body: Bytes,
     /// User metadata.
     pub meta: Metadata,
-    /// Last modification, seconds since the Unix epoch, when the store knows it.
-    pub modified: Option<u64>,
+    /// Last modification, milliseconds since the Unix epoch, when the store knows it (S3 keeps whole
+    /// seconds).
+    pub modified_ms: Option<u64>,
 }
 
 /// Why a store call failed.

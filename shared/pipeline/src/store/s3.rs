@@ -128,9 +128,9 @@ impl ObjectStore for S3Store {
                     .collect()
             })
             .unwrap_or_default();
-        let modified = out
+        let modified_ms = out
             .last_modified()
-            .and_then(|t| u64::try_from(t.secs()).ok());
+            .and_then(|t| u64::try_from(t.to_millis().ok()?).ok());
         let body = out
             .body
             .collect()
@@ -143,7 +143,7 @@ impl ObjectStore for S3Store {
         Ok(Some(Object {
             body: body.into_bytes(),
             meta,
-            modified,
+            modified_ms,
         }))
     }
 
