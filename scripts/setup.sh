@@ -11,9 +11,13 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 missing=()
-for p in prometheus prometheus-pushgateway time curl python3-venv chromium nodejs npm; do
+for p in prometheus prometheus-pushgateway time curl python3-venv chromium; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node may come from another source than Debian (NodeSource's nodejs ships npm and conflicts with Debian's npm
+# package), so node and npm are looked for as commands, not as packages.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: apt-get install ${missing[*]}"
   $SUDO apt-get update -qq
