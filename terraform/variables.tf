@@ -184,13 +184,13 @@ variable "alarm_email" {
 # Training past one Lambda (README "Training past one Lambda"). null: the pipeline module's defaults
 # (modules/pipeline/variables.tf), where the rule is computed.
 variable "train_bytes_per_row" {
-  description = "The rows-per-GB rule: peak bytes of a training run per training row (null: the module default, 256 B = 4 194 304 rows per GiB). The train function's POLARITY_TRAIN_MAX_ROWS = min(memory / this, timeout x train_rows_per_second)."
+  description = "The rows-per-GB rule: peak bytes of a training run per training row (null: the module default, 1024 B = 1 048 576 rows per GiB). The train function's POLARITY_TRAIN_MAX_ROWS = min(memory / this, timeout x train_rows_per_second)."
   type        = number
   default     = null
 }
 
 variable "train_rows_per_second" {
-  description = "The time rule: training rows vectorised and fitted per second (null: the module default, 300000)."
+  description = "The time rule: training rows vectorised and fitted per second (null: the module default, 30000)."
   type        = number
   default     = null
 }
@@ -384,8 +384,8 @@ variable "pipeline_settings" {
   type        = map(string)
   default     = {}
   validation {
-    condition     = alltrue([for k in keys(var.pipeline_settings) : contains(["POLARITY_TEST_FRACTION", "POLARITY_TRAIN_MODE", "POLARITY_PROMOTE_MARGIN", "POLARITY_PROMOTE_FLOOR", "POLARITY_MAX_RECALL_DROP", "POLARITY_PROMOTE_ALPHA", "POLARITY_GATE", "POLARITY_GATE_MARGIN", "POLARITY_GATE_ALPHA", "POLARITY_MAX_FEATURES", "POLARITY_NGRAM", "POLARITY_MIN_DF", "POLARITY_MAX_DF", "POLARITY_MIN_TOKEN_CHARS", "POLARITY_SUBLINEAR_TF", "POLARITY_C", "POLARITY_CLASS_WEIGHT", "POLARITY_MAX_ITER", "POLARITY_TOL", "POLARITY_GIT_SHA", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "POLARITY_MLFLOW_TIMEOUT"], k)])
-    error_message = "pipeline_settings keys must be pipeline settings (see `polarity pipeline run --help`): POLARITY_TEST_FRACTION, POLARITY_TRAIN_MODE, POLARITY_PROMOTE_MARGIN, POLARITY_PROMOTE_FLOOR, POLARITY_MAX_RECALL_DROP, POLARITY_PROMOTE_ALPHA, POLARITY_GATE, POLARITY_GATE_MARGIN, POLARITY_GATE_ALPHA, POLARITY_MAX_FEATURES, POLARITY_NGRAM, POLARITY_MIN_DF, POLARITY_MAX_DF, POLARITY_MIN_TOKEN_CHARS, POLARITY_SUBLINEAR_TF, POLARITY_C, POLARITY_CLASS_WEIGHT, POLARITY_MAX_ITER, POLARITY_TOL, POLARITY_GIT_SHA, MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, POLARITY_MLFLOW_TIMEOUT."
+    condition     = alltrue([for k in keys(var.pipeline_settings) : contains(jsondecode(file("${path.module}/settings.json")).settings, k)])
+    error_message = "pipeline_settings keys must be pipeline settings: the variables terraform/settings.json lists (`polarity pipeline run --help` explains each)."
   }
 }
 

@@ -242,14 +242,14 @@ run "train_limit_without_a_task" {
     source = "./modules/pipeline"
   }
   assert {
-    # the rows-per-GB rule at the defaults: 2048 MiB / 256 B = 8 388 608 rows (the time rule, 900 s x 300 000/s,
+    # the rows-per-GB rule at the defaults: 2048 MiB / 1024 B = 2 097 152 rows (the time rule, 900 s x 30 000/s,
     # allows 270 000 000)
     condition = (
-      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TRAIN_MAX_ROWS"] == "8388608" &&
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TRAIN_MAX_ROWS"] == "2097152" &&
       alltrue([for k, f in aws_lambda_function.stage : !contains(keys(f.environment[0].variables), "POLARITY_TRAIN_MAX_ROWS") if k != "train"]) &&
       length([for k in keys(aws_lambda_function.stage["train"].environment[0].variables) : k if startswith(k, "POLARITY_TASK_")]) == 0
     )
-    error_message = "Without a task image only the train function gets POLARITY_TRAIN_MAX_ROWS (8388608 at 2048 MB / 256 B per row), and no POLARITY_TASK_* settings."
+    error_message = "Without a task image only the train function gets POLARITY_TRAIN_MAX_ROWS (2097152 at 2048 MB / 1024 B per row), and no POLARITY_TASK_* settings."
   }
   assert {
     condition     = length(aws_ecs_task_definition.train) == 0 && length(aws_iam_role_policy.train_dispatch) == 0 && length(aws_iam_role.train_task) == 0
@@ -295,7 +295,7 @@ run "train_task" {
       aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_SUBNETS"] == "subnet-0a,subnet-0b" &&
       aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_SECURITY_GROUPS"] == "sg-0123456789abcdef0" &&
       aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TASK_CONTAINER"] == "train" &&
-      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TRAIN_MAX_ROWS"] == "8388608"
+      aws_lambda_function.stage["train"].environment[0].variables["POLARITY_TRAIN_MAX_ROWS"] == "2097152"
     )
     error_message = "The train function's POLARITY_TASK_* settings do not name the cluster, family, subnets, security group and container."
   }

@@ -110,15 +110,15 @@ run "checksum_required" {
 }
 
 # With an image tag (CD sets it) the train task plans inside the network module's private subnets; the row
-# limits follow the rows-per-GB rule: train function 2048 MiB / 256 B, task 30720 MiB / 256 B.
+# limits follow the rows-per-GB rule: train function 2048 MiB / 1024 B, task 30720 MiB / 1024 B.
 run "train_task" {
   command = plan
   variables {
     train_task_image_tag = "0123abc"
   }
   assert {
-    condition     = module.pipeline.train_limits.function_max_rows == 8388608 && module.pipeline.train_limits.task_max_rows == 125829120
-    error_message = "Row limits: 8 388 608 for the 2048 MB train function, 125 829 120 for the 30 GB task (256 B per row)."
+    condition     = module.pipeline.train_limits.function_max_rows == 2097152 && module.pipeline.train_limits.task_max_rows == 31457280
+    error_message = "Row limits: 2 097 152 for the 2048 MB train function, 31 457 280 for the 30 GB task (1024 B per row)."
   }
   assert {
     condition     = module.pipeline.train_task.family == "polarity-train-task" && module.pipeline.train_task.cluster == "polarity-train" && module.pipeline.train_task.log_group == "/ecs/polarity-train-task"

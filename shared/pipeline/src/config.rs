@@ -175,7 +175,12 @@ pub struct SettingsArgs {
     #[command(flatten)]
     pub dispatch: DispatchArgs,
     /// Git commit recorded on every version.
-    #[arg(long, env = "POLARITY_GIT_SHA", hide = true)]
+    #[arg(
+        long,
+        env = "POLARITY_GIT_SHA",
+        hide = true,
+        help_heading = "Provenance"
+    )]
     pub git_sha: Option<String>,
     /// MLflow tracking.
     #[command(flatten)]
@@ -279,6 +284,22 @@ impl Default for PipelineConfig {
 struct FromEnv {
     #[command(flatten)]
     settings: SettingsArgs,
+}
+
+/// The environment variables a deployment may set as pipeline settings (Terraform's `pipeline_settings`,
+/// checked against `terraform/settings.json`, which a test keeps equal to this): every setting's variable
+/// except secrets (tracking credentials) and where training runs (Terraform sets those itself). Sorted.
+pub fn setting_variables() -> Vec<String> {
+    use clap::CommandFactory;
+    let cmd = FromEnv::command();
+    let mut v: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_env_values_set())
+        .filter(|a| a.get_help_heading() != Some(crate::dispatch::HEADING))
+        .filter_map(|a| a.get_env().and_then(|e| e.to_str()).map(String::from))
+        .collect();
+    v.sort();
+    v
 }
 
 impl SettingsArgs {

@@ -36,6 +36,67 @@ fn terraform_access_json_is_generated_from_the_layout() {
 }
 
 #[test]
+fn terraform_settings_json_lists_every_pipeline_setting() {
+    // Terraform's pipeline_settings validation reads terraform/settings.json (root and pipeline module)
+    let path = repo().join("terraform/settings.json");
+    let want = serde_json::json!({
+        "about": "Generated from shared/pipeline/src/config.rs (setting_variables) by `UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts`: the variables pipeline_settings may set.",
+        "settings": polarity_pipeline::config::setting_variables(),
+    });
+    if std::env::var_os("UPDATE_ACCESS_JSON").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(&want).unwrap() + "\n").unwrap();
+    }
+    let got: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    )
+    .unwrap();
+    assert_eq!(
+        got, want,
+        "terraform/settings.json differs from the pipeline's settings; run UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts"
+    );
+    let names = polarity_pipeline::config::setting_variables();
+    for must in [
+        "POLARITY_C",
+        "POLARITY_TUNE",
+        "POLARITY_GIT_SHA",
+        "POLARITY_GATE_ALPHA",
+        "MLFLOW_TRACKING_URI",
+    ] {
+        assert!(
+            names.iter().any(|n| n == must),
+            "{must} missing from {names:?}"
+        );
+    }
+    for never in [
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+        "POLARITY_TASK_CLUSTER",
+        "POLARITY_TRAIN_MAX_ROWS",
+    ] {
+        assert!(
+            !names.iter().any(|n| n == never),
+            "{never} must not be a user setting"
+        );
+    }
+    // both validations read the file instead of keeping a list
+    for tf in [
+        "terraform/variables.tf",
+        "terraform/modules/pipeline/variables.tf",
+    ] {
+        let text = std::fs::read_to_string(repo().join(tf)).unwrap();
+        assert!(
+            text.contains("settings.json"),
+            "{tf} must read settings.json"
+        );
+        assert!(
+            !text.contains("\"POLARITY_PROMOTE_MARGIN\""),
+            "{tf} must not keep a copied list"
+        );
+    }
+}
+
+#[test]
 fn localstack_init_builds_its_routes_from_the_access_table() {
     // localstack/init.sh builds the local notifications from access.json's triggers (its own test,
     // localstack/tests/test_init.sh, checks the notifications it creates); it must not keep a copy.

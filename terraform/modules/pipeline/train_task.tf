@@ -15,7 +15,7 @@ locals {
   task_log_group = "/ecs/${local.task_name}"
 
   # The rows-per-GB rule: a training run peaks at about var.train_bytes_per_row bytes per training row
-  # (256 B: 4 194 304 rows per GiB), and vectorise + fit handles about var.train_rows_per_second rows per
+  # (1024 B: 1 048 576 rows per GiB), and vectorise + fit handles about var.train_rows_per_second rows per
   # second. One train function takes min(memory rule, time rule) rows; the train task's memory gives its own.
   train_max_rows = min(
     floor(local.sizing.train.memory * 1048576 / var.train_bytes_per_row),

@@ -41,9 +41,12 @@ pub use ecs::EcsLauncher;
 /// runs the stage once on it instead of serving Lambda invocations.
 pub const TASK_KEY: &str = "POLARITY_TASK_KEY";
 
+/// The help heading of [`DispatchArgs`] (its variables are Terraform's, not a user's setting).
+pub const HEADING: &str = "Training past one Lambda";
+
 /// Where training runs, as flags and `POLARITY_*` variables (Terraform sets them on the train function).
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Training past one Lambda")]
+#[command(next_help_heading = HEADING)]
 pub struct DispatchArgs {
     /// Most training rows one train process takes (unset: no limit). Above it the train stage starts an ECS
     /// task when one is configured, else trains anyway and logs a warning.
