@@ -110,9 +110,15 @@ pub struct Labels(Vec<String>);
 impl Labels {
     /// The distinct class names of `names`, ordered.
     pub fn from_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
-        let mut v: Vec<String> = names.into_iter().map(|s| s.as_ref().to_string()).collect();
+        // one name per row is typical: copy only the distinct ones
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for s in names {
+            if !seen.contains(s.as_ref()) {
+                seen.insert(s.as_ref().to_string());
+            }
+        }
+        let mut v: Vec<String> = seen.into_iter().collect();
         sort_classes(&mut v);
-        v.dedup();
         Self(v)
     }
 

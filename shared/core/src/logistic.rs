@@ -333,6 +333,7 @@ impl LogisticConfig {
         let mut bufs: Vec<Vec<f64>> = blocks.iter().map(|_| vec![0.0; d * k + k]).collect();
         let mut scaled = vec![0.0; d * k];
         let mut theta = vec![0.0; d * k + k];
+        theta[d * k..].copy_from_slice(&prior_intercepts(y, weights, classes));
         let cfg = LbfgsConfig {
             max_iter: self.max_iter,
             gtol: self.tol,
@@ -453,6 +454,26 @@ impl LogisticConfig {
 /// Outputs of the linear layer: 1 for two classes, else one per class.
 pub fn outputs(classes: usize) -> usize {
     if classes == 2 { 1 } else { classes }
+}
+
+/// The intercepts of the model without features (the classes' log prior odds), where the fit starts: the
+/// optimum's intercepts are near them, so L-BFGS does not spend its first iterations finding the class
+/// balance. Zero when a class has no rows (its log prior would be infinite).
+fn prior_intercepts(y: &[u32], weights: Option<&[f64]>, classes: usize) -> Vec<f64> {
+    let mut mass = vec![0.0; classes];
+    for (r, &c) in y.iter().enumerate() {
+        mass[c as usize] += weights.map_or(1.0, |w| w[r]);
+    }
+    let k = outputs(classes);
+    if mass.iter().any(|&m| m <= 0.0) {
+        return vec![0.0; k];
+    }
+    if k == 1 {
+        return vec![(mass[1] / mass[0]).ln()];
+    }
+    let logs: Vec<f64> = mass.iter().map(|m| m.ln()).collect();
+    let mean = logs.iter().sum::<f64>() / k as f64;
+    logs.iter().map(|l| l - mean).collect()
 }
 
 /// Rows per chunk of the binary loss: small enough that a chunk's rows stay in L1 between the score and
@@ -599,6 +620,34 @@ mod tests {
         let mut p = Vec::new();
         m.predict_proba_row(&[(0, 1.0)], &mut p);
         assert!(p[1] > 0.5 && (p[0] + p[1] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_fit_starts_at_the_class_log_priors() {
+        // No informative feature: the optimum is the prior itself, so the fit must end where it starts.
+        let rows = vec![vec![0.0]; 10];
+        for (y, k) in [
+            (vec![1u32, 1, 1, 0, 1, 1, 1, 0, 1, 1], 2usize),
+            (vec![0, 1, 1, 2, 2, 2, 2, 2, 2, 2], 3),
+        ] {
+            let (m, report) = LogisticConfig::default()
+                .fit(&Csr::from_dense(&rows, 1), &y, k)
+                .unwrap();
+            assert_eq!(report.iterations, 0, "{k} classes: {report:?}");
+            let mut p = Vec::new();
+            m.predict_proba_row(&[], &mut p);
+            let counts: Vec<f64> = (0..k as u32)
+                .map(|c| y.iter().filter(|&&v| v == c).count() as f64 / 10.0)
+                .collect();
+            for (a, b) in p.iter().zip(&counts) {
+                assert!((a - b).abs() < 1e-12, "{p:?} vs {counts:?}");
+            }
+        }
+        // a class without rows: no infinite intercept, the fit still runs
+        let (m, _) = LogisticConfig::default()
+            .fit(&Csr::from_dense(&rows, 1), &[0; 10], 2)
+            .unwrap();
+        assert!(m.intercept.iter().all(|b| b.is_finite()));
     }
 
     #[test]

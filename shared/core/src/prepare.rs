@@ -66,7 +66,8 @@ pub fn prepare(rows: Vec<Row>, cfg: &CleanConfig) -> Prepared {
     let mut keep = vec![true; rows.len()];
     let mut out = Prepared::default();
     // latest wins: walk backwards, the first occurrence seen is the one kept
-    let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut seen: FxHashMap<&str, usize> =
+        FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
     for i in (0..rows.len()).rev() {
         let c = cleaned[i].as_str();
         if c.trim().is_empty() {
