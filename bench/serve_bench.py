@@ -266,6 +266,7 @@ def main():
             med = statistics.median(r["rps"] for r in rs)
             out.append(f"| {smp} | {med:.0f} | " + ", ".join(f"{r['rps']:.0f}" for r in rs)
                        + f" | {statistics.median(r['p99_ms'] for r in rs):.2f} | {med / base:.2f} |")
+        out.append("")
     total_non2xx = sum(r["non2xx"] + r["sockerr"] for r in pol.values())
     worst_p99 = max(r["p99_ms"] for r in pol.values())
     out.append(f"Targets: p99 <= 5 ms: worst polarity p99 {worst_p99:.2f} ms -> {'met' if worst_p99 <= 5 else 'NOT met'}; "
