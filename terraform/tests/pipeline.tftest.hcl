@@ -255,6 +255,19 @@ run "train_limit_without_a_task" {
     condition     = length(aws_ecs_task_definition.train) == 0 && length(aws_iam_role_policy.train_dispatch) == 0 && length(aws_iam_role.train_task) == 0
     error_message = "Without a task image there is no task definition, task role or RunTask permission."
   }
+  override_resource {
+    target          = aws_sns_topic.alarms
+    override_during = plan
+    values          = { arn = "arn:aws:sns:eu-west-1:123456789012:polarity-alarms" }
+  }
+  assert {
+    condition     = length(aws_cloudwatch_event_rule.train_task_failed) == 0
+    error_message = "Without a task image there is no failed-task rule."
+  }
+  assert {
+    condition     = !strcontains(data.aws_iam_policy_document.alarms_topic.json, "events.amazonaws.com") && strcontains(data.aws_iam_policy_document.alarms_topic.json, "cloudwatch.amazonaws.com")
+    error_message = "Without a task image EventBridge may not publish to the alarm topic; CloudWatch alarms may."
+  }
   assert {
     condition = (
       aws_ecr_repository.train_task.image_tag_mutability == "IMMUTABLE" &&
@@ -285,6 +298,32 @@ run "train_task" {
     target          = aws_security_group.train_task
     override_during = plan
     values          = { id = "sg-0123456789abcdef0" }
+  }
+  override_resource {
+    target          = aws_sns_topic.alarms
+    override_during = plan
+    values          = { arn = "arn:aws:sns:eu-west-1:123456789012:polarity-alarms" }
+  }
+
+  # A task that exits non-zero or never starts reaches the alarm topic, and only that rule may publish there.
+  assert {
+    condition = (
+      jsondecode(aws_cloudwatch_event_rule.train_task_failed[0].event_pattern).detail.clusterArn == ["arn:aws:ecs:eu-west-1:123456789012:cluster/polarity-train"] &&
+      jsondecode(aws_cloudwatch_event_rule.train_task_failed[0].event_pattern).detail.lastStatus == ["STOPPED"] &&
+      jsondecode(aws_cloudwatch_event_rule.train_task_failed[0].event_pattern).detail["$or"][0].containers.exitCode == [{ "anything-but" = 0 }] &&
+      jsondecode(aws_cloudwatch_event_rule.train_task_failed[0].event_pattern).detail["$or"][1].stopCode == ["TaskFailedToStart"] &&
+      aws_cloudwatch_event_target.train_task_failed[0].arn == "arn:aws:sns:eu-west-1:123456789012:polarity-alarms"
+    )
+    error_message = "The failed-task rule must match STOPPED tasks of the train cluster with a non-zero exit code or that failed to start, and target the alarm topic."
+  }
+  assert {
+    condition = one([
+      for st in jsondecode(aws_sns_topic_policy.alarms.policy).Statement : st
+      if try(st.Principal.Service, "") == "events.amazonaws.com"
+      ]).Condition.ArnEquals["aws:SourceArn"] == "arn:aws:events:eu-west-1:123456789012:rule/polarity-train-task-failed" && (
+      aws_cloudwatch_event_rule.train_task_failed[0].name == "polarity-train-task-failed"
+    )
+    error_message = "EventBridge may publish to the alarm topic only from the failed-task rule (whose ARN the policy spells from its name)."
   }
 
   # The train function knows where to start the task.

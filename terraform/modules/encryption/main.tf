@@ -1,5 +1,6 @@
 # One customer-managed KMS key for the project's data at rest: the data bucket, the registry table, Lambda
-# environment variables, CloudWatch log groups, the failure queue's alarm topic and the Grafana password.
+# environment variables, CloudWatch log groups, the alarm topic (CloudWatch alarms and EventBridge publish to
+# it) and the Grafana password.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -35,6 +36,14 @@ resource "aws_kms_key" "this" {
         Sid       = "CloudWatchAlarmsToSns"
         Effect    = "Allow"
         Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+      {
+        # EventBridge publishes a failed training task's state change to that topic (pipeline module).
+        Sid       = "EventBridgeToSns"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
       },

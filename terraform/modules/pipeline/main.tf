@@ -56,7 +56,9 @@ locals {
   region_account = "${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}"
   log_group_arn  = { for k in concat(keys(var.access), ["predict"]) : k => "${local.arn_prefix}:logs:${local.region_account}:log-group:/aws/lambda/${var.name}-${k}" }
   failures_arn   = "${local.arn_prefix}:sqs:${local.region_account}:${var.name}-pipeline-failures"
-  failures_name  = "${var.name}-pipeline-failures"
+  # spelled from the name so that the topic policy renders at plan time
+  alarms_topic_arn = "${local.arn_prefix}:sns:${local.region_account}:${var.name}-alarms"
+  failures_name    = "${var.name}-pipeline-failures"
 
   function_env = merge(var.pipeline_settings, {
     POLARITY_STORE    = "s3://${var.bucket_id}"
@@ -83,8 +85,58 @@ resource "aws_sqs_queue" "failures" {
 }
 
 resource "aws_sns_topic" "alarms" {
-  name              = "${var.name}-alarms"
+  name              = "${var.name}-alarms" # = local.alarms_topic_arn
   kms_master_key_id = var.kms_key_arn
+}
+
+# Who may publish: CloudWatch alarms of this account, and (with the train task) the EventBridge rule that reports
+# a failed training task; this account's principals keep what SNS's default policy gives them.
+data "aws_iam_policy_document" "alarms_topic" {
+  statement {
+    sid = "AccountPrincipals"
+    principals {
+      type        = "AWS"
+      identifiers = ["${local.arn_prefix}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+    actions   = ["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe", "sns:ListSubscriptionsByTopic", "sns:Publish"]
+    resources = [local.alarms_topic_arn]
+  }
+  statement {
+    sid = "CloudWatchAlarms"
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    actions   = ["sns:Publish"]
+    resources = [local.alarms_topic_arn]
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["${local.arn_prefix}:cloudwatch:${local.region_account}:alarm:*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.task_enabled ? [local.task_failed_rule_arn] : []
+    content {
+      sid = "TrainTaskFailedRule"
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+      actions   = ["sns:Publish"]
+      resources = [local.alarms_topic_arn]
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarms_topic.json
 }
 
 resource "aws_sns_topic_subscription" "email" {

@@ -40,6 +40,7 @@ locals {
   execution_role_arn   = "${local.arn_prefix}:iam::${data.aws_caller_identity.current.account_id}:role/${local.task_name}-execution"
   repository_arn       = "${local.arn_prefix}:ecr:${local.region_account}:repository/${local.task_name}"
   task_log_group_arn   = "${local.arn_prefix}:logs:${local.region_account}:log-group:${local.task_log_group}"
+  task_failed_rule_arn = "${local.arn_prefix}:events:${local.region_account}:rule/${local.task_name}-failed"
 
   # The train function's environment: the limit always (above it without a task it trains anyway and warns),
   # where to start the task once there is an image.
@@ -256,4 +257,32 @@ resource "aws_ecs_task_definition" "train" {
   }
 
   depends_on = [aws_cloudwatch_log_group.train_task, aws_iam_role_policy.train_task_execution]
+}
+
+# A training task that stops with a non-zero exit code (a crash, out of memory: 137) or never starts (image
+# pull, capacity) would otherwise leave its upload without a decision and nobody told: EventBridge sends the
+# task's state change to the pipeline's alarm topic (whose policy lets exactly this rule publish, main.tf).
+resource "aws_cloudwatch_event_rule" "train_task_failed" {
+  count       = local.task_enabled ? 1 : 0
+  name        = "${local.task_name}-failed" # = local.task_failed_rule_arn
+  description = "A ${local.task_name} task stopped with a non-zero exit code or failed to start."
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Task State Change"]
+    detail = {
+      clusterArn = [local.cluster_arn]
+      lastStatus = ["STOPPED"]
+      "$or" = [
+        { containers = { exitCode = [{ "anything-but" = 0 }] } },
+        { stopCode = ["TaskFailedToStart"] },
+      ]
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "train_task_failed" {
+  count     = local.task_enabled ? 1 : 0
+  rule      = aws_cloudwatch_event_rule.train_task_failed[0].name
+  target_id = "alarms"
+  arn       = aws_sns_topic.alarms.arn
 }

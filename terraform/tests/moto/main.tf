@@ -55,6 +55,7 @@ provider "aws" {
     ec2        = var.endpoint
     ecr        = var.endpoint
     ecs        = var.endpoint
+    events     = var.endpoint
     iam        = var.endpoint
     kms        = var.endpoint
     lambda     = var.endpoint
