@@ -113,14 +113,13 @@ pub async fn processed(store: &dyn ObjectStore) -> Result<Vec<ProcessedDataset>,
         });
     }
     out.sort_by(|a, b| {
-        (
-            upload_order(a.manifest.uploaded_ms, a.manifest.uploaded_at),
-            &a.manifest.dataset,
-        )
-            .cmp(&(
-                upload_order(b.manifest.uploaded_ms, b.manifest.uploaded_at),
-                &b.manifest.dataset,
-            ))
+        let key = |m: &ProcessManifest| {
+            (
+                upload_order(m.uploaded_ms, m.uploaded_at, m.ingested_ms),
+                m.dataset.clone(),
+            )
+        };
+        key(&a.manifest).cmp(&key(&b.manifest))
     });
     Ok(out)
 }
@@ -197,6 +196,8 @@ pub struct DatasetView {
     pub uploaded_at: u64,
     /// Upload time, milliseconds (orders the list).
     pub uploaded_ms: u64,
+    /// When ingest first read the upload, milliseconds (orders same-second uploads).
+    pub ingested_ms: u64,
     /// Data rows in the upload.
     pub rows_in: u64,
     /// Rows accepted by ingest.
@@ -223,8 +224,11 @@ pub struct DatasetView {
 
 /// The order of uploads: by upload time in milliseconds (seconds × 1000 for manifests without it), then
 /// by dataset id (S3 keeps whole seconds: two uploads within one second are ordered by id).
-fn upload_order(ms: u64, secs: u64) -> u64 {
-    if ms > 0 { ms } else { secs * 1000 }
+/// The order of datasets, oldest first (the newest wins conflicting labels): upload time in ms (seconds for
+/// manifests written before ms existed), then, for uploads stored within the same second, when ingest first
+/// read them, then the dataset id.
+fn upload_order(ms: u64, secs: u64, ingested_ms: u64) -> (u64, u64) {
+    (if ms > 0 { ms } else { secs * 1000 }, ingested_ms)
 }
 
 /// Every dataset (every ingested upload, quarantined ones included), oldest first.
@@ -268,6 +272,7 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<DatasetView>, PipelineE
                 source_key: m.source_key.clone(),
                 uploaded_at: m.uploaded_at,
                 uploaded_ms: m.uploaded_ms,
+                ingested_ms: m.ingested_ms,
                 rows_in: m.rows_in,
                 accepted: m.accepted,
                 quarantined: m.quarantined,
@@ -283,8 +288,13 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<DatasetView>, PipelineE
         })
         .collect();
     out.sort_by(|a, b| {
-        (upload_order(a.uploaded_ms, a.uploaded_at), &a.dataset)
-            .cmp(&(upload_order(b.uploaded_ms, b.uploaded_at), &b.dataset))
+        let key = |v: &DatasetView| {
+            (
+                upload_order(v.uploaded_ms, v.uploaded_at, v.ingested_ms),
+                v.dataset.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
     });
     Ok(out)
 }

@@ -46,6 +46,10 @@ pub struct IngestManifest {
     /// The same in milliseconds (0 in manifests written before it existed): orders datasets, newest wins.
     #[serde(default)]
     pub uploaded_ms: u64,
+    /// When ingest first read the upload, milliseconds: orders uploads stored within the same second (S3
+    /// keeps whole seconds), 0 in manifests written before it existed.
+    #[serde(default)]
+    pub ingested_ms: u64,
     /// The data contract applied (absent: everything detected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<Contract>,
@@ -251,6 +255,7 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         source_bytes: upload.body.len() as u64,
         uploaded_at: uploaded_ms / 1000,
         uploaded_ms,
+        ingested_ms: crate::registry::now_ms(),
         contract: contract.as_ref().ok().filter(|c| !c.is_default()).cloned(),
         rows_in: 0,
         accepted: 0,

@@ -41,6 +41,9 @@ pub struct ProcessManifest {
     /// The same in milliseconds (from ingest): the newest dataset wins conflicting labels.
     #[serde(default)]
     pub uploaded_ms: u64,
+    /// When ingest first read the upload (from ingest), milliseconds: orders same-second uploads.
+    #[serde(default)]
+    pub ingested_ms: u64,
     /// Rows read from `raw/`.
     pub rows_in: u64,
     /// Training rows per class.
@@ -164,6 +167,7 @@ pub async fn process(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineEr
         file_name: ingest.file_name,
         uploaded_at: ingest.uploaded_at,
         uploaded_ms: ingest.uploaded_ms,
+        ingested_ms: ingest.ingested_ms,
         rows_in,
         train: counts(&train),
         test: counts(&test),
