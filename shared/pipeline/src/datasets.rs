@@ -113,13 +113,13 @@ pub async fn processed(store: &dyn ObjectStore) -> Result<Vec<ProcessedDataset>,
         });
     }
     out.sort_by(|a, b| {
-        let key = |m: &ProcessManifest| {
-            (
-                upload_order(m.uploaded_ms, m.uploaded_at, m.ingested_ms),
-                m.dataset.clone(),
-            )
-        };
-        key(&a.manifest).cmp(&key(&b.manifest))
+        let (a, b) = (&a.manifest, &b.manifest);
+        upload_order(a.uploaded_ms, a.uploaded_at, a.ingested_ms, &a.dataset).cmp(&upload_order(
+            b.uploaded_ms,
+            b.uploaded_at,
+            b.ingested_ms,
+            &b.dataset,
+        ))
     });
     Ok(out)
 }
@@ -227,8 +227,8 @@ pub struct DatasetView {
 /// The order of datasets, oldest first (the newest wins conflicting labels): upload time in ms (seconds for
 /// manifests written before ms existed), then, for uploads stored within the same second, when ingest first
 /// read them, then the dataset id.
-fn upload_order(ms: u64, secs: u64, ingested_ms: u64) -> (u64, u64) {
-    (if ms > 0 { ms } else { secs * 1000 }, ingested_ms)
+fn upload_order(ms: u64, secs: u64, ingested_ms: u64, dataset: &str) -> (u64, u64, &str) {
+    (if ms > 0 { ms } else { secs * 1000 }, ingested_ms, dataset)
 }
 
 /// Every dataset (every ingested upload, quarantined ones included), oldest first.
@@ -288,13 +288,12 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<DatasetView>, PipelineE
         })
         .collect();
     out.sort_by(|a, b| {
-        let key = |v: &DatasetView| {
-            (
-                upload_order(v.uploaded_ms, v.uploaded_at, v.ingested_ms),
-                v.dataset.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
+        upload_order(a.uploaded_ms, a.uploaded_at, a.ingested_ms, &a.dataset).cmp(&upload_order(
+            b.uploaded_ms,
+            b.uploaded_at,
+            b.ingested_ms,
+            &b.dataset,
+        ))
     });
     Ok(out)
 }

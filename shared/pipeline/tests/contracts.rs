@@ -4,7 +4,8 @@
 //! dashboards match only outcome values the pipeline emits.
 //!
 //! `UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts` rewrites `terraform/access.json`
-//! after a change to the layout.
+//! after a change to the layout, and `terraform/settings.json` (the names Terraform's `pipeline_settings`
+//! accepts) after a change to the settings.
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -16,35 +17,12 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn terraform_access_json_is_generated_from_the_layout() {
-    let path = repo().join("terraform/access.json");
-    let want = serde_json::to_string_pretty(&layout::access_json()).unwrap() + "\n";
+/// Compares the JSON file `rel` (under the repository) with `want`, which `source` generates; with
+/// `UPDATE_ACCESS_JSON` set, writes `want` there first.
+fn generated_json(rel: &str, want: &serde_json::Value, source: &str) {
+    let path = repo().join(rel);
     if std::env::var_os("UPDATE_ACCESS_JSON").is_some() {
-        std::fs::write(&path, &want).unwrap();
-    }
-    let got = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let (got_v, want_v): (serde_json::Value, serde_json::Value) = (
-        serde_json::from_str(&got).unwrap(),
-        serde_json::from_str(&want).unwrap(),
-    );
-    assert_eq!(
-        got_v, want_v,
-        "terraform/access.json differs from shared/pipeline/src/layout.rs; run UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts"
-    );
-}
-
-#[test]
-fn terraform_settings_json_lists_every_pipeline_setting() {
-    // Terraform's pipeline_settings validation reads terraform/settings.json (root and pipeline module)
-    let path = repo().join("terraform/settings.json");
-    let want = serde_json::json!({
-        "about": "Generated from shared/pipeline/src/config.rs (setting_variables) by `UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts`: the variables pipeline_settings may set.",
-        "settings": polarity_pipeline::config::setting_variables(),
-    });
-    if std::env::var_os("UPDATE_ACCESS_JSON").is_some() {
-        std::fs::write(&path, serde_json::to_string_pretty(&want).unwrap() + "\n").unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(want).unwrap() + "\n").unwrap();
     }
     let got: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&path)
@@ -52,8 +30,30 @@ fn terraform_settings_json_lists_every_pipeline_setting() {
     )
     .unwrap();
     assert_eq!(
-        got, want,
-        "terraform/settings.json differs from the pipeline's settings; run UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts"
+        &got, want,
+        "{rel} differs from {source}; run UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts"
+    );
+}
+
+#[test]
+fn terraform_access_json_is_generated_from_the_layout() {
+    generated_json(
+        "terraform/access.json",
+        &layout::access_json(),
+        "shared/pipeline/src/layout.rs",
+    );
+}
+
+#[test]
+fn terraform_settings_json_lists_every_pipeline_setting() {
+    // Terraform's pipeline_settings validation reads terraform/settings.json (root and pipeline module)
+    generated_json(
+        "terraform/settings.json",
+        &serde_json::json!({
+            "about": "Generated from shared/pipeline/src/config.rs (setting_variables) by `UPDATE_ACCESS_JSON=1 cargo test -p polarity-pipeline --test contracts`: the variables pipeline_settings may set.",
+            "settings": polarity_pipeline::config::setting_variables(),
+        }),
+        "the pipeline's settings (shared/pipeline/src/config.rs)",
     );
     let names = polarity_pipeline::config::setting_variables();
     for must in [
