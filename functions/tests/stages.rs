@@ -5,7 +5,7 @@ mod testkit;
 
 use polarity_pipeline::handler::{StageHandler, handle};
 use polarity_pipeline::layout::{self, MANIFEST};
-use polarity_pipeline::stages::{Outcome, StageOutcome};
+use polarity_pipeline::records::{Outcome, StageOutcome};
 use polarity_pipeline::{PipelineConfig, Stage};
 use testkit::{fixture, fixture_key, invocation, sample, seeded};
 

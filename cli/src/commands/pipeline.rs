@@ -17,7 +17,7 @@ use polarity_pipeline::config::{PipelineConfig, SettingsArgs};
 use polarity_pipeline::embedded::{Dispatcher, Step};
 use polarity_pipeline::handler::StageHandler;
 use polarity_pipeline::layout::{self, Stage};
-use polarity_pipeline::stages::{Decision, StageOutcome};
+use polarity_pipeline::records::{Decision, StageOutcome};
 use polarity_pipeline::store::Metadata;
 use polarity_pipeline::{datasets, dispatch, events, telemetry, tracker};
 

@@ -7,8 +7,9 @@ use clap::{Args, Subcommand};
 use polarity_pipeline::artifacts::load_verified;
 use polarity_pipeline::backend::BackendArgs;
 use polarity_pipeline::config::MlflowArgs;
-use polarity_pipeline::registry::{self, Registry, VersionStatus, now_secs, rollback_target};
-use polarity_pipeline::stages::Decision;
+use polarity_pipeline::records::Decision;
+use polarity_pipeline::records::clock::now_secs;
+use polarity_pipeline::registry::{self, Registry, VersionStatus, rollback_target};
 use polarity_pipeline::store::ObjectStore;
 use polarity_pipeline::tracker;
 

@@ -18,8 +18,7 @@ use polarity_core::train::{TrainConfig, ValidTrainConfig};
 use crate::dispatch::{DispatchArgs, DispatchConfig};
 use crate::error::PipelineError;
 use crate::mlflow::{MlflowConfig, redacted};
-use crate::policy::PromotionPolicy;
-use crate::stages::gate::GateSettings;
+use crate::records::{GateSettings, PromotionPolicy};
 
 polarity_core::named_enum! {
     /// Which processed datasets a training run uses.
@@ -349,7 +348,10 @@ impl SettingsArgs {
             git_sha: self.git_sha.clone().filter(|s| !s.is_empty()),
             mlflow: self.mlflow.config()?,
             tune: self.training.tune,
-            dispatch: self.dispatch.to_config()?,
+            dispatch: self
+                .dispatch
+                .to_config()
+                .map_err(|e| PipelineError::Config(e.to_string()))?,
         };
         c.validate()?;
         Ok(c)

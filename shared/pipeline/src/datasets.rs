@@ -10,11 +10,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{PipelineError, to_json};
+use crate::error::PipelineError;
 use crate::layout::{self, DATASETS, MANIFEST, PROCESSED, QUARANTINE, RAW};
-use crate::stages::gate::GateResult;
-use crate::stages::{IngestManifest, ProcessManifest, read_json};
+use crate::records::clock::now_secs;
+use crate::records::json::to_json;
+use crate::records::{GateResult, IngestManifest, ProcessManifest};
 use crate::store::ObjectStore;
+use crate::stored::read_json;
 
 polarity_core::named_enum! {
     /// An operator's decision on a dataset.
@@ -175,7 +177,7 @@ pub async fn decide(
         dataset: dataset.to_string(),
         action,
         reason: reason.to_string(),
-        at: crate::registry::now_secs(),
+        at: now_secs(),
     };
     store.put(&key, to_json(&c)).await?;
     Ok(key)

@@ -83,13 +83,3 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         problem: e.to_string(),
     })
 }
-
-/// Serialises a record the pipeline writes.
-///
-/// # Panics
-/// Never for the pipeline's own types: they are plain data (strings, numbers, maps with string keys).
-pub fn to_json<T: serde::Serialize>(v: &T) -> bytes::Bytes {
-    bytes::Bytes::from(
-        serde_json::to_vec_pretty(v).expect("pipeline records are plain data and always serialise"),
-    )
-}

@@ -30,10 +30,12 @@ pub mod handler;
 pub mod layout;
 pub mod mlflow;
 pub mod policy;
+pub mod records;
 pub mod registry;
 pub mod report;
 pub mod stages;
 pub mod store;
+pub mod stored;
 pub mod telemetry;
 pub mod tracker;
 

@@ -7,9 +7,11 @@
 //! Every request has a short timeout ([`MlflowConfig::timeout`]); callers treat every [`MlflowError`] as a
 //! warning, never as a reason to fail a stage.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::records::clock::now_ms;
 
 /// Where and how to reach the tracking server (read once by [`crate::config::SettingsArgs::to_config`]).
 #[derive(Clone, PartialEq)]
@@ -152,13 +154,6 @@ fn pairs(kv: &[(String, String)]) -> Vec<Value> {
     kv.iter()
         .map(|(k, v)| json!({"key": k, "value": cut(v)}))
         .collect()
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A tracking-server client (one `reqwest::Client`, cheap to clone).

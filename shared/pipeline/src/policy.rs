@@ -20,41 +20,7 @@
 use polarity_core::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::Outcome;
-
-/// Thresholds of the promotion rules (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PromotionPolicy {
-    /// Macro-F1 the candidate must gain over production and over the baselines
-    /// (`POLARITY_PROMOTE_MARGIN`).
-    pub margin: f64,
-    /// Optional absolute macro-F1 every promoted model must reach (`POLARITY_PROMOTE_FLOOR`).
-    pub floor: Option<f64>,
-    /// Largest allowed drop of any class's recall (`POLARITY_MAX_RECALL_DROP`).
-    pub max_recall_drop: f64,
-    /// Significance level of the paired tests (`POLARITY_PROMOTE_ALPHA`).
-    pub alpha: f64,
-}
-
-impl Default for PromotionPolicy {
-    fn default() -> Self {
-        Self {
-            margin: 0.005,
-            floor: None,
-            max_recall_drop: 0.05,
-            alpha: 0.05,
-        }
-    }
-}
-
-/// Paired outcomes on the same rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Paired {
-    /// Rows only the candidate classifies correctly (`b`).
-    pub candidate_only: u64,
-    /// Rows only the other model classifies correctly (`c`).
-    pub production_only: u64,
-}
+use crate::records::{Baselines, Check, Paired, PromotionPolicy, Verdict};
 
 impl Paired {
     /// Counts `b` and `c` from the true classes and two models' predictions.
@@ -66,44 +32,6 @@ impl Paired {
         }
         p
     }
-}
-
-polarity_core::named_enum! {
-    /// The verdict.
-    pub enum Verdict {
-        /// Put the candidate in production.
-        Promote = "promote",
-        /// Keep production.
-        Reject = "reject",
-        /// Keep production and wait for a person: the registry is frozen, or the label set changed.
-        Hold = "hold",
-    }
-}
-
-impl Verdict {
-    /// The stage outcome (metrics label) of this verdict.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Self::Promote => Outcome::Promote,
-            Self::Reject => Outcome::Reject,
-            Self::Hold => Outcome::Hold,
-        }
-    }
-}
-
-/// One rule's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    /// Rule name: `label_set`, `baseline`, `baseline_mcnemar`, `floor`, `margin`, `recall:<class>`,
-    /// `mcnemar`.
-    pub rule: String,
-    /// Whether it passed.
-    pub passed: bool,
-    /// The numbers behind it.
-    pub detail: String,
-    /// The setting that controls it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub setting: Option<String>,
 }
 
 impl Check {
@@ -123,21 +51,6 @@ impl Check {
             None => format!("{}: {}", self.rule, self.detail),
         }
     }
-}
-
-/// The trivial baselines on the evaluation rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Baselines {
-    /// The candidate's most frequent training class.
-    pub majority_class: String,
-    /// Macro-F1 of always predicting it.
-    pub majority_macro_f1: f64,
-    /// Accuracy of always predicting it.
-    pub majority_accuracy: f64,
-    /// Expected macro-F1 of guessing classes at the training prior.
-    pub stratified_macro_f1: f64,
-    /// Rows only the candidate / only the majority baseline gets right.
-    pub paired: Paired,
 }
 
 impl Baselines {

@@ -18,12 +18,13 @@ use polarity_core::metrics::{Calibration, Metrics};
 use crate::artifacts::load_verified;
 use crate::error::PipelineError;
 use crate::layout;
+use crate::records::clock::now_secs;
+use crate::records::{Decision, ModelCard};
 use crate::registry::{
     HistoryEntry, Registry, RegistryError, TransitionKind, VersionRecord, VersionStatus, status_of,
 };
-use crate::stages::train::ModelCard;
-use crate::stages::{Decision, read_json};
 use crate::store::ObjectStore;
+use crate::stored::read_json;
 
 /// N-grams listed per class.
 pub const TOP_TERMS: usize = 15;
@@ -98,7 +99,7 @@ pub async fn gather(
         decision,
         history,
         top_terms,
-        generated_at: crate::registry::now_secs(),
+        generated_at: now_secs(),
     })
 }
 

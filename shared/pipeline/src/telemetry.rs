@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use crate::layout::Stage;
 
 use crate::error::PipelineError;
-use crate::stages::{Outcome, StageOutcome};
+use crate::records::{Outcome, StageOutcome};
 
 #[derive(Default)]
 struct Counters {
@@ -187,7 +187,7 @@ pub async fn push(base: &str) -> Result<(), reqwest::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::IngestManifest;
+    use crate::records::IngestManifest;
 
     fn ingest(accepted: u64, quarantined: u64) -> StageOutcome {
         StageOutcome::Ingest(IngestManifest {

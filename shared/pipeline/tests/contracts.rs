@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use polarity_pipeline::layout::{self, ROUTES};
-use polarity_pipeline::stages::Outcome;
+use polarity_pipeline::records::Outcome;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

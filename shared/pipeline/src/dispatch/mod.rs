@@ -25,13 +25,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use clap::Args;
-use serde::{Deserialize, Serialize};
 
 use crate::aws::AwsSettings;
-use crate::error::{PipelineError, to_json};
 use crate::layout::{self, DISPATCH};
-use crate::stages::{ProcessManifest, read_json};
-use crate::store::ObjectStore;
+use crate::records::json::to_json;
+use crate::records::{ProcessManifest, TaskDispatch};
+use crate::store::{ObjectStore, StoreError};
 
 mod ecs;
 
@@ -112,8 +111,8 @@ impl DispatchArgs {
     /// The checked settings: the four task settings go together.
     ///
     /// # Errors
-    /// [`PipelineError::Config`] naming the missing task variables when only some are set.
-    pub fn to_config(&self) -> Result<DispatchConfig, PipelineError> {
+    /// [`DispatchError::Settings`] naming the missing task variables when only some are set.
+    pub fn to_config(&self) -> Result<DispatchConfig, DispatchError> {
         let nonempty = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         let list = |v: &[String]| -> Vec<String> {
             v.iter()
@@ -145,10 +144,12 @@ impl DispatchArgs {
                 container: self.task_container.trim().to_string(),
             }),
             _ => {
-                return Err(PipelineError::Config(format!(
-                    "the train task needs POLARITY_TASK_CLUSTER, POLARITY_TASK_DEFINITION, POLARITY_TASK_SUBNETS and POLARITY_TASK_SECURITY_GROUPS together; missing: {}",
-                    missing.join(", ")
-                )));
+                return Err(DispatchError::Settings {
+                    message: format!(
+                        "the train task needs POLARITY_TASK_CLUSTER, POLARITY_TASK_DEFINITION, POLARITY_TASK_SUBNETS and POLARITY_TASK_SECURITY_GROUPS together; missing: {}",
+                        missing.join(", ")
+                    ),
+                });
             }
         };
         Ok(DispatchConfig {
@@ -190,37 +191,6 @@ pub fn training_rows(datasets: &[ProcessManifest]) -> u64 {
     datasets.iter().flat_map(|d| d.train.values()).sum()
 }
 
-/// `models/<version>/dispatch.json`: a train task started (or being started) for a version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskDispatch {
-    /// The version the task trains.
-    pub version: String,
-    /// The key the task runs the train stage on (the first claimant's trigger).
-    pub key: String,
-    /// Training rows of the chosen datasets.
-    pub rows: u64,
-    /// The in-process limit they exceeded.
-    pub max_rows: u64,
-    /// When the claim was written, milliseconds since the Unix epoch (part of the idempotency token).
-    pub claimed_at: u64,
-    /// The task, once started.
-    pub task_arn: Option<String>,
-    /// True when this run found the task already started (a redelivered event).
-    #[serde(default)]
-    pub already: bool,
-}
-
-impl TaskDispatch {
-    /// The RunTask idempotency token of this claim: `<version>-<claimed_at>` (at most 64 characters). Every
-    /// run that reads the same claim sends the same token; a new claim (after an operator deleted the marker
-    /// to retry a failed task) sends a new one.
-    pub fn token(&self) -> String {
-        let mut t = format!("{}-{}", self.version, self.claimed_at);
-        t.truncate(64);
-        t
-    }
-}
-
 /// Why a task could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -236,12 +206,33 @@ pub enum DispatchError {
         /// Details.
         message: String,
     },
+    /// The task settings are incomplete.
+    #[error("{message}")]
+    Settings {
+        /// Which settings are missing.
+        message: String,
+    },
+    /// The store failed while the task marker was read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The task marker is unreadable (a bug or manual tampering).
+    #[error("{key}: {problem}")]
+    Corrupt {
+        /// The marker's key.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl DispatchError {
     /// True when starting again may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient { .. })
+        match self {
+            Self::Transient { .. } => true,
+            Self::Store(e) => e.is_retryable(),
+            Self::Failed { .. } | Self::Settings { .. } | Self::Corrupt { .. } => false,
+        }
     }
 }
 
@@ -272,14 +263,14 @@ pub async fn start_once(
     store: &dyn ObjectStore,
     launcher: &dyn TaskLauncher,
     claim: TaskDispatch,
-) -> Result<TaskDispatch, PipelineError> {
+) -> Result<TaskDispatch, DispatchError> {
     let marker = layout::model(&claim.version, DISPATCH);
-    let mut current = match read_json::<TaskDispatch>(store, &marker).await? {
+    let mut current = match read_marker(store, &marker).await? {
         Some(d) => d,
         None if store.put_if_absent(&marker, to_json(&claim)).await? => claim,
-        None => read_json(store, &marker)
+        None => read_marker(store, &marker)
             .await?
-            .ok_or_else(|| PipelineError::Corrupt {
+            .ok_or_else(|| DispatchError::Corrupt {
                 key: marker.clone(),
                 problem: "the dispatch marker existed for put_if_absent but cannot be read".into(),
             })?,
@@ -292,6 +283,22 @@ pub async fn start_once(
     current.task_arn = Some(arn);
     store.put(&marker, to_json(&current)).await?;
     Ok(current)
+}
+
+/// The task marker at `key`, if there is one.
+async fn read_marker(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Option<TaskDispatch>, DispatchError> {
+    let Some(bytes) = store.get_opt(key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| DispatchError::Corrupt {
+            key: key.to_string(),
+            problem: e.to_string(),
+        })
 }
 
 /// An in-memory [`TaskLauncher`] that starts nothing: it records the keys and, like ECS, answers a repeated
@@ -358,7 +365,7 @@ mod tests {
         );
     }
 
-    fn args(extra: &[&str]) -> Result<DispatchConfig, PipelineError> {
+    fn args(extra: &[&str]) -> Result<DispatchConfig, String> {
         #[derive(clap::Parser)]
         #[command(no_binary_name = true)]
         struct P {
@@ -367,9 +374,10 @@ mod tests {
         }
         use clap::Parser;
         P::try_parse_from(extra.iter().copied())
-            .map_err(|e| PipelineError::Config(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .d
             .to_config()
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -436,7 +444,7 @@ mod tests {
         );
         assert_eq!(ecs.started(), ["processed/a/manifest.json"]);
         // the marker on disk is the first claim with its task
-        let stored: TaskDispatch = read_json(&store, &layout::model("v1", DISPATCH))
+        let stored: TaskDispatch = crate::stored::read_json(&store, &layout::model("v1", DISPATCH))
             .await
             .unwrap()
             .unwrap();

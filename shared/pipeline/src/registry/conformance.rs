@@ -111,7 +111,7 @@ pub async fn contract<R: Registry>(reg: &R) {
     );
 
     let v = VerdictRecord {
-        verdict: crate::policy::Verdict::Reject,
+        verdict: crate::records::Verdict::Reject,
         reason: "worse".into(),
         at: 5,
     };
@@ -120,7 +120,7 @@ pub async fn contract<R: Registry>(reg: &R) {
         !reg.record_verdict(
             "b",
             &VerdictRecord {
-                verdict: crate::policy::Verdict::Promote,
+                verdict: crate::records::Verdict::Promote,
                 ..v.clone()
             }
         )

@@ -23,9 +23,10 @@ use aws_sdk_dynamodb::types::{
 
 use super::{
     HistoryEntry, PointerState, Registry, RegistryError, Scores, Transition, TransitionKind,
-    VerdictRecord, VersionRecord, now_secs,
+    VerdictRecord, VersionRecord,
 };
 use crate::aws::classify;
+use crate::records::clock::now_secs;
 
 type Item = HashMap<String, AttributeValue>;
 

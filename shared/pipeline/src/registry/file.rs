@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::records::clock::now_secs;
+
 use super::{
     HistoryEntry, PointerState, Registry, RegistryError, Transition, VerdictRecord, VersionRecord,
-    now_secs,
 };
 
 /// A lock this old is abandoned whoever holds it (a read-modify-write takes milliseconds).

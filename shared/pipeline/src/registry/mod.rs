@@ -20,7 +20,7 @@ pub use dynamo::{DynamoRegistry, dynamo_actions};
 pub use file::FileRegistry;
 pub use scoped::Scoped;
 
-use crate::policy::Verdict;
+use crate::records::Verdict;
 
 polarity_core::named_enum! {
     /// A registry operation (one method of [`Registry`]).
@@ -315,22 +315,6 @@ pub trait Registry: Send + Sync {
             None => Ok(None),
         }
     }
-}
-
-/// Current time in milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The version a rollback returns to: the `from` of the latest promotion (automatic or manual) that put

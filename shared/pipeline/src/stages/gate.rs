@@ -12,54 +12,9 @@
 use polarity_core::Classifier;
 use polarity_core::model::{PredictScratch, argmax};
 use polarity_core::prepare::PreparedRow;
-use serde::{Deserialize, Serialize};
 
 use crate::policy::{binomial_lower_tail, show_p};
-
-/// The gate's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GateSettings {
-    /// Run the gate at all (`POLARITY_GATE`).
-    pub enabled: bool,
-    /// How far below production's accuracy agreement may be before the test applies
-    /// (`POLARITY_GATE_MARGIN`).
-    pub margin: f64,
-    /// Significance level of the test (`POLARITY_GATE_ALPHA`).
-    pub alpha: f64,
-}
-
-impl Default for GateSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            margin: 0.10,
-            alpha: 0.01,
-        }
-    }
-}
-
-/// What the gate found for one dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    /// The production version that scored the dataset.
-    pub production: String,
-    /// Rows whose label is one of production's classes.
-    pub rows: u64,
-    /// Of those, rows where production predicts the label.
-    pub agreeing: u64,
-    /// `agreeing / rows`.
-    pub agreement: f64,
-    /// Production's held-out accuracy.
-    pub expected: f64,
-    /// The settings applied.
-    pub settings: GateSettings,
-    /// `P(X ≤ agreeing)`, `X ~ Binomial(rows, expected − margin)`.
-    pub p_value: f64,
-    /// True when the dataset is held.
-    pub held: bool,
-    /// One sentence naming the rule and its settings.
-    pub reason: String,
-}
+use crate::records::{GateResult, GateSettings};
 
 /// Scores `rows` with the production model and applies the test (module docs). `None` when no row has
 /// one of production's classes (nothing to compare).

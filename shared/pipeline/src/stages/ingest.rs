@@ -16,81 +16,15 @@ use polarity_core::contract::{Contract, ContractError};
 use polarity_core::labels::LabelScheme;
 use polarity_core::prepare::label_rows;
 use polarity_core::reader::{ReadError, RejectReason, read_bytes};
-use serde::{Deserialize, Serialize};
 
-use super::{Ctx, StageOutcome, read_json, to_jsonl};
-use crate::error::{PipelineError, parse_json, to_json};
+use super::Ctx;
+use crate::error::{PipelineError, parse_json};
 use crate::layout::{self, MANIFEST, Stage};
+use crate::records::clock::{now_ms, now_secs};
+use crate::records::json::{to_json, to_jsonl};
+use crate::records::{IngestManifest, QuarantinedRow, RawRow, StageOutcome};
 use crate::store::{Metadata, Object, ObjectStore};
-
-/// The ingest manifest (written to `raw/<dataset>/` and, when anything was rejected, to quarantine).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IngestManifest {
-    /// Dataset id.
-    pub dataset: String,
-    /// Dataset name: the upload's folder under `incoming/`, else its file name without extensions.
-    #[serde(default)]
-    pub name: String,
-    /// The upload's file name.
-    #[serde(default)]
-    pub file_name: String,
-    /// The upload's key.
-    pub source_key: String,
-    /// SHA-256 of the upload.
-    pub source_sha256: String,
-    /// Upload size.
-    pub source_bytes: u64,
-    /// When the upload was stored (seconds since the Unix epoch).
-    #[serde(default)]
-    pub uploaded_at: u64,
-    /// The same in milliseconds (0 in manifests written before it existed): orders datasets, newest wins.
-    #[serde(default)]
-    pub uploaded_ms: u64,
-    /// When ingest first read the upload, milliseconds: orders uploads stored within the same second (S3
-    /// keeps whole seconds), 0 in manifests written before it existed.
-    #[serde(default)]
-    pub ingested_ms: u64,
-    /// The data contract applied (absent: everything detected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract: Option<Contract>,
-    /// Data rows read.
-    pub rows_in: u64,
-    /// Rows written to `raw/`.
-    pub accepted: u64,
-    /// Rows written to `quarantine/`.
-    pub quarantined: u64,
-    /// Quarantined rows by reason.
-    pub reasons: BTreeMap<String, u64>,
-    /// When the whole file was unusable: why (and it is in `quarantine/<dataset>/upload`).
-    pub file_error: Option<String>,
-    /// How raw labels were mapped to class names (absent under a contract's label mapping).
-    pub label_scheme: Option<LabelScheme>,
-    /// Accepted rows per class name.
-    pub classes: BTreeMap<String, u64>,
-    /// True when this run found the dataset already ingested.
-    #[serde(default)]
-    pub already: bool,
-}
-
-/// One accepted row as stored in `raw/<dataset>/rows.jsonl`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawRow {
-    /// The text as uploaded (trimmed).
-    pub text: String,
-    /// Class name.
-    pub label: String,
-}
-
-/// One rejected row as stored in `quarantine/<dataset>/rows.jsonl`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuarantinedRow {
-    /// 1-based line in the upload.
-    pub line: u64,
-    /// Why.
-    pub reason: RejectReason,
-    /// The row as read.
-    pub raw: String,
-}
+use crate::stored::read_json;
 
 /// The data contract of an upload: its object metadata (`text-col`, `label-col`, `header`, `delimiter`,
 /// `label-map`) over the named contract of its folder, if any.
@@ -243,9 +177,7 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         return Ok(StageOutcome::Ingest(m));
     }
     let file_name = layout::file_name(key).to_string();
-    let uploaded_ms = upload
-        .modified_ms
-        .unwrap_or_else(|| crate::registry::now_secs() * 1000);
+    let uploaded_ms = upload.modified_ms.unwrap_or_else(|| now_secs() * 1000);
     let mut m = IngestManifest {
         dataset: dataset.clone(),
         name: dataset_name(key),
@@ -255,7 +187,7 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         source_bytes: upload.body.len() as u64,
         uploaded_at: uploaded_ms / 1000,
         uploaded_ms,
-        ingested_ms: crate::registry::now_ms(),
+        ingested_ms: now_ms(),
         contract: contract.as_ref().ok().filter(|c| !c.is_default()).cloned(),
         rows_in: 0,
         accepted: 0,

@@ -4,73 +4,20 @@
 //! against the production model → write the splits, the manifest last.
 //! `rows_in == train + test + duplicates + empty`.
 
-use std::collections::BTreeMap;
-
 use polarity_core::prepare::{self, PreparedRow, Row};
 use polarity_core::reader::RejectReason;
-use polarity_core::text::CleanConfig;
-use serde::{Deserialize, Serialize};
 
-use super::gate::{self, GateResult};
-use super::ingest::{IngestManifest, RawRow};
-use super::{Ctx, StageOutcome, from_jsonl, read_json, to_jsonl};
+use super::Ctx;
+use super::gate;
 use crate::artifacts::load_verified;
-use crate::error::{PipelineError, to_json};
+use crate::error::PipelineError;
 use crate::layout::{self, MANIFEST, RAW, Stage};
-
-/// Rows per class in one split.
-pub type ClassCounts = BTreeMap<String, u64>;
-
-/// The split rule's name, recorded in every manifest (part of the data contract).
-pub const SPLIT_RULE: &str = "tokens-v1";
-
-/// The process manifest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProcessManifest {
-    /// Dataset id.
-    pub dataset: String,
-    /// Dataset name (from ingest).
-    #[serde(default)]
-    pub name: String,
-    /// The upload's file name (from ingest).
-    #[serde(default)]
-    pub file_name: String,
-    /// When the upload was stored (from ingest), seconds.
-    #[serde(default)]
-    pub uploaded_at: u64,
-    /// The same in milliseconds (from ingest): the newest dataset wins conflicting labels.
-    #[serde(default)]
-    pub uploaded_ms: u64,
-    /// When ingest first read the upload (from ingest), milliseconds: orders same-second uploads.
-    #[serde(default)]
-    pub ingested_ms: u64,
-    /// Rows read from `raw/`.
-    pub rows_in: u64,
-    /// Training rows per class.
-    pub train: ClassCounts,
-    /// Held-out rows per class.
-    pub test: ClassCounts,
-    /// Rows dropped as duplicates of a later row.
-    pub duplicates: u64,
-    /// Duplicates whose label disagreed with the kept row.
-    pub conflicting_labels: u64,
-    /// Rows whose text is empty after cleaning.
-    pub empty: u64,
-    /// Share of rows held out.
-    pub test_fraction: f64,
-    /// The cleaning settings of the `clean` texts.
-    #[serde(default)]
-    pub clean: CleanConfig,
-    /// The split rule ([`SPLIT_RULE`]).
-    #[serde(default)]
-    pub split: String,
-    /// The label-noise gate's finding (absent: no production model, or the gate is off).
-    #[serde(default)]
-    pub gate: Option<GateResult>,
-    /// True when this run found the dataset already processed.
-    #[serde(default)]
-    pub already: bool,
-}
+use crate::records::json::{to_json, to_jsonl};
+use crate::records::manifests::SPLIT_RULE;
+use crate::records::{
+    ClassCounts, GateResult, IngestManifest, ProcessManifest, RawRow, StageOutcome,
+};
+use crate::stored::{from_jsonl, read_json};
 
 /// The ingest manifest and rows of a dataset (`None`: not there).
 async fn read_raw(

@@ -8,104 +8,27 @@
 
 use bytes::Bytes;
 use polarity_core::labels::{LabelScheme, Labels};
-use polarity_core::metrics::Metrics;
-use polarity_core::model::FitInfo;
 use polarity_core::prepare::{self, PreparedRow};
 use polarity_core::text::clean;
 use polarity_core::train::{self as core_train, TrainConfig, TrainTimings};
-use polarity_core::tune::{TuneGrid, Tuning};
-use serde::{Deserialize, Serialize};
+use polarity_core::tune::TuneGrid;
 
-use super::process::{ClassCounts, SPLIT_RULE};
-use super::{Ctx, ProcessManifest, StageOutcome, from_jsonl, read_json};
+use super::Ctx;
 use crate::config::{PipelineConfig, TrainMode};
 use crate::datasets::{self, Control};
-use crate::dispatch::{self, Placement, TaskDispatch};
-use crate::error::{PipelineError, to_json};
+use crate::dispatch::{self, Placement};
+use crate::error::PipelineError;
 use crate::layout::{self, ARTIFACT, CARD, MANIFEST, PROCESSED, Stage};
-use crate::registry::{Registry, Scores, VersionRecord, now_secs};
+use crate::records::clock::{now_ms, now_secs};
+use crate::records::json::to_json;
+use crate::records::manifests::SPLIT_RULE;
+use crate::records::{
+    CardDataset, ModelCard, ProcessManifest, StageOutcome, TaskDispatch, TrainManifest,
+};
+use crate::registry::{Registry, Scores, VersionRecord};
 use crate::store::ObjectStore;
+use crate::stored::{from_jsonl, read_json};
 use crate::tracker::TrainedRun;
-
-/// The train manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainManifest {
-    /// Version name.
-    pub version: String,
-    /// Artifact key.
-    pub artifact_key: String,
-    /// Artifact SHA-256.
-    pub sha256: String,
-    /// Datasets trained on, oldest upload first.
-    pub datasets: Vec<String>,
-    /// Training rows.
-    pub n_train: u64,
-    /// Held-out rows scored.
-    pub n_test: u64,
-    /// Held-out macro-F1.
-    pub macro_f1: f64,
-    /// Held-out accuracy.
-    pub accuracy: f64,
-    /// Seconds spent fitting (0 when a resumed run found the version registered).
-    pub fit_seconds: f64,
-    /// Whether the optimiser converged within its iteration limit.
-    #[serde(default = "yes")]
-    pub converged: bool,
-    /// True when this run found the version already trained.
-    #[serde(default)]
-    pub already: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// One dataset a version was trained on, as its card lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CardDataset {
-    /// Dataset id.
-    pub dataset: String,
-    /// Name (upload folder or file name).
-    pub name: String,
-    /// The upload's file name.
-    pub file_name: String,
-    /// Upload time, seconds since the Unix epoch.
-    pub uploaded_at: u64,
-    /// Training rows per class (before merging with other datasets).
-    pub train: ClassCounts,
-    /// Held-out rows per class.
-    pub test: ClassCounts,
-}
-
-/// The model card: what a person needs to know about a version.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelCard {
-    /// Version name.
-    pub version: String,
-    /// Class names.
-    pub labels: Vec<String>,
-    /// Datasets trained on, oldest upload first.
-    pub datasets: Vec<CardDataset>,
-    /// SHA-256 over the cleaned training rows.
-    pub data_digest: String,
-    /// Training settings (with `--tune`, the chosen C and sublinear tf).
-    pub config: TrainConfig,
-    /// What `--tune` tried and chose.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tuning: Option<Tuning>,
-    /// How the fit went.
-    pub fit: FitInfo,
-    /// Held-out metrics (union of the datasets' test splits).
-    pub metrics: Option<Metrics>,
-    /// Production version at training time.
-    pub parent: Option<String>,
-    /// Creation time, seconds since the Unix epoch.
-    pub created_at: u64,
-    /// Git commit, when known.
-    pub git_sha: Option<String>,
-    /// Polarity version.
-    pub polarity_version: String,
-}
 
 /// The version name for training `datasets` with `cfg` after the operators' `decisions` (see
 /// [`layout::version_name`]). The decisions are part of the name so that every exclude or include makes
@@ -351,7 +274,7 @@ async fn resume(ctx: Ctx<'_>, record: VersionRecord) -> Result<Registered, Pipel
 /// # Errors
 /// Store and registry errors.
 pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineError> {
-    let started_ms = crate::mlflow::now_ms();
+    let started_ms = now_ms();
     if layout::manifest_owner(key, PROCESSED).is_none() && layout::control_owner(key).is_none() {
         return Ok(StageOutcome::Skipped {
             of: Stage::Train,

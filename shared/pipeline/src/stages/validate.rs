@@ -6,7 +6,6 @@
 //! every candidate, the verdict on the registry, and the version's [`report`] page
 //! `models/<version>/report.html`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use polarity_core::Classifier;
@@ -14,109 +13,25 @@ use polarity_core::labels::Labels;
 use polarity_core::metrics::{Calibration, Metrics};
 use polarity_core::model::{PredictScratch, argmax};
 use polarity_core::prepare::PreparedRow;
-use serde::{Deserialize, Serialize};
 
+use super::Ctx;
 use super::train::load_split;
-use super::{Ctx, StageOutcome, read_json};
 use crate::artifacts::load_verified;
-use crate::error::{PipelineError, to_json};
+use crate::error::PipelineError;
 use crate::layout::{self, MODELS, Stage};
-use crate::policy::{
-    Baselines, Check, Paired, PolicyOutcome, ProductionScores, PromotionPolicy, Verdict,
-};
+use crate::policy::{PolicyOutcome, ProductionScores};
+use crate::records::clock::now_secs;
+use crate::records::decision::CALIBRATION_BINS;
+use crate::records::json::to_json;
+use crate::records::{Baselines, Decision, Paired, PromotionPolicy, Scored, StageOutcome, Verdict};
 use crate::registry::{
-    PointerState, Registry, RegistryError, Transition, TransitionKind, VerdictRecord, now_secs,
+    PointerState, Registry, RegistryError, Transition, TransitionKind, VerdictRecord,
 };
 use crate::report;
+use crate::stored::read_json;
 
 /// How many times a candidate is judged again after losing a race for the pointer.
 const MAX_ATTEMPTS: usize = 4;
-
-/// Headline scores on the evaluation rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scored {
-    /// Unweighted mean F1 (primary metric).
-    pub macro_f1: f64,
-    /// Fraction correct.
-    pub accuracy: f64,
-    /// Recall per class.
-    pub recall: BTreeMap<String, f64>,
-}
-
-impl From<&Metrics> for Scored {
-    fn from(m: &Metrics) -> Self {
-        Self {
-            macro_f1: m.macro_f1,
-            accuracy: m.accuracy,
-            recall: m
-                .per_class
-                .iter()
-                .map(|(k, v)| (k.clone(), v.recall))
-                .collect(),
-        }
-    }
-}
-
-/// The decision record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    /// The candidate.
-    pub version: String,
-    /// Production when judged (`None`: no production model).
-    pub production: Option<String>,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Why, in one sentence.
-    pub reason: String,
-    /// True when this candidate is now in production.
-    pub promoted: bool,
-    /// Candidate scores.
-    pub candidate_scores: Scored,
-    /// Production scores on the same rows.
-    pub production_scores: Option<Scored>,
-    /// The candidate's full metrics on the rows (per class, confusion matrix).
-    #[serde(default)]
-    pub candidate_metrics: Option<Metrics>,
-    /// Production's full metrics on the same rows.
-    #[serde(default)]
-    pub production_metrics: Option<Metrics>,
-    /// The candidate's reliability on the rows (top-class probability against accuracy).
-    #[serde(default)]
-    pub calibration: Option<Calibration>,
-    /// Production's reliability on the same rows.
-    #[serde(default)]
-    pub production_calibration: Option<Calibration>,
-    /// The trivial baselines on the rows.
-    #[serde(default)]
-    pub baselines: Option<Baselines>,
-    /// Paired outcomes against production.
-    pub paired: Option<Paired>,
-    /// One-sided McNemar p-value against production.
-    pub p_value: Option<f64>,
-    /// The thresholds applied.
-    pub policy: PromotionPolicy,
-    /// Every rule with its numbers.
-    pub checks: Vec<Check>,
-    /// Whether the candidate's fit converged (a warning, not a rule).
-    #[serde(default = "yes")]
-    pub converged: bool,
-    /// Rows both models were scored on.
-    pub eval_rows: u64,
-    /// Datasets whose test splits were used.
-    pub eval_datasets: Vec<String>,
-    /// When, seconds since the Unix epoch.
-    pub at: u64,
-    /// True when this run found the decision already made.
-    #[serde(default)]
-    pub already: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Bins of the reliability diagrams in decision records.
-pub const CALIBRATION_BINS: usize = 10;
 
 /// One model's predictions on rows.
 struct Scores {

@@ -27,8 +27,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{Tracker, TrainedRun};
-use crate::mlflow::{Batch, Client, MlflowConfig, MlflowError, now_ms};
-use crate::stages::validate::Decision;
+use crate::mlflow::{Batch, Client, MlflowConfig, MlflowError};
+use crate::records::Decision;
+use crate::records::clock::now_ms;
 
 /// Logs to an MLflow tracking server.
 #[derive(Debug, Clone)]

@@ -8,9 +8,8 @@ use async_trait::async_trait;
 use polarity_core::train::TrainTimings;
 
 use crate::config::PipelineConfig;
+use crate::records::{Decision, ModelCard};
 use crate::registry::VersionRecord;
-use crate::stages::train::ModelCard;
-use crate::stages::validate::Decision;
 
 mod mlflow;
 

@@ -9,9 +9,10 @@ use polarity_pipeline::embedded::{Dispatcher, Step};
 use polarity_pipeline::events::object_created;
 use polarity_pipeline::layout;
 use polarity_pipeline::layout::{MANIFEST, Stage};
-use polarity_pipeline::policy::Verdict;
+use polarity_pipeline::records::Verdict;
+use polarity_pipeline::records::{IngestManifest, Outcome, StageOutcome};
 use polarity_pipeline::registry::{self, Registry};
-use polarity_pipeline::stages::{Ctx, IngestManifest, Outcome, StageOutcome, run_stage};
+use polarity_pipeline::stages::{Ctx, run_stage};
 use polarity_pipeline::store::{Metadata, ObjectStore};
 use polarity_pipeline::tracker::{self, NoTracker};
 use polarity_pipeline::{PipelineConfig, TrainMode};
@@ -106,7 +107,7 @@ pub async fn run_with(
         .unwrap()
 }
 
-pub fn decision(steps: &[Step]) -> &polarity_pipeline::stages::Decision {
+pub fn decision(steps: &[Step]) -> &polarity_pipeline::records::Decision {
     steps
         .iter()
         .find_map(|s| match &s.outcome {
@@ -217,7 +218,7 @@ pub async fn better_worse_and_rollback(store: Store, reg: Reg) {
     );
     assert_eq!(bad.production.as_deref(), Some(v2.as_str()));
     assert_eq!(production(&reg).await.as_deref(), Some(v2.as_str()));
-    let written: polarity_pipeline::stages::Decision =
+    let written: polarity_pipeline::records::Decision =
         serde_json::from_slice(&store.get(&layout::decision(&bad.version)).await.unwrap()).unwrap();
     assert_eq!(
         (written.verdict, written.reason.clone()),
