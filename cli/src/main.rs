@@ -6,6 +6,8 @@ use clap::Parser;
 
 mod args;
 mod commands;
+mod context;
+mod flags;
 mod report;
 
 fn main() -> ExitCode {

@@ -12,7 +12,7 @@ use polarity_pipeline::datasets::{self, Action, DatasetView};
 use polarity_pipeline::embedded::Dispatcher;
 use polarity_pipeline::tracker;
 
-use super::pipeline::{connect, describe, runtime};
+use crate::context::{connect, describe, runtime};
 use crate::report::iso;
 
 /// `polarity dataset`.

@@ -1,7 +1,9 @@
 //! `polarity eval`: score a model on a labelled file. Labels map onto the model's classes through the
 //! scheme stored in the model, or as class names; rows are cleaned with the model's own settings.
 
+use clap::Args;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -10,9 +12,29 @@ use polarity_core::model::{PredictScratch, argmax};
 use polarity_core::prepare::prepare_eval;
 use polarity_core::train::evaluate;
 
-use super::{check_output_path, load_model, read_input};
-use crate::args::EvalArgs;
+use crate::context::{check_output_path, load_model, read_input};
+use crate::flags::ContractArgs;
 use crate::report::{EvalReport, MetricFields, Timings, summary};
+
+/// `polarity eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model artifact.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labelled file to score.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Data contract.
+    #[command(flatten)]
+    pub contract: ContractArgs,
+    /// Write one JSON line per scored row (line, label, prediction, score) to this file.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     let t_start = Instant::now();

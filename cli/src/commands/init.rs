@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use polarity_pipeline::backend::BackendArgs;
 
-use super::pipeline::{connect, runtime};
+use crate::context::{connect, runtime};
 
 /// `polarity init`.
 #[derive(Debug, Args)]

@@ -1,23 +1,18 @@
 //! One module per sub-command; each reads files, calls the core, and prints.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
-use polarity_core::Classifier;
-use polarity_core::reader::{ReadOptions, RejectReason, Table, read_bytes, read_path};
+use anyhow::Result;
 
 use crate::args::{Cli, Command};
 
 pub mod dataset;
-mod eval;
+pub mod eval;
 pub mod init;
 pub mod pipeline;
-mod predict;
+pub mod predict;
 pub mod registry;
 pub mod report;
 mod serve;
-mod train;
+pub mod train;
 
 /// Runs the parsed command line.
 ///
@@ -34,146 +29,5 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::run(&a),
         Command::Init(a) => init::run(&a),
         Command::Serve(a) => serve::run(a),
-    }
-}
-
-/// Reads, verifies and validates a model artifact (the one decoder every loader uses).
-pub fn load_model(path: &Path) -> Result<Classifier> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow::anyhow!("cannot read model {}: {e}", path.display()))?;
-    polarity_pipeline::artifacts::verify(&bytes, None)
-        .map_err(|e| anyhow::anyhow!("cannot load model {}: {e}", path.display()))
-}
-
-/// Reads a data file, or standard input for `-`.
-pub fn read_input(path: &Path, opts: &ReadOptions) -> Result<Table> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("cannot read standard input")?;
-        return Ok(read_bytes("stdin", &bytes, opts)?);
-    }
-    Ok(read_path(path, opts)?)
-}
-
-/// Checks before any work that `path` can be written: its folder exists (it is never created) and
-/// accepts a new file.
-pub fn check_output_path(path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        bail!(
-            "{}: the folder {} does not exist",
-            path.display(),
-            dir.display()
-        );
-    }
-    if path.is_dir() {
-        bail!("{} is a folder, not a file", path.display());
-    }
-    let probe = dir.join(format!(".polarity-write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map_err(|e| anyhow::anyhow!("{}: cannot write there: {e}", path.display()))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// `--rejects FILE`: one JSON line per rejected row (file, line, reason, raw).
-pub struct Rejects {
-    out: Option<std::io::BufWriter<std::fs::File>>,
-}
-
-impl Rejects {
-    /// Opens the file when one is given.
-    pub fn open(path: Option<&Path>) -> Result<Self> {
-        let out = match path {
-            Some(p) => {
-                check_output_path(p)?;
-                Some(std::io::BufWriter::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("cannot create {}", p.display()))?,
-                ))
-            }
-            None => None,
-        };
-        Ok(Self { out })
-    }
-
-    /// Records one row.
-    pub fn row(&mut self, file: &Path, line: u64, reason: RejectReason, raw: &str) {
-        if let Some(o) = &mut self.out {
-            let v = serde_json::json!({ "file": file.display().to_string(), "line": line, "reason": reason, "raw": raw });
-            let _ = writeln!(o, "{v}");
-        }
-    }
-
-    /// Records a table's rejected rows.
-    pub fn table(&mut self, file: &Path, t: &Table) {
-        for r in &t.rejected {
-            self.row(file, r.line, r.reason, &r.raw);
-        }
-    }
-
-    /// Flushes the file.
-    pub fn finish(&mut self) -> Result<()> {
-        if let Some(o) = &mut self.out {
-            o.flush().context("cannot write the rejects file")?;
-        }
-        Ok(())
-    }
-}
-
-/// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("model")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Prints a progress line on stderr when it is a terminal and JSON output was not asked for.
-pub fn progress(json: bool, msg: &str) {
-    if shows_progress(json) {
-        eprintln!("… {msg}");
-    }
-}
-
-/// True when progress lines are shown: stderr is a terminal and JSON output was not asked for.
-pub fn shows_progress(json: bool) -> bool {
-    !json && std::io::stderr().is_terminal()
-}
-
-/// A progress display for training: the phase, and the fit's objective at most every second.
-pub fn training_progress(json: bool) -> impl FnMut(polarity_core::train::Phase) {
-    use polarity_core::train::Phase;
-    let show = shows_progress(json);
-    let mut last = std::time::Instant::now();
-    move |p| {
-        if !show {
-            return;
-        }
-        match p {
-            Phase::Vectorizing { rows } => eprintln!("… vectorising {rows} rows"),
-            Phase::Fitting {
-                evaluation,
-                objective,
-            } => {
-                if evaluation == 1 || last.elapsed() >= std::time::Duration::from_secs(1) {
-                    last = std::time::Instant::now();
-                    eprintln!("… fitting: evaluation {evaluation}, objective {objective:.6}");
-                }
-            }
-            Phase::Scoring { rows } => eprintln!("… scoring {rows} held-out rows"),
-        }
     }
 }

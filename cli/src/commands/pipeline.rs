@@ -21,7 +21,8 @@ use polarity_pipeline::records::{Decision, StageOutcome};
 use polarity_pipeline::store::Metadata;
 use polarity_pipeline::{datasets, dispatch, events, telemetry, tracker};
 
-use crate::args::ContractArgs;
+use crate::context::{connect, describe, runtime};
+use crate::flags::ContractArgs;
 
 /// `polarity pipeline`.
 #[derive(Debug, Args)]
@@ -93,23 +94,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Builds the runtime the async commands use.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// Connects the backends the flags name; `read_only` refuses a home that does not exist.
-pub async fn connect(b: &BackendArgs, read_only: bool) -> Result<Backends> {
-    let mut backend = b.resolve()?;
-    if read_only {
-        backend = backend.existing()?;
-    }
-    Ok(backend.connect(&AwsSettings::default()).await)
-}
-
 /// Runs `polarity pipeline`.
 pub fn run(a: &PipelineArgs) -> Result<()> {
     match &a.command {
@@ -117,89 +101,6 @@ pub fn run(a: &PipelineArgs) -> Result<()> {
         PipelineCommand::Stage(s) => runtime()?.block_on(run_one_stage(s)),
         PipelineCommand::Status(s) => runtime()?.block_on(status(s)),
     }
-}
-
-/// One line for a stage run.
-pub fn describe(step: &Step) -> String {
-    let secs = step.elapsed.as_secs_f64();
-    let what = match &step.outcome {
-        StageOutcome::Ingest(m) if m.already => {
-            format!("{} → dataset {} already ingested", step.key, m.dataset)
-        }
-        StageOutcome::Ingest(m) => match &m.file_error {
-            Some(e) => format!(
-                "{} → whole file quarantined as {}: {e}",
-                step.key, m.dataset
-            ),
-            None => format!(
-                "{} → dataset {} ('{}'): {} rows in, {} accepted, {} quarantined{}",
-                step.key,
-                m.dataset,
-                m.name,
-                m.rows_in,
-                m.accepted,
-                m.quarantined,
-                if m.reasons.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {:?}", m.reasons)
-                }
-            ),
-        },
-        StageOutcome::Process(m) => format!(
-            "dataset {}: {} train / {} test rows, {} duplicates, {} empty{}{}",
-            m.dataset,
-            m.train.values().sum::<u64>(),
-            m.test.values().sum::<u64>(),
-            m.duplicates,
-            m.empty,
-            match &m.gate {
-                Some(g) if g.held => format!("; HELD — {}", g.reason),
-                Some(g) => format!("; gate: agreement {:.3} with production", g.agreement),
-                None => String::new(),
-            },
-            if m.already {
-                " (already processed)"
-            } else {
-                ""
-            }
-        ),
-        StageOutcome::Train(m) => format!(
-            "version {}: {} rows from {} dataset(s), held-out macro-F1 {:.4} on {} rows{}{}",
-            m.version,
-            m.n_train,
-            m.datasets.len(),
-            m.macro_f1,
-            m.n_test,
-            if m.converged {
-                ""
-            } else {
-                " (the fit did NOT converge: raise --max-iter)"
-            },
-            if m.already { " (already trained)" } else { "" }
-        ),
-        StageOutcome::Validate(d) => format!(
-            "version {}: {}{} — {}",
-            d.version,
-            if d.already { "already decided: " } else { "" },
-            d.verdict.as_str().to_uppercase(),
-            d.reason
-        ),
-        StageOutcome::Skipped { reason, .. } => format!("skipped: {reason}"),
-        StageOutcome::Dispatched(d) => format!(
-            "version {}: {} training rows > {} in process; {} train task {}",
-            d.version,
-            d.rows,
-            d.max_rows,
-            if d.already {
-                "already started"
-            } else {
-                "started"
-            },
-            d.task_arn.as_deref().unwrap_or("(unknown)")
-        ),
-    };
-    format!("[{:<8}] {what} ({secs:.2} s)", step.stage.as_str())
 }
 
 /// Why an upload's run trained nothing on it, from its steps (`None`: its dataset was trained on, now or

@@ -3,7 +3,9 @@
 //! classified (not UTF-8, empty) gets `{"error", "error_type"}` in its place, with the server's error
 //! types.
 
+use clap::Args;
 use std::io::{BufRead, BufWriter, Read, Write};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use polarity_core::Classifier;
@@ -12,8 +14,26 @@ use rayon::prelude::*;
 
 use polarity_core::reader::{Column, ReadOptions};
 
-use super::{load_model, read_input};
-use crate::args::PredictArgs;
+use crate::context::{load_model, read_input};
+
+/// `polarity predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model artifact.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Texts to classify; when none (and no --data), reads one text per line from stdin.
+    pub texts: Vec<String>,
+    /// A CSV/TSV/JSONL file to classify (its text column; '-' reads standard input).
+    #[arg(long, conflicts_with = "texts")]
+    pub data: Option<PathBuf>,
+    /// Text column of --data (as for train).
+    #[arg(long, requires = "data")]
+    pub text_col: Option<String>,
+    /// --data has no header row (--text-col is then a position).
+    #[arg(long, requires = "data")]
+    pub no_header: bool,
+}
 
 /// Bytes of stdin per parallel batch (whole lines; a longer line makes a bigger batch).
 const BATCH_BYTES: usize = 4 << 20;

@@ -13,7 +13,7 @@ use polarity_pipeline::registry::{self, Registry, VersionStatus, rollback_target
 use polarity_pipeline::store::ObjectStore;
 use polarity_pipeline::tracker;
 
-use super::pipeline::{connect, runtime};
+use crate::context::{connect, runtime};
 use crate::report::iso;
 
 /// `polarity registry`.

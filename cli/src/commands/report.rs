@@ -8,8 +8,7 @@ use clap::Args;
 use polarity_pipeline::backend::BackendArgs;
 use polarity_pipeline::report;
 
-use super::pipeline::{connect, runtime};
-use super::{check_output_path, write_atomic};
+use crate::context::{check_output_path, connect, runtime, write_atomic};
 
 /// `polarity report`.
 #[derive(Debug, Args)]

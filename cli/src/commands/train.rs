@@ -1,8 +1,10 @@
 //! `polarity train`: read files under the data contract, prepare them exactly as the pipeline does
 //! ([`polarity_core::prepare`]), split, fit, score, write the artifact, report.
 
+use clap::Args;
 use std::collections::HashMap;
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -13,9 +15,40 @@ use polarity_core::reader::{ReadReport, RejectReason, Table};
 use polarity_core::train::{self, Labelled};
 use polarity_core::tune::TuneGrid;
 
-use super::{Rejects, check_output_path, progress, read_input, write_atomic};
-use crate::args::TrainArgs;
+use crate::context::{
+    Rejects, check_output_path, progress, read_input, training_progress, write_atomic,
+};
+use crate::flags::ContractArgs;
 use crate::report::{MetricFields, Timings, TrainReport, rejections, summary};
+
+/// `polarity train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training file; repeat for several ('-' reads standard input).
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Held-out file to score the model on.
+    #[arg(long, conflicts_with = "test_fraction")]
+    pub test: Option<PathBuf>,
+    /// Fraction of the training rows held out (by a hash of their words) when no --test is given.
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Data contract.
+    #[command(flatten)]
+    pub contract: ContractArgs,
+    /// Training settings.
+    #[command(flatten)]
+    pub training: polarity_pipeline::config::TrainingArgs,
+    /// Where to write the model artifact.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write every rejected row (line, reason, raw line) to this JSONL file.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The training files read under the contract, with every row's class name.
 struct Inputs {
@@ -196,7 +229,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         (cfg, None)
     };
     progress(a.json, &format!("fitting on {} rows", train_rows.len()));
-    let mut on = super::training_progress(a.json);
+    let mut on = training_progress(a.json);
     let (model, t) = train::train_observed(
         &cfg,
         &train_rows,
