@@ -8,7 +8,7 @@
 //! | `polarity-fn-validate` | `models/*/manifest.json`                 | [`polarity_pipeline::stages::validate`] |
 //! | `polarity-fn-predict`  | function URL / API Gateway (`lambda_http`) | the server's router ([`predict`]) |
 //!
-//! The stage functions are two-line mains over [`polarity_pipeline::handler::run_lambda`]: configuration
+//! The stage functions are two-line mains over [`stage::run_lambda`]: configuration
 //! read once per cold start (`POLARITY_STORE`, `POLARITY_REGISTRY` and the `POLARITY_*` settings of
 //! [`polarity_pipeline::config`]; `RUST_LOG` honoured), clients built once, errors returned to the runtime
 //! with their kind and whether a retry may help. The triggers come from [`polarity_pipeline::layout::ROUTES`]
@@ -17,6 +17,7 @@
 //!
 //! `polarity-fn-train` is also the image of the ECS Fargate task that trains datasets above the function's
 //! row limit ([`polarity_pipeline::dispatch`]): with `POLARITY_TASK_KEY` set it runs the train stage once on
-//! that key ([`polarity_pipeline::handler::run_function`]) and exits 0, or 1 with one line on stderr.
+//! that key ([`stage::run_function`]) and exits 0, or 1 with one line on stderr.
 
 pub mod predict;
+pub mod stage;

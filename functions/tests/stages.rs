@@ -3,7 +3,8 @@
 
 mod testkit;
 
-use polarity_pipeline::handler::{StageHandler, handle};
+use polarity_functions::stage::handle;
+use polarity_pipeline::handler::StageHandler;
 use polarity_pipeline::layout::{self, MANIFEST};
 use polarity_pipeline::records::{Outcome, StageOutcome};
 use polarity_pipeline::{PipelineConfig, Stage};
@@ -162,7 +163,7 @@ async fn train_put_event_trains_registers_and_commits_the_validate_trigger() {
 
 #[tokio::test]
 async fn a_function_without_its_backends_is_a_configuration_error() {
-    let e = polarity_pipeline::handler::FunctionConfig::parse(["--store", "s3://b"]).unwrap_err();
+    let e = polarity_functions::stage::FunctionConfig::parse(["--store", "s3://b"]).unwrap_err();
     assert!(e.to_string().contains("POLARITY_REGISTRY"), "{e}");
 }
 
@@ -198,8 +199,8 @@ async fn validate_put_event_promotes_the_first_candidate_once() {
 /// the task entry point then trains the same version and writes what the function would have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn train_above_the_row_limit_starts_one_task_and_the_task_trains() {
+    use polarity_functions::stage::{FunctionConfig, run_task};
     use polarity_pipeline::dispatch::MemoryLauncher;
-    use polarity_pipeline::handler::{FunctionConfig, run_task};
     let t = seeded(Stage::Train).await;
     let root = t._dir.path();
     let args = |max_rows: &str| {

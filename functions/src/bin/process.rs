@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    polarity_pipeline::handler::run_lambda(polarity_pipeline::Stage::Process).await
+    polarity_functions::stage::run_lambda(polarity_pipeline::Stage::Process).await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    polarity_pipeline::handler::run_function(polarity_pipeline::Stage::Train).await
+    polarity_functions::stage::run_function(polarity_pipeline::Stage::Train).await
 }

@@ -398,7 +398,7 @@ impl MlflowArgs {
 }
 
 /// A clap error as one line that names the environment variable of the argument at fault.
-pub(crate) fn name_variable(cmd: &clap::Command, e: &clap::Error) -> String {
+pub fn name_variable(cmd: &clap::Command, e: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue};
     let arg = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(s)) => s.clone(),

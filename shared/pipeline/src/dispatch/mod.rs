@@ -9,7 +9,7 @@
 //!
 //! The limit is computed by Terraform from the train Lambda's memory and timeout (the rows-per-GB rule,
 //! terraform/README.md "Training past one Lambda"); unset (embedded mode) means no limit. The task runs the
-//! train stage with dispatch off (`polarity_pipeline::handler::run_task`) and writes exactly what the Lambda
+//! train stage with dispatch off (`polarity_functions::stage::run_task`) and writes exactly what the Lambda
 //! writes; its model manifest triggers validate through the bucket notification as usual.
 //!
 //! At most one task per version: [`start_once`] claims `models/<version>/dispatch.json` with

@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+#[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 mod dynamo;
 mod file;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+#[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
 mod local;
 mod s3;
