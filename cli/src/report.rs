@@ -36,8 +36,10 @@ pub struct MetricFields {
     pub log_loss: Option<f64>,
     /// Per-class precision/recall/F1/support.
     pub per_class: Option<BTreeMap<String, ClassMetrics>>,
-    /// Confusion matrix, rows = truth, columns = prediction, label order.
+    /// Confusion matrix, rows = truth, columns = prediction, in `confusion_labels` order.
     pub confusion: Option<Vec<Vec<u64>>>,
+    /// The class names of the confusion matrix's rows and columns (the model's class order).
+    pub confusion_labels: Option<Vec<String>>,
 }
 
 impl From<Option<&Metrics>> for MetricFields {
@@ -49,6 +51,7 @@ impl From<Option<&Metrics>> for MetricFields {
             log_loss: m.map(|m| m.log_loss),
             per_class: m.map(|m| m.per_class.clone()),
             confusion: m.map(|m| m.confusion.clone()),
+            confusion_labels: m.map(|m| m.class_order(&[])),
         }
     }
 }

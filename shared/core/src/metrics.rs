@@ -33,11 +33,30 @@ pub struct Metrics {
     pub log_loss: f64,
     /// Per-class metrics by class name.
     pub per_class: BTreeMap<String, ClassMetrics>,
-    /// `confusion[t][p]`: rows of true class `t` predicted as class `p`, classes in label order.
+    /// `confusion[t][p]`: rows of true class `t` predicted as class `p`, classes in [`Metrics::labels`]
+    /// order.
     pub confusion: Vec<Vec<u64>>,
+    /// The class names of `confusion`'s rows and columns, in the order they were scored (the model's class
+    /// order, not alphabetical: a class added later comes last). Empty in records written before it was
+    /// kept; use [`Metrics::class_order`] to read either.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Metrics {
+    /// The class names of the confusion matrix's rows and columns: [`Metrics::labels`] when recorded, else
+    /// `fallback` (the model's class order, in which older records were scored) when it names as many
+    /// classes, else the per-class names.
+    pub fn class_order(&self, fallback: &[String]) -> Vec<String> {
+        if !self.labels.is_empty() && self.labels.len() == self.confusion.len() {
+            self.labels.clone()
+        } else if fallback.len() == self.confusion.len() {
+            fallback.to_vec()
+        } else {
+            self.per_class.keys().cloned().collect()
+        }
+    }
+
     /// Computes all metrics from true classes, predicted classes and the probability each row gave its
     /// true class. `labels` names the class indices.
     ///
@@ -98,6 +117,7 @@ impl Metrics {
             log_loss,
             per_class,
             confusion,
+            labels: labels.to_vec(),
         }
     }
 }
@@ -196,6 +216,35 @@ mod tests {
         // a model that is exactly as confident as it is right has no gap
         let p = Calibration::compute(&[1.0, 1.0], &[true, true], 4);
         assert!(p.ece.abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_confusion_matrix_names_its_classes_in_scoring_order() {
+        // a class added later ("mixed") sorts first alphabetically but is the model's third class
+        let labels: Vec<String> = ["negative", "positive", "mixed"].map(String::from).to_vec();
+        let m = Metrics::compute(&labels, &[0, 0, 1, 2], &[0, 0, 1, 0], &[0.9; 4]);
+        assert_eq!(m.class_order(&[]), labels);
+        assert_eq!(
+            m.confusion[2],
+            vec![1, 0, 0],
+            "mixed was predicted negative"
+        );
+        assert_eq!(m.per_class["mixed"].recall, 0.0);
+        // an older record without the names: the model's order when it fits, else the per-class names
+        let old = Metrics {
+            labels: Vec::new(),
+            ..m.clone()
+        };
+        assert_eq!(old.class_order(&labels), labels);
+        assert_eq!(
+            old.class_order(&[]),
+            ["mixed", "negative", "positive"].map(String::from).to_vec()
+        );
+        let json = serde_json::to_string(&old).unwrap();
+        assert!(
+            !json.contains("\"labels\""),
+            "old records keep their bytes: {json}"
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@ impl ObjectRef {
     }
 }
 
-/// The created objects of an event, keys decoded. Records that are not `ObjectCreated:*`, lack a key, or
-/// whose key does not decode to UTF-8 are skipped (and logged).
+/// The created objects of an event, keys decoded. Records that are not `ObjectCreated:*`, lack a key or a
+/// bucket name, or whose key does not decode to UTF-8 are skipped (and logged); none is read as empty.
 pub fn object_refs(event: &S3Event) -> Vec<ObjectRef> {
     let mut out = Vec::new();
     for r in &event.records {
@@ -35,6 +35,17 @@ pub fn object_refs(event: &S3Event) -> Vec<ObjectRef> {
             continue;
         }
         let Some(raw) = r.s3.object.key.as_deref() else {
+            tracing::warn!(
+                event_name = name,
+                "event record without an object key; ignored"
+            );
+            continue;
+        };
+        let Some(bucket) = r.s3.bucket.name.clone() else {
+            tracing::warn!(
+                event_name = name,
+                "event record without a bucket name; ignored"
+            );
             continue;
         };
         let Some(key) = decode_s3_key(raw) else {
@@ -45,7 +56,7 @@ pub fn object_refs(event: &S3Event) -> Vec<ObjectRef> {
             continue;
         };
         out.push(ObjectRef {
-            bucket: r.s3.bucket.name.clone().unwrap_or_default(),
+            bucket,
             key,
             event_name: name,
         });
@@ -73,7 +84,7 @@ pub fn object_created(bucket: &str, key: &str, size: u64) -> S3Event {
             }
         }]
     });
-    serde_json::from_value(v).unwrap_or_default()
+    serde_json::from_value(v).expect("this literal is a complete S3 event record")
 }
 
 #[cfg(test)]
@@ -97,5 +108,11 @@ mod tests {
         let mut removed = ev.clone();
         removed.records[0].event_name = Some("ObjectRemoved:Delete".into());
         assert!(object_refs(&removed).is_empty());
+        let mut nameless = ev.clone();
+        nameless.records[0].s3.bucket.name = None;
+        assert!(
+            object_refs(&nameless).is_empty(),
+            "no object in bucket \"\""
+        );
     }
 }

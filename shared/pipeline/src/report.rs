@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use polarity_core::Classifier;
-use polarity_core::metrics::{Calibration, Metrics};
+use polarity_core::metrics::{Calibration, ClassMetrics, Metrics};
 
 use crate::artifacts::load_verified;
 use crate::error::PipelineError;
@@ -144,6 +144,11 @@ pub fn iso(secs: u64) -> String {
     )
 }
 
+/// `secs` as `MM-DD HH:MM` (UTC), `-` for 0 (unknown).
+fn short_time(secs: u64) -> String {
+    iso(secs).get(5..16).unwrap_or("-").to_string()
+}
+
 /// `s` with `& < > " '` escaped for HTML text and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -263,13 +268,30 @@ fn headline(h: &mut String, d: &ReportData, m: Option<&Metrics>) {
     let _ = write!(h, "<p class=\"note\">Scores on {source}.</p>");
 }
 
+/// The per-class rows of `m` in the model's class order (the order of its confusion matrix; `labels`: the
+/// model's classes, for records that did not keep the order).
+fn per_class_in_order<'a>(m: &'a Metrics, labels: &[String]) -> Vec<(String, &'a ClassMetrics)> {
+    let mut names = m.class_order(labels);
+    names.extend(
+        m.per_class
+            .keys()
+            .filter(|k| !names.contains(k))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    names
+        .into_iter()
+        .filter_map(|n| m.per_class.get(&n).map(|c| (n, c)))
+        .collect()
+}
+
 fn quality(h: &mut String, d: &ReportData, m: &Metrics) {
     h.push_str("<h2>Per-class precision, recall and F1</h2><table><tr><th>class</th><th class=\"n\">precision</th><th class=\"n\">recall</th><th class=\"n\">F1</th><th class=\"n\">support</th></tr>");
-    for (name, c) in &m.per_class {
+    for (name, c) in per_class_in_order(m, &d.record.labels) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{}</td></tr>",
-            escape(name),
+            escape(&name),
             c.precision,
             c.recall,
             c.f1,
@@ -283,8 +305,10 @@ fn quality(h: &mut String, d: &ReportData, m: &Metrics) {
         m.macro_f1, m.n, m.weighted_f1
     );
     h.push_str("<h2>Confusion matrix and reliability</h2><div class=\"charts\">");
-    let names: Vec<String> = m.per_class.keys().cloned().collect();
-    chart(h, &confusion_svg(&names, &m.confusion));
+    chart(
+        h,
+        &confusion_svg(&m.class_order(&d.record.labels), &m.confusion),
+    );
     if let Some(c) = d.decision.as_ref().and_then(|x| x.calibration.as_ref()) {
         let prod = d.decision.as_ref().and_then(|x| {
             x.production_calibration
@@ -862,7 +886,7 @@ fn timeline_svg(entries: &[HistoryEntry], highlight: &str, now: u64) -> String {
                 // whole seconds after the first move
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let at = start + x.max(0.0).round() as u64;
-                iso(at)[5..16].to_string()
+                short_time(at)
             })
             .y_label_formatter(&|v| segment_label(&names, v))
             .label_style(("sans-serif", 12).into_font().color(&INK))
@@ -904,6 +928,38 @@ mod tests {
         assert_eq!(iso(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(iso(1_798_761_599), "2026-12-31 23:59:59");
         assert_eq!(iso(4_107_542_400), "2100-03-01 00:00:00");
+    }
+
+    #[test]
+    fn a_stored_time_of_zero_formats_without_panicking() {
+        assert_eq!(short_time(0), "-");
+        assert_eq!(short_time(1_798_761_599), "12-31 23:59");
+    }
+
+    #[test]
+    fn classes_appear_in_the_model_order_beside_their_numbers() {
+        // the model's classes: "mixed" was added later and sorts first alphabetically
+        let labels: Vec<String> = ["negative", "positive", "mixed"].map(String::from).to_vec();
+        let m = Metrics::compute(&labels, &[0, 0, 0, 1, 2], &[0, 0, 0, 1, 0], &[0.9; 5]);
+        let rows: Vec<String> = per_class_in_order(&m, &[])
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(rows, labels);
+        assert_eq!(m.class_order(&[]), labels);
+        // the diagonal cell of the first row is negative's (3 of 3), not mixed's (0 of 1)
+        let svg = confusion_svg(&m.class_order(&[]), &m.confusion);
+        assert!(svg.contains("3 (100%)") && svg.contains("0 (0%)"), "{svg}");
+        // an older record without the order: the model's labels order it
+        let old = Metrics {
+            labels: Vec::new(),
+            ..m.clone()
+        };
+        let rows: Vec<String> = per_class_in_order(&old, &labels)
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(rows, labels);
     }
 
     #[test]

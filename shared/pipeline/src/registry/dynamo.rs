@@ -49,22 +49,76 @@ fn list(v: &[String]) -> AttributeValue {
     AttributeValue::L(v.iter().map(|x| s(x.clone())).collect())
 }
 
-fn get_s(item: &Item, k: &str) -> Option<String> {
-    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+/// Strict reading of stored items: a field the registry always writes must be there with its type; an
+/// optional one may be absent but not mistyped. Every failure names the item and the field.
+struct Fields<'a> {
+    item: &'a Item,
+    what: String,
 }
 
-fn get_n<T: std::str::FromStr + Default>(item: &Item, k: &str) -> T {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|x| x.parse().ok())
-        .unwrap_or_default()
-}
+impl<'a> Fields<'a> {
+    fn of(item: &'a Item, what: impl Into<String>) -> Self {
+        Self {
+            item,
+            what: what.into(),
+        }
+    }
 
-fn get_list(item: &Item, k: &str) -> Vec<String> {
-    item.get(k)
-        .and_then(|v| v.as_l().ok())
-        .map(|l| l.iter().filter_map(|x| x.as_s().ok().cloned()).collect())
-        .unwrap_or_default()
+    fn corrupt(&self, k: &str, problem: &str) -> RegistryError {
+        RegistryError::Corrupt {
+            item: self.what.clone(),
+            problem: format!("field {k:?} {problem}"),
+        }
+    }
+
+    fn opt_s(&self, k: &str) -> Result<Option<String>, RegistryError> {
+        match self.item.get(k) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(v) => v
+                .as_s()
+                .map(|s| Some(s.clone()))
+                .map_err(|_| self.corrupt(k, "is not a string")),
+        }
+    }
+
+    fn s(&self, k: &str) -> Result<String, RegistryError> {
+        self.opt_s(k)?.ok_or_else(|| self.corrupt(k, "is missing"))
+    }
+
+    fn n<T: std::str::FromStr>(&self, k: &str) -> Result<T, RegistryError> {
+        let raw = self
+            .item
+            .get(k)
+            .ok_or_else(|| self.corrupt(k, "is missing"))?
+            .as_n()
+            .map_err(|_| self.corrupt(k, "is not a number"))?;
+        raw.parse()
+            .map_err(|_| self.corrupt(k, &format!("is not a valid number: {raw:?}")))
+    }
+
+    fn score(&self, k: &str) -> Result<f64, RegistryError> {
+        let v: f64 = self.n(k)?;
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.corrupt(k, "is not finite"))
+        }
+    }
+
+    fn list(&self, k: &str) -> Result<Vec<String>, RegistryError> {
+        self.item
+            .get(k)
+            .ok_or_else(|| self.corrupt(k, "is missing"))?
+            .as_l()
+            .map_err(|_| self.corrupt(k, "is not a list"))?
+            .iter()
+            .map(|x| {
+                x.as_s()
+                    .cloned()
+                    .map_err(|_| self.corrupt(k, "holds a non-string"))
+            })
+            .collect()
+    }
 }
 
 fn key(pk: &str, sk: &str) -> Item {
@@ -99,25 +153,25 @@ impl TryFrom<&Item> for VersionRecord {
     type Error = RegistryError;
 
     fn try_from(item: &Item) -> Result<Self, RegistryError> {
-        let need = |k: &str| {
-            get_s(item, k).ok_or_else(|| RegistryError::Other(format!("version item lacks {k}")))
-        };
+        let f = Fields::of(item, "VERSION");
+        let version = f.s("version")?;
+        let f = Fields::of(item, format!("VERSION {version:?}"));
         Ok(Self {
-            version: need("version")?,
-            artifact_key: need("artifact_key")?,
-            sha256: need("sha256")?,
-            card_key: get_s(item, "card_key").unwrap_or_default(),
-            labels: get_list(item, "labels"),
+            artifact_key: f.s("artifact_key")?,
+            sha256: f.s("sha256")?,
+            card_key: f.s("card_key")?,
+            labels: f.list("labels")?,
             scores: Scores {
-                n: get_n(item, "n_test"),
-                accuracy: get_n(item, "accuracy"),
-                macro_f1: get_n(item, "macro_f1"),
+                n: f.n("n_test")?,
+                accuracy: f.score("accuracy")?,
+                macro_f1: f.score("macro_f1")?,
             },
-            datasets: get_list(item, "datasets"),
-            data_digest: get_s(item, "data_digest").unwrap_or_default(),
-            parent: get_s(item, "parent"),
-            created_at: get_n(item, "created_at"),
-            git_sha: get_s(item, "git_sha"),
+            datasets: f.list("datasets")?,
+            data_digest: f.s("data_digest")?,
+            parent: f.opt_s("parent")?,
+            created_at: f.n("created_at")?,
+            git_sha: f.opt_s("git_sha")?,
+            version,
         })
     }
 }
@@ -125,18 +179,20 @@ impl TryFrom<&Item> for VersionRecord {
 impl TryFrom<&Item> for HistoryEntry {
     type Error = RegistryError;
     fn try_from(item: &Item) -> Result<Self, RegistryError> {
-        let kind = get_s(item, "kind")
-            .unwrap_or_default()
+        let f = Fields::of(item, "HISTORY");
+        let seq: u64 = f.n("seq")?;
+        let f = Fields::of(item, format!("HISTORY {seq}"));
+        let kind = f
+            .s("kind")?
             .parse::<TransitionKind>()
-            .map_err(|e| RegistryError::Other(format!("history item: {e}")))?;
+            .map_err(|e| f.corrupt("kind", &e.to_string()))?;
         Ok(Self {
-            seq: get_n(item, "seq"),
-            from: get_s(item, "from"),
-            to: get_s(item, "to")
-                .ok_or_else(|| RegistryError::Other("history item lacks to".into()))?,
+            seq,
+            from: f.opt_s("from")?,
+            to: f.s("to")?,
             kind,
-            reason: get_s(item, "reason").unwrap_or_default(),
-            at: get_n(item, "at"),
+            reason: f.s("reason")?,
+            at: f.n("at")?,
         })
     }
 }
@@ -421,15 +477,19 @@ impl Registry for DynamoRegistry {
     async fn pointer(&self) -> Result<PointerState, RegistryError> {
         Ok(match self.get("POINTER", "PRODUCTION").await? {
             None => PointerState::default(),
-            Some(item) => PointerState {
-                version: get_s(&item, "version"),
-                seq: get_n(&item, "seq"),
-                frozen: item
-                    .get("frozen")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false),
-            },
+            Some(item) => {
+                let f = Fields::of(&item, "POINTER PRODUCTION");
+                PointerState {
+                    version: f.opt_s("version")?,
+                    seq: f.n("seq")?,
+                    frozen: match item.get("frozen") {
+                        None => false,
+                        Some(v) => *v
+                            .as_bool()
+                            .map_err(|_| f.corrupt("frozen", "is not a bool"))?,
+                    },
+                }
+            }
         })
     }
 
@@ -512,16 +572,18 @@ impl Registry for DynamoRegistry {
             .await?
             .iter()
             .map(|i| {
-                let version = get_s(i, "sk")
-                    .ok_or_else(|| RegistryError::Other("verdict item lacks sk".into()))?;
-                let verdict = get_s(i, "verdict")
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(|e| RegistryError::Other(format!("verdict item {version}: {e}")))?;
+                let version = Fields::of(i, "VERDICT").s("sk")?;
+                let f = Fields::of(i, format!("VERDICT {version:?}"));
+                let verdict =
+                    f.s("verdict")?
+                        .parse()
+                        .map_err(|e: polarity_core::names::UnknownName| {
+                            f.corrupt("verdict", &e.to_string())
+                        })?;
                 let v = VerdictRecord {
                     verdict,
-                    reason: get_s(i, "reason").unwrap_or_default(),
-                    at: get_n(i, "at"),
+                    reason: f.s("reason")?,
+                    at: f.n("at")?,
                 };
                 Ok((version, v))
             })
@@ -542,5 +604,75 @@ pub fn dynamo_actions(op: super::RegistryOp) -> &'static [&'static str] {
         Op::Transition => &[UPDATE_ITEM, PUT_ITEM, CONDITION_CHECK_ITEM],
         Op::SetFrozen => &[UPDATE_ITEM],
         Op::RecordVerdict => &[PUT_ITEM],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> VersionRecord {
+        VersionRecord {
+            version: "v1".into(),
+            artifact_key: "models/v1/model.plm".into(),
+            sha256: "ab".into(),
+            card_key: "models/v1/card.json".into(),
+            labels: vec!["negative".into(), "positive".into()],
+            scores: Scores {
+                n: 10,
+                accuracy: 0.9,
+                macro_f1: 0.85,
+            },
+            datasets: vec!["d-1".into()],
+            data_digest: "cd".into(),
+            parent: None,
+            created_at: 1_700_000_000,
+            git_sha: None,
+        }
+    }
+
+    #[test]
+    fn stored_items_decode_strictly_and_name_the_field() {
+        let item = Item::from(&record());
+        assert_eq!(VersionRecord::try_from(&item).unwrap(), record());
+        for (field, value, problem) in [
+            ("accuracy", None, "\"accuracy\" is missing"),
+            ("accuracy", Some(s("0.9")), "\"accuracy\" is not a number"),
+            ("accuracy", Some(n("NaN")), "\"accuracy\" is not finite"),
+            (
+                "created_at",
+                Some(n("-1")),
+                "\"created_at\" is not a valid number",
+            ),
+            ("labels", Some(s("negative")), "\"labels\" is not a list"),
+            ("card_key", None, "\"card_key\" is missing"),
+        ] {
+            let mut bad = item.clone();
+            match value {
+                Some(v) => bad.insert(field.into(), v),
+                None => bad.remove(field),
+            };
+            let e = VersionRecord::try_from(&bad).unwrap_err().to_string();
+            assert!(
+                e.contains("VERSION \"v1\"") && e.contains(problem),
+                "{field}: {e}"
+            );
+        }
+        let entry = HistoryEntry {
+            seq: 3,
+            from: None,
+            to: "v1".into(),
+            kind: TransitionKind::Promote,
+            reason: "better".into(),
+            at: 0,
+        };
+        let mut h = history_item(&entry);
+        assert_eq!(HistoryEntry::try_from(&h).unwrap(), entry);
+        h.remove("at");
+        let e = HistoryEntry::try_from(&h).unwrap_err().to_string();
+        assert!(
+            e.contains("HISTORY 3") && e.contains("\"at\" is missing"),
+            "{e}"
+        );
     }
 }

@@ -98,6 +98,15 @@ pub enum RegistryError {
     /// Throttling, a 5xx, a timeout or a dropped connection: try again.
     #[error("transient registry error: {0}")]
     Transient(String),
+    /// A stored item or record the registry wrote itself does not decode (a missing or mistyped field):
+    /// a bug or manual tampering, never retried, never read as a default.
+    #[error("registry item {item}: {problem}")]
+    Corrupt {
+        /// The item (kind and key).
+        item: String,
+        /// The field and what is wrong with it.
+        problem: String,
+    },
     /// Any other failure.
     #[error("registry error: {0}")]
     Other(String),
