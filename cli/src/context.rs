@@ -66,7 +66,10 @@ pub fn describe(step: &Step) -> String {
             m.empty,
             match &m.gate {
                 Some(g) if g.held => format!("; HELD — {}", g.reason),
-                Some(g) => format!("; gate: agreement {:.3} with production", g.agreement),
+                Some(g) => format!(
+                    "; gate passed: {} of {} known rows relabelled, fresh-row agreement {:.3} on {} rows",
+                    g.changed, g.known, g.agreement, g.rows
+                ),
                 None => String::new(),
             },
             if m.already {

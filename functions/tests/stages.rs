@@ -15,7 +15,6 @@ fn fixture_events_are_what_the_layout_gives() {
     let dataset = layout::dataset_id(&sample(), None);
     let version = polarity_pipeline::stages::train::version_for(
         std::slice::from_ref(&dataset),
-        &[],
         &PipelineConfig::default(),
     );
     let want = [

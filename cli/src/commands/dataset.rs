@@ -148,24 +148,42 @@ async fn run_async(a: &DatasetArgs) -> Result<()> {
                 iso(d.uploaded_at)
             );
             println!(
-                "rows      {} in, {} accepted, {} quarantined {:?}",
-                d.rows_in, d.accepted, d.quarantined, d.reasons
+                "rows      {} in, {} accepted, {} quarantined{}",
+                d.rows_in,
+                d.accepted,
+                d.quarantined,
+                if d.reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {:?}", d.reasons)
+                }
             );
-            println!("classes   {:?}", d.classes);
+            if !d.classes.is_empty() {
+                println!("classes   {:?}", d.classes);
+            }
             if let (Some(tr), Some(te)) = (d.train_rows, d.test_rows) {
                 println!("split     {tr} train / {te} held out");
             }
             println!("status    {} — {}", d.status, d.reason);
             if let Some(g) = &d.gate {
                 println!(
-                    "gate      production {}: {} of {} rows agree ({:.4}) vs its accuracy {:.4}; p = {}",
-                    g.production,
-                    g.agreeing,
-                    g.rows,
-                    g.agreement,
-                    g.expected,
-                    polarity_pipeline::policy::show_p(g.p_value)
+                    "gate      {} known rows, {} relabelled ({} held out)",
+                    g.known, g.changed, g.changed_held_out
                 );
+                if !g.production.is_empty() {
+                    println!(
+                        "          production {}: {} of {} fresh rows agree ({:.4}) vs its accuracy {:.4}; p = {}",
+                        g.production,
+                        g.agreeing,
+                        g.rows,
+                        g.agreement,
+                        g.expected,
+                        polarity_pipeline::policy::show_p(g.p_value)
+                    );
+                }
+                for (class, n) in &g.new_classes {
+                    println!("          new class {class:?}: {n} rows");
+                }
             }
             if let Some(c) = &d.control {
                 println!("decision  {} at {} — {}", c.action, iso(c.at), c.reason);

@@ -167,6 +167,9 @@ pub struct SettingsArgs {
     /// Significance level of the gate's one-sided binomial test.
     #[arg(long, env = "POLARITY_GATE_ALPHA", default_value_t = GateSettings::default().alpha, help_heading = "Label-noise gate")]
     pub gate_alpha: f64,
+    /// Largest share of an upload's already-known rows whose label it may change before it is held.
+    #[arg(long, env = "POLARITY_GATE_MAX_CHANGED", default_value_t = GateSettings::default().max_changed, help_heading = "Label-noise gate")]
+    pub gate_max_changed: f64,
     /// Training settings.
     #[command(flatten)]
     pub training: TrainingArgs,
@@ -344,6 +347,7 @@ impl SettingsArgs {
                 enabled: self.gate,
                 margin: self.gate_margin,
                 alpha: self.gate_alpha,
+                max_changed: self.gate_max_changed,
             },
             git_sha: self.git_sha.clone().filter(|s| !s.is_empty()),
             mlflow: self.mlflow.config()?,
@@ -454,9 +458,12 @@ impl PipelineConfig {
         }
         if !(self.gate.alpha > 0.0
             && self.gate.alpha <= 1.0
-            && (0.0..1.0).contains(&self.gate.margin))
+            && (0.0..1.0).contains(&self.gate.margin)
+            && (0.0..=1.0).contains(&self.gate.max_changed))
         {
-            return bad("POLARITY_GATE_ALPHA must be in (0, 1] and POLARITY_GATE_MARGIN in [0, 1)");
+            return bad(
+                "POLARITY_GATE_ALPHA must be in (0, 1], POLARITY_GATE_MARGIN in [0, 1) and POLARITY_GATE_MAX_CHANGED in [0, 1]",
+            );
         }
         Ok(())
     }

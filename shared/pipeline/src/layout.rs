@@ -163,10 +163,11 @@ pub const ROUTES: [Route; 4] = [
             prefix: RAW,
             suffix: MANIFEST,
         }],
-        // models/ and the registry: the label-noise gate scores a new dataset with the production model.
+        // processed/, datasets/, models/ and the registry: the label-noise gate compares a new dataset
+        // with the active datasets' labels and scores it with the production model.
         access: Access {
-            get: &["raw/*", "processed/*", "models/*"],
-            list: &[RAW, PROCESSED, MODELS],
+            get: &["raw/*", "processed/*", "datasets/*", "models/*"],
+            list: &[RAW, PROCESSED, DATASETS, MODELS],
             put: &["processed/*"],
             registry: &[GET_ITEM],
         },

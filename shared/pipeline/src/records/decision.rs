@@ -80,11 +80,28 @@ pub struct Decision {
     pub eval_rows: u64,
     /// Datasets whose test splits were used.
     pub eval_datasets: Vec<String>,
+    /// Where the held-out rows come from: each dataset's share and the held-out labels of older datasets
+    /// it changed (newest upload wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<HeldOutSource>,
     /// When, seconds since the Unix epoch.
     pub at: u64,
     /// True when this run found the decision already made.
     #[serde(default)]
     pub already: bool,
+}
+
+/// One dataset's part in the held-out rows of a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOutSource {
+    /// The dataset.
+    pub dataset: String,
+    /// Its name (upload folder or file name).
+    pub name: String,
+    /// Its held-out rows.
+    pub rows: u64,
+    /// Held-out rows of older datasets whose label it changed when it became active.
+    pub relabelled: u64,
 }
 
 fn yes() -> bool {

@@ -142,6 +142,14 @@ pub struct GateSettings {
     pub margin: f64,
     /// Significance level of the test (`POLARITY_GATE_ALPHA`).
     pub alpha: f64,
+    /// Largest share of the known rows (texts the active data already has) whose label an upload may
+    /// change (`POLARITY_GATE_MAX_CHANGED`).
+    #[serde(default = "default_max_changed")]
+    pub max_changed: f64,
+}
+
+fn default_max_changed() -> f64 {
+    GateSettings::default().max_changed
 }
 
 impl Default for GateSettings {
@@ -150,30 +158,58 @@ impl Default for GateSettings {
             enabled: true,
             margin: 0.10,
             alpha: 0.01,
+            max_changed: 0.02,
         }
     }
 }
 
-/// What the gate found for one dataset.
+/// One label an upload would change: a known text, its current label and the upload's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelChange {
+    /// The text as uploaded, cut to a few dozen characters.
+    pub text: String,
+    /// The label the active data gives it.
+    pub from: String,
+    /// The label the upload gives it.
+    pub to: String,
+}
+
+/// What the gate found for one dataset. An upload's rows are either **known** (their cleaned text is in
+/// the active data: compared with the label it has there) or **fresh** (scored by production).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateResult {
-    /// The production version that scored the dataset.
+    /// The production version that scored the fresh rows (empty: no production model).
     pub production: String,
-    /// Rows whose label is one of production's classes.
+    /// Fresh rows whose label is one of production's classes (the rows the binomial test is on).
     pub rows: u64,
     /// Of those, rows where production predicts the label.
     pub agreeing: u64,
-    /// `agreeing / rows`.
+    /// `agreeing / rows` (0 when `rows` is 0).
     pub agreement: f64,
     /// Production's held-out accuracy.
     pub expected: f64,
     /// The settings applied.
     pub settings: GateSettings,
-    /// `P(X ≤ agreeing)`, `X ~ Binomial(rows, expected − margin)`.
+    /// `P(X ≤ agreeing)`, `X ~ Binomial(rows, expected − margin)` (1 when `rows` is 0).
     pub p_value: f64,
+    /// Rows whose cleaned text the active data already has.
+    #[serde(default)]
+    pub known: u64,
+    /// Of those, rows whose label the upload changes.
+    #[serde(default)]
+    pub changed: u64,
+    /// Of the changed rows, those among the active data's held-out rows.
+    #[serde(default)]
+    pub changed_held_out: u64,
+    /// A few of the changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<LabelChange>,
+    /// Classes production does not have, with their row counts.
+    #[serde(default, skip_serializing_if = "ClassCounts::is_empty")]
+    pub new_classes: ClassCounts,
     /// True when the dataset is held.
     pub held: bool,
-    /// One sentence naming the rule and its settings.
+    /// What was found and, when held, why and the commands that decide it.
     pub reason: String,
 }
 

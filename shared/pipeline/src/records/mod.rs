@@ -13,10 +13,10 @@ pub mod outcome;
 pub mod words;
 
 pub use card::{CardDataset, ModelCard};
-pub use decision::{Baselines, Check, Decision, Paired, PromotionPolicy, Scored};
+pub use decision::{Baselines, Check, Decision, HeldOutSource, Paired, PromotionPolicy, Scored};
 pub use manifests::{
-    ClassCounts, GateResult, GateSettings, IngestManifest, ProcessManifest, QuarantinedRow, RawRow,
-    TaskDispatch, TrainManifest,
+    ClassCounts, GateResult, GateSettings, IngestManifest, LabelChange, ProcessManifest,
+    QuarantinedRow, RawRow, TaskDispatch, TrainManifest,
 };
 pub use outcome::StageOutcome;
 pub use words::{Outcome, Verdict};

@@ -1,7 +1,7 @@
 //! Process: `raw/<dataset>/` → `processed/<dataset>/`. Steps: [`read_raw`] → the core's one preparation
 //! ([`polarity_core::prepare`]: clean with the training settings, drop rows that clean to nothing, drop
 //! duplicates keeping the latest) → split by the near-duplicate key → the label-noise [`gate`](super::gate)
-//! against the production model → write the splits, the manifest last.
+//! against the active datasets' labels and the production model → write the splits, the manifest last.
 //! `rows_in == train + test + duplicates + empty`.
 
 use polarity_core::prepare::{self, PreparedRow, Row};
@@ -9,7 +9,9 @@ use polarity_core::reader::RejectReason;
 
 use super::Ctx;
 use super::gate;
+use super::train::load_training_data;
 use crate::artifacts::load_verified;
+use crate::datasets;
 use crate::error::PipelineError;
 use crate::layout::{self, MANIFEST, RAW, Stage};
 use crate::records::json::{to_json, to_jsonl};
@@ -36,23 +38,33 @@ async fn read_raw(
     Ok(Some((ingest, from_jsonl(&rows_key, &bytes)?)))
 }
 
-/// Scores the dataset with the production model, when there is one and the gate is on.
+/// Judges the dataset against the active data and the production model (see [`gate`]), when the gate is
+/// on.
 async fn run_gate(
     ctx: Ctx<'_>,
+    dataset: &str,
     rows: Vec<PreparedRow>,
 ) -> Result<Option<GateResult>, PipelineError> {
     let settings = ctx.cfg.gate;
     if !settings.enabled {
         return Ok(None);
     }
+    let active = datasets::active(ctx.store).await?;
+    let data = load_training_data(ctx.store, &active, ctx.cfg).await?;
     let registry = ctx.registry(Stage::Process)?;
-    let Some(prod) = registry.production().await? else {
-        return Ok(None);
+    let production = match registry.production().await? {
+        Some(prod) => Some((load_verified(ctx.store, &prod).await?, prod)),
+        None => None,
     };
-    let model = load_verified(ctx.store, &prod).await?;
-    let expected = prod.scores.accuracy;
+    let dataset = dataset.to_string();
     tokio::task::spawn_blocking(move || {
-        gate::judge(&prod.version, &model, expected, &rows, settings)
+        let known = gate::Known::new(data.train, data.test);
+        let production = production.as_ref().map(|(model, prod)| gate::Production {
+            version: &prod.version,
+            model,
+            accuracy: prod.scores.accuracy,
+        });
+        gate::judge(&dataset, production, &known, &rows, settings)
     })
     .await
     .map_err(|e| PipelineError::Task(e.to_string()))
@@ -107,7 +119,7 @@ pub async fn process(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineEr
     .await
     .map_err(|e| PipelineError::Task(e.to_string()))?;
     let all: Vec<PreparedRow> = train.iter().chain(&test).cloned().collect();
-    let gate = run_gate(ctx, all).await?;
+    let gate = run_gate(ctx, dataset, all).await?;
     let m = ProcessManifest {
         dataset: dataset.to_string(),
         name: ingest.name,

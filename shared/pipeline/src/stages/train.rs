@@ -15,7 +15,7 @@ use polarity_core::tune::TuneGrid;
 
 use super::Ctx;
 use crate::config::{PipelineConfig, TrainMode};
-use crate::datasets::{self, Control};
+use crate::datasets;
 use crate::dispatch::{self, Placement};
 use crate::error::PipelineError;
 use crate::layout::{self, ARTIFACT, CARD, MANIFEST, PROCESSED, Stage};
@@ -30,11 +30,11 @@ use crate::store::ObjectStore;
 use crate::stored::{from_jsonl, read_json};
 use crate::tracker::TrainedRun;
 
-/// The version name for training `datasets` with `cfg` after the operators' `decisions` (see
-/// [`layout::version_name`]). The decisions are part of the name so that every exclude or include makes
-/// a new candidate that is judged against the production of that moment, even when the datasets it
-/// trains on equal an older version's.
-pub fn version_for(datasets: &[String], decisions: &[Control], cfg: &PipelineConfig) -> String {
+/// The version name for training `datasets` with `cfg` (see [`layout::version_name`]). The same training
+/// input (the same active datasets, whose ids are their content, and the same settings) names the same
+/// version, however it came about (an exclude undone by an include, a re-delivered event): nothing is
+/// trained or registered twice.
+pub fn version_for(datasets: &[String], cfg: &PipelineConfig) -> String {
     let mut inputs = serde_json::json!({
         "datasets": datasets,
         "train": cfg.train.get(),
@@ -45,38 +45,20 @@ pub fn version_for(datasets: &[String], decisions: &[Control], cfg: &PipelineCon
     if cfg.tune {
         inputs["tune"] = serde_json::json!(TuneGrid::default());
     }
-    if !decisions.is_empty() {
-        inputs["decisions"] = serde_json::json!(
-            decisions
-                .iter()
-                .map(|c| serde_json::json!([c.dataset, c.action, c.at]))
-                .collect::<Vec<_>>()
-        );
-    }
     layout::version_name(&inputs)
 }
 
-/// What a training run uses: the datasets (every active one, oldest upload first, or the newest active
-/// one under [`TrainMode::Latest`]) and every operator decision so far (sorted by dataset).
+/// What a training run uses: every active dataset, oldest upload first, or the newest active one under
+/// [`TrainMode::Latest`].
 ///
 /// # Errors
 /// A store error.
-pub async fn choose_datasets(
-    ctx: Ctx<'_>,
-) -> Result<(Vec<ProcessManifest>, Vec<Control>), PipelineError> {
-    let all = datasets::processed(ctx.store).await?;
-    let decisions: Vec<Control> = all.iter().filter_map(|d| d.control.clone()).collect();
-    let mut active: Vec<ProcessManifest> = all
-        .into_iter()
-        .filter(|d| d.status == datasets::DatasetStatus::Active)
-        .map(|d| d.manifest)
-        .collect();
+pub async fn choose_datasets(ctx: Ctx<'_>) -> Result<Vec<ProcessManifest>, PipelineError> {
+    let mut active = datasets::active(ctx.store).await?;
     if ctx.cfg.train_mode == TrainMode::Latest {
         active = active.pop().into_iter().collect();
     }
-    let mut decisions = decisions;
-    decisions.sort_by(|a, b| a.dataset.cmp(&b.dataset));
-    Ok((active, decisions))
+    Ok(active)
 }
 
 /// The training and held-out rows of several datasets.
@@ -281,7 +263,7 @@ pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErro
             reason: format!("{key} is not a processed manifest or a dataset decision"),
         });
     }
-    let (chosen, decisions) = choose_datasets(ctx).await?;
+    let chosen = choose_datasets(ctx).await?;
     if chosen.is_empty() {
         return Ok(StageOutcome::Skipped {
             of: Stage::Train,
@@ -289,7 +271,7 @@ pub async fn train(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErro
         });
     }
     let ids: Vec<String> = chosen.iter().map(|d| d.dataset.clone()).collect();
-    let version = version_for(&ids, &decisions, ctx.cfg);
+    let version = version_for(&ids, ctx.cfg);
     let manifest_key = layout::model(&version, MANIFEST);
     if let Some(mut m) = read_json::<TrainManifest>(ctx.store, &manifest_key).await? {
         m.already = true;

@@ -13,6 +13,7 @@ use polarity_core::labels::Labels;
 use polarity_core::metrics::{Calibration, Metrics};
 use polarity_core::model::{PredictScratch, argmax};
 use polarity_core::prepare::PreparedRow;
+use polarity_core::reader::quoted;
 
 use super::Ctx;
 use super::train::load_split;
@@ -23,7 +24,10 @@ use crate::policy::{PolicyOutcome, ProductionScores};
 use crate::records::clock::now_secs;
 use crate::records::decision::CALIBRATION_BINS;
 use crate::records::json::to_json;
-use crate::records::{Baselines, Decision, Paired, PromotionPolicy, Scored, StageOutcome, Verdict};
+use crate::records::{
+    Baselines, Decision, HeldOutSource, Paired, ProcessManifest, PromotionPolicy, Scored,
+    StageOutcome, Verdict,
+};
 use crate::registry::{
     PointerState, Registry, RegistryError, Transition, TransitionKind, VerdictRecord,
 };
@@ -166,11 +170,76 @@ pub fn judge(
     }
 }
 
-/// The held-out rows: the test splits of the active datasets (newest upload wins), and their ids.
-async fn eval_rows(ctx: Ctx<'_>) -> Result<(Vec<PreparedRow>, Vec<String>), PipelineError> {
+/// The held-out rows: the test splits of the active datasets (newest upload wins), and those datasets.
+async fn eval_rows(
+    ctx: Ctx<'_>,
+) -> Result<(Vec<PreparedRow>, Vec<ProcessManifest>), PipelineError> {
     let datasets = crate::datasets::active(ctx.store).await?;
     let rows = load_split(ctx.store, &datasets, "test", ctx.cfg).await?;
-    Ok((rows, datasets.into_iter().map(|d| d.dataset).collect()))
+    Ok((rows, datasets))
+}
+
+/// Where the held-out rows come from (see [`HeldOutSource`]).
+fn provenance(datasets: &[ProcessManifest]) -> Vec<HeldOutSource> {
+    datasets
+        .iter()
+        .map(|d| HeldOutSource {
+            dataset: d.dataset.clone(),
+            name: d.name.clone(),
+            rows: d.test.values().sum(),
+            relabelled: d.gate.as_ref().map_or(0, |g| g.changed_held_out),
+        })
+        .collect()
+}
+
+/// What a person reading the decision must also know about its rows and classes: held-out labels that
+/// later uploads changed, and which datasets brought a class production does not have (with the command
+/// that leaves them out).
+fn notes(datasets: &[ProcessManifest], candidate: &[String], production: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let relabelled: Vec<String> = datasets
+        .iter()
+        .filter_map(|d| {
+            let n = d.gate.as_ref().map_or(0, |g| g.changed_held_out);
+            (n > 0).then(|| format!("{n} by {} ({})", d.dataset, quoted(&d.name)))
+        })
+        .collect();
+    if !relabelled.is_empty() {
+        notes.push(format!(
+            "held-out labels changed by later uploads: {}",
+            relabelled.join(", ")
+        ));
+    }
+    if production.is_empty() {
+        return notes;
+    }
+    for class in candidate.iter().filter(|c| !production.contains(c)) {
+        let from: Vec<(&str, String)> = datasets
+            .iter()
+            .filter_map(|d| {
+                let n = d.train.get(class).copied().unwrap_or(0)
+                    + d.test.get(class).copied().unwrap_or(0);
+                (n > 0).then(|| {
+                    let id = d.dataset.as_str();
+                    (id, format!("{id} ({}, {n} rows)", quoted(&d.name)))
+                })
+            })
+            .collect();
+        let commands: Vec<String> = from
+            .iter()
+            .map(|(id, _)| format!("`polarity dataset exclude {id}`"))
+            .collect();
+        notes.push(format!(
+            "class {} comes from {}; {} leaves it out",
+            quoted(class),
+            from.iter()
+                .map(|(_, s)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            commands.join(", ")
+        ));
+    }
+    notes
 }
 
 /// Judges off the async workers.
@@ -290,7 +359,8 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
     let candidate = Arc::new(load_verified(ctx.store, &rec).await?);
     let record_of_candidate = rec.clone();
     let converged = candidate.meta.fit.converged;
-    let (rows, eval_datasets) = eval_rows(ctx).await?;
+    let (rows, eval_manifests) = eval_rows(ctx).await?;
+    let eval_datasets: Vec<String> = eval_manifests.iter().map(|d| d.dataset.clone()).collect();
     let rows = Arc::new(rows);
     for _ in 0..MAX_ATTEMPTS {
         let state = registry.pointer().await?;
@@ -304,12 +374,20 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
             },
             None => None,
         };
+        let production_labels: Vec<String> = production
+            .as_ref()
+            .map(|(_, p)| p.labels().to_vec())
+            .unwrap_or_default();
         let judged =
             judge_blocking(ctx.cfg.policy, candidate.clone(), production, rows.clone()).await?;
         let (mut verdict, mut reason) = (judged.outcome.verdict, judged.outcome.reason.clone());
         if state.version.as_deref() == Some(version) {
             verdict = Verdict::Promote;
             reason = format!("already in production; {reason}");
+        }
+        let notes = notes(&eval_manifests, candidate.labels(), &production_labels);
+        if !notes.is_empty() {
+            reason = format!("{reason} (note: {})", notes.join("; "));
         }
         let Committed::Done {
             verdict,
@@ -344,6 +422,7 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
             converged,
             eval_rows: rows.len() as u64,
             eval_datasets: eval_datasets.clone(),
+            held_out: provenance(&eval_manifests),
             at: now_secs(),
             already: false,
         };

@@ -704,37 +704,95 @@ async fn latest_version(reg: &Reg) -> polarity_pipeline::registry::VersionRecord
 pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
     let cfg = PipelineConfig::default();
     let l = sample_lines();
+    let processed = |steps: &[Step]| {
+        steps
+            .iter()
+            .find_map(|s| match &s.outcome {
+                StageOutcome::Process(m) => Some(m.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
     let v1 = decision(&run(&store, &reg, &cfg, "incoming/a.csv", csv(&l[..1500])).await)
         .version
         .clone();
     assert_eq!(production(&reg).await.as_deref(), Some(v1.as_str()));
-    // b relabels a's first 700 texts wrongly
-    let steps = run(
-        &store,
-        &reg,
-        &cfg,
-        "incoming/b.csv",
-        csv(&flipped(&l[..700])),
-    )
-    .await;
-    let held = steps
+    // a re-upload of 1,000 of a's rows with every fifth label flipped: production trained on these texts,
+    // so its agreement stays high; the gate compares them with their current labels instead
+    let twenty: Vec<String> = l[..1000]
         .iter()
-        .find_map(|s| match &s.outcome {
-            StageOutcome::Process(m) => Some(m.clone()),
-            _ => None,
+        .enumerate()
+        .map(|(i, x)| {
+            if i % 5 == 0 {
+                flipped(std::slice::from_ref(x)).remove(0)
+            } else {
+                x.clone()
+            }
         })
-        .unwrap();
-    let gate = held.gate.clone().unwrap();
+        .collect();
+    let m = processed(&run(&store, &reg, &cfg, "incoming/twenty.csv", csv(&twenty)).await);
+    let g = m.gate.clone().unwrap();
+    assert!(g.held && g.known >= 990 && g.changed >= 190, "{g:?}");
     assert!(
-        gate.held && gate.p_value < cfg.gate.alpha && gate.agreement < 0.3,
-        "{gate:?}"
+        g.changed_held_out > 0 && g.examples.len() == 3,
+        "which held-out labels and a few examples: {g:?}"
     );
     assert!(
-        gate.reason.contains("POLARITY_GATE_MARGIN") && gate.reason.contains("dataset include"),
+        g.reason.contains("POLARITY_GATE_MAX_CHANGED")
+            && g.reason
+                .contains(&format!("polarity dataset include {}", m.dataset))
+            && g.reason
+                .contains(&format!("polarity dataset exclude {}", m.dataset)),
         "{}",
-        gate.reason
+        g.reason
     );
+    // b relabels a's first 700 texts wrongly
+    let held = processed(
+        &run(
+            &store,
+            &reg,
+            &cfg,
+            "incoming/b.csv",
+            csv(&flipped(&l[..700])),
+        )
+        .await,
+    );
+    let gate = held.gate.clone().unwrap();
+    assert!(gate.held && gate.changed >= 690, "{gate:?}");
     let b = held.dataset.clone();
+    // fresh rows with 40% of their labels flipped fail the binomial test against production
+    let fresh: Vec<String> = l[1500..2500]
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            if i % 5 < 2 {
+                flipped(std::slice::from_ref(x)).remove(0)
+            } else {
+                x.clone()
+            }
+        })
+        .collect();
+    let g = processed(&run(&store, &reg, &cfg, "incoming/fresh.csv", csv(&fresh)).await)
+        .gate
+        .unwrap();
+    assert!(
+        g.held && g.known == 0 && g.rows >= 990 && g.p_value < cfg.gate.alpha,
+        "{g:?}"
+    );
+    assert!(g.reason.contains("POLARITY_GATE_MARGIN"), "{}", g.reason);
+    // a class production does not have holds the dataset, named with its row count; no row is skipped
+    let mut mixed: Vec<String> = l[2500..2800].to_vec();
+    mixed.extend(neutral_lines(200).iter().map(|x| {
+        let (t, _) = x.rsplit_once(',').unwrap();
+        format!("{t},neutral")
+    }));
+    let nm = processed(&run(&store, &reg, &cfg, "incoming/mixed.csv", csv(&mixed)).await);
+    let g = nm.gate.clone().unwrap();
+    assert!(g.held, "{g:?}");
+    assert_eq!(g.new_classes.get("neutral"), Some(&200), "{g:?}");
+    assert!(g.reason.contains("\"neutral\" (200 rows)"), "{}", g.reason);
+    let neutral = nm.dataset.clone();
+
     let listed = polarity_pipeline::datasets::list(store.as_ref())
         .await
         .unwrap();
@@ -754,15 +812,19 @@ pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
     );
     // a later clean upload is judged on clean rows and promoted
     let dec =
-        decision(&run(&store, &reg, &cfg, "incoming/c.csv", csv(&l[1500..4000])).await).clone();
+        decision(&run(&store, &reg, &cfg, "incoming/c.csv", csv(&l[2800..4000])).await).clone();
     assert!(dec.promoted, "{dec:#?}");
     assert!(
         !dec.eval_datasets.contains(&b),
         "the held dataset's rows are not held out either"
     );
+    assert_eq!(dec.held_out.len(), 2, "{:?}", dec.held_out);
+    assert!(dec.held_out.iter().all(|h| h.relabelled == 0 && h.rows > 0));
     let v2 = dec.version.clone();
+    let versions = reg.versions().await.unwrap().len();
 
-    // include: a new candidate with b's (wrong) labels winning the texts it shares with a
+    // include: a new candidate with b's (wrong) labels winning the texts it shares with a; the decision
+    // says which held-out labels b changed
     let d = dispatcher(&store, &reg, &cfg);
     let key = polarity_pipeline::datasets::decide(
         store.as_ref(),
@@ -776,12 +838,20 @@ pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
     let inc = decision(&steps).clone();
     assert_ne!(inc.version, v2);
     assert!(!inc.promoted && inc.eval_datasets.contains(&b), "{inc:#?}");
+    let from_b = inc.held_out.iter().find(|h| h.dataset == b).unwrap();
+    assert_eq!(from_b.relabelled, gate.changed_held_out);
+    assert!(
+        inc.reason
+            .contains("held-out labels changed by later uploads")
+            && inc.reason.contains(&b),
+        "{}",
+        inc.reason
+    );
     let rec = reg.version(&inc.version).await.unwrap().unwrap();
     assert!(rec.datasets.contains(&b));
-    let (chosen, _) =
-        polarity_pipeline::stages::train::choose_datasets(ctx(&store, Some(&reg), &cfg))
-            .await
-            .unwrap();
+    let chosen = polarity_pipeline::stages::train::choose_datasets(ctx(&store, Some(&reg), &cfg))
+        .await
+        .unwrap();
     let data = polarity_pipeline::stages::train::load_training_data(store.as_ref(), &chosen, &cfg)
         .await
         .unwrap();
@@ -805,7 +875,7 @@ pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
     }
     assert!(checked > 500, "{checked}");
 
-    // exclude: a new candidate again (the same datasets as v2, but judged now)
+    // exclude: the same training input as v2, so the same version: nothing trained or registered again
     let key = polarity_pipeline::datasets::decide(
         store.as_ref(),
         &b,
@@ -816,13 +886,30 @@ pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
     .unwrap();
     let steps = d.run_key(&key, |_| {}).await.unwrap();
     let exc = decision(&steps).clone();
-    assert!(exc.version != v2 && exc.version != inc.version, "{exc:#?}");
-    assert!(!exc.eval_datasets.contains(&b));
-    assert_eq!(latest_version(&reg).await.version, exc.version);
-    assert_eq!(
-        production(&reg).await.as_deref(),
-        Some(v2.as_str()),
-        "an equal model does not replace production"
+    assert_eq!(exc.version, v2, "{exc:#?}");
+    assert!(exc.already);
+    assert_eq!(reg.versions().await.unwrap().len(), versions + 1);
+    assert_eq!(production(&reg).await.as_deref(), Some(v2.as_str()));
+
+    // accepting the new class: the candidate is held for a person, and the hold names the dataset and
+    // the command that leaves it out
+    let key = polarity_pipeline::datasets::decide(
+        store.as_ref(),
+        &neutral,
+        polarity_pipeline::datasets::Action::Include,
+        "a new class on purpose",
+    )
+    .await
+    .unwrap();
+    let held = decision(&d.run_key(&key, |_| {}).await.unwrap()).clone();
+    assert_eq!(held.verdict, Verdict::Hold, "{held:#?}");
+    assert!(
+        held.reason.contains("class \"neutral\" comes from")
+            && held
+                .reason
+                .contains(&format!("polarity dataset exclude {neutral}")),
+        "{}",
+        held.reason
     );
 }
 
