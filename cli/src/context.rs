@@ -93,11 +93,15 @@ pub fn describe(step: &Step) -> String {
             if m.already { " (already trained)" } else { "" }
         ),
         StageOutcome::Validate(d) => format!(
-            "version {}: {}{} — {}",
+            "version {}: {}{} — {}{}",
             d.version,
             if d.already { "already decided: " } else { "" },
             d.verdict.as_str().to_uppercase(),
-            d.reason
+            d.reason,
+            d.since
+                .as_deref()
+                .map(|s| format!(". Since then: {s}"))
+                .unwrap_or_default()
         ),
         StageOutcome::Skipped { reason, .. } => format!("skipped: {reason}"),
         StageOutcome::Dispatched(d) => format!(

@@ -177,7 +177,7 @@ fn pipeline_run_takes_a_data_contract_and_says_when_nothing_was_trained() {
 }
 
 #[test]
-fn dataset_exclude_trains_a_new_candidate_and_registry_output_is_readable() {
+fn dataset_exclude_returns_to_the_version_of_the_remaining_data_and_registry_output_is_readable() {
     let dir = tempfile::tempdir().unwrap();
     let l = sample();
     let h = dir.path().join("home");
@@ -217,8 +217,14 @@ fn dataset_exclude_trains_a_new_candidate_and_registry_output_is_readable() {
     ]))
     .clone();
     let out = stdout(&o);
+    // the remaining data is a's alone: a's version again, not a retrained copy, and the line says that
+    // production (trained on b too) now serves and how to serve a's version instead
     assert!(
-        out.contains("exclude") && out.contains("[validate]"),
+        out.contains("exclude")
+            && out.contains("(already trained)")
+            && out.contains("Since then: production is now")
+            && out.contains("which this version leaves out")
+            && out.contains("`polarity registry promote v"),
         "{out}"
     );
     let o = ok(&polarity(&["dataset", "show", "b", "--home", h])).clone();
@@ -238,7 +244,7 @@ fn dataset_exclude_trains_a_new_candidate_and_registry_output_is_readable() {
             .next()
             .is_some_and(|w| w.len() == 13 && w.starts_with('v'))
     };
-    assert_eq!(out.lines().filter(is_version).count(), 3, "{out}");
+    assert_eq!(out.lines().filter(is_version).count(), 2, "{out}");
     let o = ok(&polarity(&["registry", "history", "--home", h])).clone();
     assert!(stdout(&o).starts_with("SEQ"), "{}", stdout(&o));
     let versions: Value =

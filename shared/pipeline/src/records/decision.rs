@@ -89,6 +89,10 @@ pub struct Decision {
     /// True when this run found the decision already made.
     #[serde(default)]
     pub already: bool,
+    /// Set when this run found the decision already made against a production that has since been
+    /// replaced: what serves now and the command that would serve this version instead. Not stored.
+    #[serde(skip)]
+    pub since: Option<String>,
 }
 
 /// One dataset's part in the held-out rows of a decision.

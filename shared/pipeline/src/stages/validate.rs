@@ -338,6 +338,7 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
     let decision_key = layout::decision(version);
     if let Some(mut d) = read_json::<Decision>(ctx.store, &decision_key).await? {
         d.already = true;
+        d.since = since(ctx.registry(Stage::Validate)?, &d).await?;
         // an earlier run may have stopped between the record and the page
         if !ctx
             .store
@@ -425,6 +426,7 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
             held_out: provenance(&eval_manifests),
             at: now_secs(),
             already: false,
+            since: None,
         };
         let out = record(ctx, registry, &decision_key, d).await?;
         let data = report::gather(ctx.store, registry, record_of_candidate, &candidate).await?;
@@ -435,6 +437,38 @@ pub async fn validate(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineE
         attempts: MAX_ATTEMPTS,
     }
     .into())
+}
+
+/// For a decision found already made: when production has since moved to another version, names it
+/// and the datasets it was trained on that this version leaves out (an excluded dataset, say), and the
+/// command that serves this version instead. A decision is made once per version; the same training
+/// input names the same version, so going back to earlier data does not judge it again.
+async fn since(registry: &dyn Registry, d: &Decision) -> Result<Option<String>, PipelineError> {
+    let pointer = registry.pointer().await?;
+    let Some(pv) = pointer.version.as_deref() else {
+        return Ok(None);
+    };
+    if pv == d.version || d.production.as_deref() == Some(pv) {
+        return Ok(None);
+    }
+    let (Some(p), Some(c)) = (registry.version(pv).await?, registry.version(&d.version).await?) else {
+        return Ok(None);
+    };
+    let extra: Vec<&str> = p
+        .datasets
+        .iter()
+        .filter(|x| !c.datasets.contains(x))
+        .map(String::as_str)
+        .collect();
+    let trained = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", trained also on {} which this version leaves out", extra.join(", "))
+    };
+    Ok(Some(format!(
+        "production is now {pv}{trained}; `polarity registry promote {}` serves this version",
+        d.version
+    )))
 }
 
 /// Writes the version's report page beside its model (`models/<version>/report.html`).
