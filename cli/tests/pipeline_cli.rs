@@ -497,6 +497,63 @@ fn eval_maps_class_names_and_train_refuses_an_unusable_test_file() {
 }
 
 #[test]
+fn eval_scores_a_pipeline_model_on_its_own_headerless_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample();
+    let h = dir.path().join("home");
+    let h = h.to_str().unwrap();
+    // no header, labels 0/1: the pipeline model's classes are the names the upload was mapped to
+    let f = write(dir.path(), "up.csv", &format!("{}\n", l[..1000].join("\n")));
+    let f = f.to_str().unwrap();
+    let flags = ["--no-header", "--text-col", "1", "--label-col", "2"];
+    let mut run = vec!["pipeline", "run", f, "--home", h];
+    run.extend(flags);
+    ok(&polarity(&run));
+    let list: Value =
+        serde_json::from_slice(&ok(&polarity(&["registry", "list", "--home", h, "--json"])).stdout)
+            .unwrap();
+    let model = Path::new(h)
+        .join("bucket")
+        .join(list[0]["artifact_key"].as_str().unwrap());
+    let model = model.to_str().unwrap();
+    let scored = |extra: &[&str]| -> Value {
+        let mut args = vec!["eval", "--model", model, "--data", f, "--json"];
+        args.extend(flags);
+        args.extend(extra);
+        serde_json::from_slice(&ok(&polarity(&args)).stdout).unwrap()
+    };
+    for extra in [&[][..], &["--label-map", "0=negative;1=positive"][..]] {
+        let r = scored(extra);
+        assert_eq!(
+            (r["n_test"].as_u64(), r["rejected"].as_u64()),
+            (Some(1000), Some(0)),
+            "{extra:?}: {r}"
+        );
+    }
+    // a map that swaps the classes is applied, not ignored: most rows now disagree
+    let swapped = scored(&["--label-map", "0=positive;1=negative"]);
+    let straight = scored(&[]);
+    assert!(
+        swapped["accuracy"].as_f64().unwrap() < 0.5 && straight["accuracy"].as_f64().unwrap() > 0.5,
+        "{swapped} {straight}"
+    );
+    // labels the model cannot know: the error names its classes and the labels read
+    let odd = write(dir.path(), "odd.csv", "nice film,good\nawful film,bad\n");
+    let mut args = vec!["eval", "--model", model, "--data", odd.to_str().unwrap()];
+    args.extend(flags);
+    let o = polarity(&args);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success()
+            && e.contains("no rows to score")
+            && e.contains("classes are negative, positive")
+            && e.contains("labels read: \"good\", \"bad\"")
+            && e.contains("--label-map"),
+        "{e}"
+    );
+}
+
+#[test]
 fn train_reads_stdin_checks_its_output_first_and_writes_rejects() {
     let dir = tempfile::tempdir().unwrap();
     let l = sample();

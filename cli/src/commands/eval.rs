@@ -1,5 +1,6 @@
-//! `polarity eval`: score a model on a labelled file. Labels map onto the model's classes through the
-//! scheme stored in the model, or as class names; rows are cleaned with the model's own settings.
+//! `polarity eval`: score a model on a labelled file read under the same data contract as `pipeline run`.
+//! Labels map onto the model's classes as [`polarity_core::prepare::eval_classes`] says; rows are cleaned
+//! with the model's own settings.
 
 use clap::Args;
 use std::io::Write;
@@ -9,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use polarity_core::labels::Labels;
 use polarity_core::model::{PredictScratch, argmax};
-use polarity_core::prepare::prepare_eval;
+use polarity_core::prepare::{no_rows_hint, prepare_eval};
 use polarity_core::train::evaluate;
 
 use crate::context::{check_output_path, load_model, read_input};
@@ -42,19 +43,26 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if let Some(p) = &a.predictions {
         check_output_path(p)?;
     }
-    let opts = a.contract.contract()?.read_options();
+    let contract = a.contract.contract()?;
     let t0 = Instant::now();
-    let table = read_input(&a.data, &opts)?;
+    let table = read_input(&a.data, &contract.read_options())?;
     let labels = Labels::from_names(model.labels());
-    let (rows, table) = prepare_eval(table, &labels, model.meta.label_scheme, &model.meta.clean);
+    let (rows, table) = prepare_eval(
+        table,
+        &labels,
+        model.meta.label_scheme,
+        &contract,
+        &model.meta.clean,
+    );
     let read_s = t0.elapsed().as_secs_f64();
     if rows.is_empty() {
         bail!(
-            "{}: no rows to score ({} read, {} rejected: {:?})",
+            "{}: no rows to score ({} read, {} rejected: {:?}); {}",
             a.data.display(),
             table.report.rows_in,
             table.report.rejected,
-            table.report.reasons
+            table.report.reasons,
+            no_rows_hint(&table, &labels)
         );
     }
     let t0 = Instant::now();

@@ -127,15 +127,16 @@ fn read_test(
         }
         Err(first) => return Err(first),
     };
-    let (rows, table) = prepare_eval(table, labels, scheme, clean);
+    let (rows, table) = prepare_eval(table, labels, scheme, &contract, clean);
     rejects.table(path, &table);
     if rows.is_empty() {
         bail!(
-            "{}: no usable held-out rows ({} read, {} rejected: {:?})",
+            "{}: no usable held-out rows ({} read, {} rejected: {:?}); {}",
             path.display(),
             table.report.rows_in,
             table.report.rejected,
-            table.report.reasons
+            table.report.reasons,
+            prepare::no_rows_hint(&table, labels)
         );
     }
     Ok((rows, table.report))

@@ -17,8 +17,9 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::contract::Contract;
 use crate::labels::{LabelScheme, Labels};
-use crate::reader::{RejectReason, Rejected, Table};
+use crate::reader::{RejectReason, Rejected, Table, quoted};
 use crate::text::{CleanConfig, clean};
 use crate::train::Labelled;
 
@@ -250,18 +251,62 @@ pub fn label_rows(
     (rows, lines)
 }
 
-/// The class name of a raw evaluation label for a model: through the model's stored scheme, or, when
-/// that gives no class of the model, as a class name itself (so a file labelled `negative`/`positive`
-/// scores a model trained on `0`/`1`).
-pub fn eval_class(raw: &str, labels: &Labels, scheme: LabelScheme) -> Option<String> {
-    scheme
-        .normalize(raw)
-        .filter(|n| labels.index(n).is_some())
-        .or_else(|| {
-            LabelScheme::Names
-                .normalize(raw)
-                .filter(|n| labels.index(n).is_some())
+/// The class name, among a model's classes, of each distinct raw evaluation label (`None`: not a class
+/// of the model). Under the contract's label map, the map decides (the rule ingest applies); without
+/// one, the first of these that gives a class of the model: the model's stored scheme, the value as a
+/// class name, the scheme detected from the file's own values (so a 0/1 file scores a pipeline model,
+/// whose classes are names, and a `negative`/`positive` file scores a model trained on 0/1).
+pub fn eval_classes(
+    values: &[String],
+    labels: &Labels,
+    scheme: LabelScheme,
+    contract: &Contract,
+) -> Vec<Option<String>> {
+    let known = |n: Option<String>| n.filter(|n| labels.index(n).is_some());
+    if contract.label_map.is_some() {
+        return contract
+            .class_names(values)
+            .0
+            .into_iter()
+            .map(known)
+            .collect();
+    }
+    let detected = LabelScheme::detect(values.iter().map(String::as_str));
+    values
+        .iter()
+        .map(|v| {
+            [scheme, LabelScheme::Names, detected]
+                .iter()
+                .find_map(|s| known(s.normalize(v)))
         })
+        .collect()
+}
+
+/// Why an evaluation file gave no rows to score, in one line: the model's classes and a few of the
+/// labels read (quoted, cut), and the flag that maps them.
+pub fn no_rows_hint(table: &Table, labels: &Labels) -> String {
+    const SHOWN: usize = 5;
+    let read: Vec<String> = table
+        .label_values
+        .iter()
+        .take(SHOWN)
+        .map(|v| quoted(v))
+        .collect();
+    let more = table.label_values.len().saturating_sub(SHOWN);
+    format!(
+        "the model's classes are {}; labels read: {}{}; map them with --label-map 'VALUE=CLASS;…'",
+        labels.names().join(", "),
+        if read.is_empty() {
+            "(none)".to_string()
+        } else {
+            read.join(", ")
+        },
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+    )
 }
 
 /// An evaluation file mapped onto a model's classes and cleaned with the model's settings: rows whose
@@ -271,13 +316,10 @@ pub fn prepare_eval(
     mut table: Table,
     labels: &Labels,
     scheme: LabelScheme,
+    contract: &Contract,
     cfg: &CleanConfig,
 ) -> (Labelled, Table) {
-    let names: Vec<Option<String>> = table
-        .label_values
-        .iter()
-        .map(|v| eval_class(v, labels, scheme))
-        .collect();
+    let names = eval_classes(&table.label_values, labels, scheme, contract);
     let (rows, lines) = label_rows(&mut table, &names, RejectReason::UnknownLabel);
     let cleaned: Vec<String> = rows.par_iter().map(|r| clean(&r.text, cfg)).collect();
     let mut out = Labelled::default();
@@ -297,7 +339,7 @@ pub fn prepare_eval(
         out.classes.push(
             labels
                 .index(&row.label)
-                .expect("eval_class returns a class of the model"),
+                .expect("eval_classes returns classes of the model"),
         );
         out.texts.push(c);
         kept_lines.push(line);
@@ -374,17 +416,38 @@ mod tests {
     }
 
     #[test]
-    fn eval_labels_map_through_the_scheme_or_as_class_names() {
+    fn eval_labels_map_through_the_contract_the_scheme_or_as_class_names() {
         let labels = Labels::from_names(["negative", "positive"]);
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let none = Contract::default();
+        let got = |values: &[&str], scheme, c: &Contract| {
+            eval_classes(&v(values), &labels, scheme, c)
+                .into_iter()
+                .map(|n| n.unwrap_or_else(|| "-".into()))
+                .collect::<Vec<_>>()
+        };
+        // the model's scheme, then names
         assert_eq!(
-            eval_class("1", &labels, LabelScheme::Binary01).as_deref(),
-            Some("positive")
+            got(&["1", "Negative", "7"], LabelScheme::Binary01, &none),
+            ["positive", "negative", "-"]
+        );
+        assert_eq!(got(&["neutral"], LabelScheme::Names, &none), ["-"]);
+        // a pipeline model (classes are names) scores a 0/1 file through the file's own scheme
+        assert_eq!(
+            got(&["0", "1"], LabelScheme::Names, &none),
+            ["negative", "positive"]
+        );
+        // a label map decides alone, as at ingest; a mapped class the model lacks is not a class
+        let mut mapped = Contract::default();
+        mapped.label_map = Some(
+            [("a", "positive"), ("b", "negative"), ("c", "mixed")]
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n.to_string()))
+                .collect(),
         );
         assert_eq!(
-            eval_class("Negative", &labels, LabelScheme::Binary01).as_deref(),
-            Some("negative")
+            got(&["a", "b", "c", "positive"], LabelScheme::Names, &mapped),
+            ["positive", "negative", "-", "-"]
         );
-        assert_eq!(eval_class("7", &labels, LabelScheme::Binary01), None);
-        assert_eq!(eval_class("neutral", &labels, LabelScheme::Names), None);
     }
 }

@@ -451,7 +451,10 @@ async fn since(registry: &dyn Registry, d: &Decision) -> Result<Option<String>, 
     if pv == d.version || d.production.as_deref() == Some(pv) {
         return Ok(None);
     }
-    let (Some(p), Some(c)) = (registry.version(pv).await?, registry.version(&d.version).await?) else {
+    let (Some(p), Some(c)) = (
+        registry.version(pv).await?,
+        registry.version(&d.version).await?,
+    ) else {
         return Ok(None);
     };
     let extra: Vec<&str> = p
@@ -463,7 +466,10 @@ async fn since(registry: &dyn Registry, d: &Decision) -> Result<Option<String>, 
     let trained = if extra.is_empty() {
         String::new()
     } else {
-        format!(", trained also on {} which this version leaves out", extra.join(", "))
+        format!(
+            ", trained also on {} which this version leaves out",
+            extra.join(", ")
+        )
     };
     Ok(Some(format!(
         "production is now {pv}{trained}; `polarity registry promote {}` serves this version",
