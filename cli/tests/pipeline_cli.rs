@@ -333,6 +333,89 @@ fn promote_and_rollback_verify_the_artifact_and_refuse_no_op_moves() {
 }
 
 #[test]
+fn promoting_a_version_whose_decision_failed_rules_needs_force_and_is_recorded_as_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample();
+    let h = dir.path().join("home");
+    let hs = h.to_str().unwrap();
+    let named = |rows: &[String], extra: &str| {
+        let mut out = String::from("text,label\n");
+        for x in rows {
+            let (t, lab) = x.rsplit_once(',').unwrap();
+            let class = if lab == "1" { "positive" } else { "negative" };
+            out.push_str(&format!("{t},{class}\n"));
+        }
+        out.push_str(extra);
+        out
+    };
+    let a = write(dir.path(), "a.csv", &named(&l[..1500], ""));
+    ok(&polarity(&[
+        "pipeline",
+        "run",
+        a.to_str().unwrap(),
+        "--home",
+        hs,
+    ]));
+    // a new class: the dataset is held; including it trains a 3-class candidate the label-set rule holds
+    let mixed: String = l[1500..1900]
+        .iter()
+        .map(|x| format!("{},mixed\n", x.rsplit_once(',').unwrap().0))
+        .collect();
+    let c = write(dir.path(), "c.csv", &named(&l[1900..2600], &mixed));
+    let o = polarity(&["pipeline", "run", c.to_str().unwrap(), "--home", hs]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("\"mixed\" (400 rows)"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&polarity(&["dataset", "include", "c.csv", "--home", hs]));
+    let list: Value = serde_json::from_slice(
+        &ok(&polarity(&["registry", "list", "--home", hs, "--json"])).stdout,
+    )
+    .unwrap();
+    let held = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["status"] == "held")
+        .unwrap_or_else(|| panic!("{list}"));
+    let v = held["record"]["version"]
+        .as_str()
+        .or(held["version"].as_str())
+        .unwrap();
+    let o = polarity(&["registry", "promote", v, "--home", hs]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success()
+            && e.contains("its decision failed")
+            && e.contains("label_set")
+            && e.contains("--force"),
+        "{e}"
+    );
+    let history = |h: &str| -> Value {
+        serde_json::from_slice(
+            &ok(&polarity(&["registry", "history", "--home", h, "--json"])).stdout,
+        )
+        .unwrap()
+    };
+    assert_eq!(history(hs).as_array().unwrap().len(), 1, "refused: no move");
+    ok(&polarity(&[
+        "registry", "promote", v, "--home", hs, "--force",
+    ]));
+    let h = history(hs);
+    let last = h.as_array().unwrap().last().unwrap();
+    assert!(
+        last["to"] == v
+            && last["kind"] == "forced_promote"
+            && last["reason"]
+                .as_str()
+                .unwrap()
+                .contains("forced past failed rules"),
+        "{last}"
+    );
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_half_backends_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let o = polarity_in(Some(dir.path()), &["registry", "list"]);

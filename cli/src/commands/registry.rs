@@ -45,13 +45,18 @@ pub enum RegistryCommand {
     },
     /// The production pointer's history, oldest first.
     History,
-    /// Put a version in production (works while frozen; its artifact is verified first).
+    /// Put a version in production (works while frozen; its artifact is verified first). A version
+    /// whose decision failed rules needs --force.
     Promote {
         /// Version name.
         version: String,
         /// Why (recorded in the history).
         #[arg(long, default_value = "promoted by an operator")]
         reason: String,
+        /// Promote even though the version's decision failed rules (the history records it as forced,
+        /// with the rules).
+        #[arg(long)]
+        force: bool,
     },
     /// Return production to the version before the current one (its artifact is verified first).
     Rollback {
@@ -92,6 +97,16 @@ async fn verify(reg: &dyn Registry, store: &dyn ObjectStore, version: &str) -> R
     Ok(())
 }
 
+/// `version`'s decision record, if it was judged.
+async fn decision(store: &dyn ObjectStore, version: &str) -> Result<Option<Decision>> {
+    let key = polarity_pipeline::layout::decision(version);
+    store
+        .get_opt(&key)
+        .await?
+        .map(|d| serde_json::from_slice(&d).with_context(|| format!("{key} does not decode")))
+        .transpose()
+}
+
 async fn run_async(a: &RegistryArgs) -> Result<()> {
     let tracking = tracker::from_mlflow(a.mlflow.config()?.as_ref());
     let b = connect(&a.backend, a.command.read_only()).await?;
@@ -113,14 +128,18 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
             );
             for s in &list {
                 println!(
-                    "{:<14} {:<10} {:<20} {:>12.4} {:>9.4} {:>8}  {}",
+                    "{:<14} {:<10} {:<20} {:>12.4} {:>9.4} {:>8}  {}{}",
                     s.record.version,
                     s.status.as_str(),
                     iso(s.record.created_at),
                     s.record.scores.macro_f1,
                     s.record.scores.accuracy,
                     s.record.scores.n,
-                    s.record.datasets.join(",")
+                    s.record.datasets.join(","),
+                    s.same_artifact_as
+                        .as_deref()
+                        .map(|f| format!("  (same artifact as {f})"))
+                        .unwrap_or_default()
                 );
             }
             println!(
@@ -147,10 +166,7 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 .get_opt(&rec.card_key)
                 .await?
                 .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok());
-            let decision: Option<Decision> = store
-                .get_opt(&polarity_pipeline::layout::decision(version))
-                .await?
-                .and_then(|d| serde_json::from_slice(&d).ok());
+            let decision = decision(store, version).await?;
             if a.json {
                 let v = serde_json::json!({ "version": rec, "status": status.as_ref().map(|s| s.status), "verdict": status.and_then(|s| s.verdict), "decision": decision, "card": card });
                 return print_json(&v);
@@ -228,9 +244,23 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 );
             }
         }
-        RegistryCommand::Promote { version, reason } => {
+        RegistryCommand::Promote {
+            version,
+            reason,
+            force,
+        } => {
             verify(reg, store, version).await?;
-            let e = registry::promote_manual(reg, version, reason).await?;
+            let failed: Vec<String> = decision(store, version)
+                .await?
+                .map(|d| {
+                    d.checks
+                        .iter()
+                        .filter(|c| !c.passed)
+                        .map(|c| c.describe())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let e = registry::promote_reviewed(reg, version, reason, &failed, *force).await?;
             tracking.production_moved(&e.to).await;
             if a.json {
                 return print_json(&e);

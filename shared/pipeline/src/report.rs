@@ -595,11 +595,13 @@ const GREY: RGBColor = RGBColor(113, 128, 150);
 const ORANGE: RGBColor = RGBColor(221, 107, 32);
 const GREEN: RGBColor = RGBColor(47, 133, 90);
 const RED: RGBColor = RGBColor(197, 48, 48);
+const PURPLE: RGBColor = RGBColor(128, 90, 213);
 
 /// The timeline's marker colour per kind of move.
-const MOVE_COLORS: [(TransitionKind, RGBColor); 3] = [
+const MOVE_COLORS: [(TransitionKind, RGBColor); 4] = [
     (TransitionKind::Promote, GREEN),
     (TransitionKind::ManualPromote, ORANGE),
+    (TransitionKind::ForcedPromote, PURPLE),
     (TransitionKind::Rollback, RED),
 ];
 

@@ -79,6 +79,18 @@ pub enum RegistryError {
     /// The move would put in production the version that is already there.
     #[error("{0} is already in production; nothing to do")]
     NoOp(String),
+    /// An operator promotion of a version whose decision failed rules, without `--force`.
+    #[error(
+        "refusing to put {version} in production: its decision failed {}: {}; `polarity registry promote {version} --force` does it anyway and the history records it as forced",
+        if failed.len() == 1 { "1 rule".to_string() } else { format!("{} rules", failed.len()) },
+        failed.join("; ")
+    )]
+    FailedRules {
+        /// The version.
+        version: String,
+        /// The failed rules, described.
+        failed: Vec<String>,
+    },
     /// The pointer kept moving while a decision was made, more times than the caller retries.
     #[error("the production pointer moved {attempts} times while deciding; giving up for now")]
     RetriesExhausted {
@@ -178,6 +190,8 @@ polarity_core::named_enum! {
         Promote = "promote",
         /// An operator promoted a version.
         ManualPromote = "manual_promote",
+        /// An operator promoted a version past rules its decision failed (`--force`).
+        ForcedPromote = "forced_promote",
         /// An operator rolled back.
         Rollback = "rollback",
     }
@@ -377,6 +391,48 @@ pub async fn promote_manual<R: Registry + ?Sized>(
     version: &str,
     reason: &str,
 ) -> Result<HistoryEntry, RegistryError> {
+    move_by_hand(
+        reg,
+        version,
+        TransitionKind::ManualPromote,
+        reason.to_string(),
+    )
+    .await
+}
+
+/// Puts `version` in production by hand after a person has seen its decision: as [`promote_manual`]
+/// when the decision failed no rule (`failed`, the failed rules described; empty also when it was never
+/// judged); otherwise only with `force`, recorded as [`TransitionKind::ForcedPromote`] with the failed
+/// rules in the history entry's reason.
+///
+/// # Errors
+/// [`RegistryError::FailedRules`] when rules failed and `force` is not given; as [`promote_manual`].
+pub async fn promote_reviewed<R: Registry + ?Sized>(
+    reg: &R,
+    version: &str,
+    reason: &str,
+    failed: &[String],
+    force: bool,
+) -> Result<HistoryEntry, RegistryError> {
+    if failed.is_empty() {
+        return promote_manual(reg, version, reason).await;
+    }
+    if !force {
+        return Err(RegistryError::FailedRules {
+            version: version.to_string(),
+            failed: failed.to_vec(),
+        });
+    }
+    let reason = format!("{reason} (forced past failed rules: {})", failed.join("; "));
+    move_by_hand(reg, version, TransitionKind::ForcedPromote, reason).await
+}
+
+async fn move_by_hand<R: Registry + ?Sized>(
+    reg: &R,
+    version: &str,
+    kind: TransitionKind,
+    reason: String,
+) -> Result<HistoryEntry, RegistryError> {
     let state = reg.pointer().await?;
     if state.version.as_deref() == Some(version) {
         return Err(RegistryError::NoOp(version.to_string()));
@@ -384,8 +440,8 @@ pub async fn promote_manual<R: Registry + ?Sized>(
     let t = Transition {
         expected: state,
         to: version.to_string(),
-        kind: TransitionKind::ManualPromote,
-        reason: reason.to_string(),
+        kind,
+        reason,
     };
     reg.transition(&t).await
 }
@@ -416,6 +472,9 @@ pub struct VersionView {
     pub status: VersionStatus,
     /// The recorded verdict, if any.
     pub verdict: Option<VerdictRecord>,
+    /// The oldest other version whose artifact has the same SHA-256 (the same model under two names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_artifact_as: Option<String>,
 }
 
 /// Where `version` stands, given the pointer, the history and its recorded verdict.
@@ -459,14 +518,54 @@ pub async fn statuses<R: Registry + ?Sized>(reg: &R) -> Result<Vec<VersionView>,
             record,
             status,
             verdict,
+            same_artifact_as: None,
         });
     }
+    mark_same_artifacts(&mut out);
     Ok(out)
+}
+
+/// Sets each view's [`VersionView::same_artifact_as`]: the first listed version with the same SHA-256.
+fn mark_same_artifacts(views: &mut [VersionView]) {
+    let mut first: std::collections::BTreeMap<String, String> = Default::default();
+    for v in views.iter_mut() {
+        match first.get(&v.record.sha256) {
+            Some(f) => v.same_artifact_as = Some(f.clone()),
+            None => {
+                first.insert(v.record.sha256.clone(), v.record.version.clone());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_with_the_same_artifact_name_the_first() {
+        let view = |v: &str, sha: &str| VersionView {
+            record: VersionRecord {
+                sha256: sha.into(),
+                ..conformance::record(v)
+            },
+            status: VersionStatus::Candidate,
+            verdict: None,
+            same_artifact_as: None,
+        };
+        let mut views = vec![
+            view("a", "1"),
+            view("b", "2"),
+            view("c", "1"),
+            view("d", "1"),
+        ];
+        mark_same_artifacts(&mut views);
+        let marks: Vec<Option<&str>> = views
+            .iter()
+            .map(|v| v.same_artifact_as.as_deref())
+            .collect();
+        assert_eq!(marks, [None, None, Some("a"), Some("a")]);
+    }
 
     fn entry(seq: u64, from: Option<&str>, to: &str, kind: TransitionKind) -> HistoryEntry {
         HistoryEntry {
