@@ -58,11 +58,12 @@ pub fn describe(step: &Step) -> String {
             ),
         },
         StageOutcome::Process(m) => format!(
-            "dataset {}: {} train / {} test rows, {} duplicates, {} empty{}{}",
+            "dataset {}: {} train / {} test rows, {} duplicates dropped ({} with a conflicting label, the later row's kept), {} empty after cleaning{}{}",
             m.dataset,
             m.train.values().sum::<u64>(),
             m.test.values().sum::<u64>(),
             m.duplicates,
+            m.conflicting_labels,
             m.empty,
             match &m.gate {
                 Some(g) if g.held => format!("; HELD — {}", g.reason),

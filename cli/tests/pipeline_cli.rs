@@ -416,6 +416,51 @@ fn promoting_a_version_whose_decision_failed_rules_needs_force_and_is_recorded_a
 }
 
 #[test]
+fn the_readmes_example_files_run_with_the_readmes_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("home");
+    let hs = h.to_str().unwrap();
+    let ex = |f: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(f)
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let runs: [Vec<String>; 4] = [
+        vec![ex("reviews.csv")],
+        vec![ex("more-reviews.jsonl.gz")],
+        vec![
+            ex("Tweets.csv"),
+            "--label-col".into(),
+            "airline_sentiment".into(),
+        ],
+        vec![
+            ex("ratings-2026-11.tsv"),
+            "--no-header".into(),
+            "--text-col".into(),
+            "2".into(),
+            "--label-col".into(),
+            "1".into(),
+            "--label-map".into(),
+            "1,2=negative;4,5=positive".into(),
+        ],
+    ];
+    for r in &runs {
+        let mut args = vec!["pipeline", "run", "--home", hs];
+        args.extend(r.iter().map(String::as_str));
+        let o = polarity(&args);
+        let out = stdout(&o);
+        assert!(
+            out.contains("0 quarantined") && out.contains("[validate]"),
+            "{r:?}: {out}{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_half_backends_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let o = polarity_in(Some(dir.path()), &["registry", "list"]);
