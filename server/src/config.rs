@@ -47,9 +47,14 @@ pub struct ServeArgs {
     #[arg(long, env = "POLARITY_SHUTDOWN_TIMEOUT", value_name = "SECONDS", default_value = "20", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
 
-    /// Seconds a client has to send its request headers before it is disconnected.
+    /// Seconds a client has to send a request's headers (from its first byte) before it is disconnected.
     #[arg(long, env = "POLARITY_HEADER_TIMEOUT", value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub header_timeout: Duration,
+
+    /// Seconds an idle keep-alive connection may wait for its next request. Keep it longer than the load
+    /// balancer's idle timeout (ALB: 60 s by default), so the balancer closes idle connections first.
+    #[arg(long, env = "POLARITY_IDLE_TIMEOUT", value_name = "SECONDS", default_value = "75", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
 
     /// Write logs as JSON lines (for CloudWatch and friends) instead of human-readable text.
     #[arg(long, env = "POLARITY_JSON_LOGS")]

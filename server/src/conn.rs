@@ -1,7 +1,12 @@
 //! The connection layer: an HTTP/1.1 accept loop (hyper) with a header-read deadline, TCP_NODELAY, JSON
 //! bodies for the errors hyper answers by itself, and graceful shutdown.
 //!
-//! * A client that does not finish its request headers within `header_timeout` is disconnected (slowloris).
+//! * A client that does not finish a request's headers within `header_timeout` of the request's first byte
+//!   (of the connection's start, for the first request) is disconnected (slowloris). An idle keep-alive
+//!   connection between requests is closed after `idle_timeout`, a separate setting whose default (75 s)
+//!   outlasts any load balancer's idle timeout (ALB: 60 s by default), so the balancer, not the server,
+//!   closes idle connections and never sends a request on one the server just closed (a 502). See
+//!   [`Deadlines`]; hyper's own header timeout also counts idle time, so it is not used.
 //! * hyper answers a malformed request line or header (400), an overlong URI (414) and an oversized
 //!   header block (431) itself, with an empty body, before the router sees anything. [`JsonErrors`] turns
 //!   those into the same `{"error", "error_type"}` bodies as every other error ([`ErrorType`]).
@@ -26,8 +31,10 @@ use crate::error::ErrorType;
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSettings {
-    /// Deadline for a client to send its request headers.
+    /// Deadline for a client to send a request's headers, from the request's first byte.
     pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait, idle, for its next request.
+    pub idle_timeout: Duration,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub drain: Duration,
 }
@@ -45,7 +52,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout)
+        .header_read_timeout(None)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
@@ -63,7 +70,7 @@ pub async fn serve(
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
-                let io = TokioIo::new(JsonErrors::new(tcp));
+                let io = TokioIo::new(JsonErrors::new(Deadlines::new(tcp, settings)));
                 let svc = TowerToHyperService::new(app.clone());
                 let conn = http.serve_connection(io, svc);
                 let watched = graceful.watch(conn);
@@ -84,6 +91,158 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Where a connection is in its current request, as seen from the bytes that pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading a request's headers: `matched` bytes of the blank line that ends them seen so far.
+    Head { matched: usize },
+    /// Headers read; the router bounds the body and the handler.
+    Body,
+    /// A response was written; waiting for the next request.
+    Idle,
+}
+
+/// Read deadlines by request phase: a request's headers must arrive within `header_timeout` of its first
+/// byte, and an idle keep-alive connection may wait `idle_timeout` for the next request. A passed deadline
+/// fails the read with `TimedOut`, which ends the connection. The phase follows the bytes: the blank line
+/// ending a header block starts the body, a response (any write but an interim `1xx`) starts idling, the
+/// first byte after that starts the next request's headers.
+pub struct Deadlines<T> {
+    inner: T,
+    settings: ConnSettings,
+    phase: Phase,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<T> Deadlines<T> {
+    /// Wraps a connection just accepted: its first request's headers are due within `header_timeout`.
+    pub fn new(inner: T, settings: ConnSettings) -> Self {
+        Self {
+            inner,
+            settings,
+            phase: Phase::Head { matched: 0 },
+            deadline: Box::pin(tokio::time::sleep(settings.header_timeout)),
+        }
+    }
+
+    fn due_in(&mut self, d: Duration) {
+        let at = tokio::time::Instant::now() + d;
+        self.deadline.as_mut().reset(at);
+    }
+
+    /// Follows the bytes just read.
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.phase == Phase::Idle {
+            self.phase = Phase::Head { matched: 0 };
+            self.due_in(self.settings.header_timeout);
+        }
+        if let Phase::Head { mut matched } = self.phase {
+            const END: &[u8] = b"\r\n\r\n";
+            for &b in bytes {
+                matched = if b == END[matched] {
+                    matched + 1
+                } else if b == b'\r' {
+                    1
+                } else {
+                    0
+                };
+                if matched == END.len() {
+                    self.phase = Phase::Body;
+                    return;
+                }
+            }
+            self.phase = Phase::Head { matched };
+        }
+    }
+
+    /// Follows a response being written. The idle deadline is registered with the writing task (the
+    /// connection's), which may not read again before it fires.
+    fn wrote(&mut self, first: &[u8], cx: &mut Context<'_>) {
+        if !first.is_empty() && !first.starts_with(b"HTTP/1.1 1") && self.phase != Phase::Idle {
+            self.phase = Phase::Idle;
+            self.due_in(self.settings.idle_timeout);
+            let _ = self.deadline.as_mut().poll(cx);
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Deadlines<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let this = &mut *self;
+                this.saw(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if self.phase != Phase::Body && self.deadline.as_mut().poll(cx).is_ready() {
+                    let what = if self.phase == Phase::Idle {
+                        "idle keep-alive connection closed"
+                    } else {
+                        "request headers not received in time"
+                    };
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        what,
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.wrote(buf, cx);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            self.wrote(first, cx);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The JSON response for one of hyper's own error responses, if `head` is one: a 400, 414 or 431 with an

@@ -66,7 +66,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::disable())
-        .layer(from_fn_with_state(state.clone(), crate::metrics::track));
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::metrics::track::<AppState>,
+        ));
     let router = if access_log {
         router.layer(axum::middleware::from_fn(crate::metrics::access_log))
     } else {
@@ -137,6 +140,7 @@ pub async fn serve_with_source(
         app(state),
         conn::ConnSettings {
             header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
             drain: args.shutdown_timeout,
         },
         shutdown::signal(),

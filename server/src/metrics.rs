@@ -21,8 +21,6 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::state::AppState;
-
 /// Request latency buckets, seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -370,12 +368,13 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 /// Middleware on the whole router: counts every request by matched route template (unknown routes:
-/// `unmatched`), method and status, times it, and tracks requests in flight.
-pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// `unmatched`), method and status, times it, and tracks requests in flight. Its state is anything that
+/// holds the [`Metrics`].
+pub async fn track<S: AsRef<Metrics>>(State(st): State<S>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = method_label(req.method());
-    let m = st.metrics();
+    let m = st.as_ref();
     let _in_flight = InFlight::enter(&m.in_flight);
     let t0 = Instant::now();
     let resp = next.run(req).await;

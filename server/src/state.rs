@@ -189,6 +189,12 @@ impl AppState {
     }
 }
 
+impl AsRef<Metrics> for AppState {
+    fn as_ref(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -408,6 +408,85 @@ async fn unfinished_headers_are_cut_off_at_the_deadline() {
     assert_eq!(srv.predict(&c, "great").await.status(), 200);
 }
 
+/// Reads one HTTP response (headers and a `content-length` body) from `s`; `None` when the server closed
+/// the connection first.
+async fn response(s: &mut TcpStream) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                return Some(text);
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the server answers or closes")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_outlives_the_header_deadline_and_ends_at_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let srv = common::start_timed(
+        common::state(&path, Limits::default()).await,
+        None,
+        Duration::from_millis(300),
+        Duration::from_millis(1500),
+    )
+    .await;
+    const GET: &[u8] = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(response(&mut s).await.unwrap().starts_with("HTTP/1.1 200"));
+    // idle for longer than the header deadline (a load balancer's pooled connection): still served
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    s.write_all(GET).await.unwrap();
+    let again = response(&mut s).await;
+    assert!(
+        again
+            .as_deref()
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200")),
+        "an idle keep-alive connection was closed at the header deadline: {again:?}"
+    );
+    // the header deadline still runs from a request's first byte on a reused connection
+    s.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    let t0 = Instant::now();
+    assert!(response(&mut s).await.is_none());
+    assert!(
+        t0.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        t0.elapsed()
+    );
+    // and an idle connection ends at the idle timeout
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(GET).await.unwrap();
+    assert!(response(&mut s).await.is_some());
+    let t0 = Instant::now();
+    assert!(response(&mut s).await.is_none());
+    let idle = t0.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1400) && idle < Duration::from_millis(3000),
+        "{idle:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_drains_in_flight_requests() {
     let dir = tempfile::tempdir().unwrap();

@@ -154,6 +154,16 @@ pub async fn start_with(
     reload: Option<(Arc<dyn ModelSource>, Duration)>,
     header_timeout: Duration,
 ) -> Running {
+    start_timed(state, reload, header_timeout, Duration::from_secs(75)).await
+}
+
+/// [`start`] with given header-read and idle keep-alive deadlines.
+pub async fn start_timed(
+    state: AppState,
+    reload: Option<(Arc<dyn ModelSource>, Duration)>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -163,6 +173,7 @@ pub async fn start_with(
         app,
         polarity_server::conn::ConnSettings {
             header_timeout,
+            idle_timeout,
             drain: Duration::from_secs(10),
         },
         async {
