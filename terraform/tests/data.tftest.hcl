@@ -11,6 +11,18 @@ provider "aws" {
   skip_region_validation      = true
 }
 
+# A Region opened after August 2022 (ALB logs come from the log-delivery service principal only).
+provider "aws" {
+  alias                       = "zurich"
+  region                      = "eu-central-2"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+}
+
 run "storage" {
   command = plan
   module {
@@ -65,8 +77,42 @@ run "storage" {
     error_message = "The log bucket policy must admit S3 server access logs and ALB log delivery."
   }
   assert {
+    condition = one([
+      for st in jsondecode(aws_s3_bucket_policy.logs.policy).Statement : st.Principal.AWS if st.Sid == "AlbAccessLogs"
+    ]) == "arn:aws:iam::156460612806:root"
+    error_message = "In eu-west-1, ALB logs are delivered by that Region's Elastic Load Balancing account."
+  }
+  assert {
     condition     = aws_s3_bucket_logging.data.target_bucket == "polarity-test-data-logs" && aws_s3_bucket_versioning.data.versioning_configuration[0].status == "Enabled"
     error_message = "The data bucket must be versioned and log to <bucket>-logs."
+  }
+}
+
+run "storage_in_a_region_opened_after_2022" {
+  command   = plan
+  providers = { aws = aws.zurich }
+  module {
+    source = "./modules/storage"
+  }
+  variables {
+    bucket_name = "polarity-test-data"
+    kms_key_arn = "arn:aws:kms:eu-central-2:123456789012:key/00000000-0000-0000-0000-000000000000"
+  }
+  override_resource {
+    target          = aws_s3_bucket.data
+    override_during = plan
+    values          = { id = "polarity-test-data", arn = "arn:aws:s3:::polarity-test-data" }
+  }
+  override_resource {
+    target          = aws_s3_bucket.logs
+    override_during = plan
+    values          = { id = "polarity-test-data-logs", arn = "arn:aws:s3:::polarity-test-data-logs" }
+  }
+  assert {
+    condition = toset([
+      for st in jsondecode(aws_s3_bucket_policy.logs.policy).Statement : st.Sid if st.Effect == "Allow"
+    ]) == toset(["S3ServerAccessLogs", "AlbAccessLogsDelivery"])
+    error_message = "A Region opened after August 2022 plans, and admits ALB logs through the log-delivery service principal only."
   }
 }
 

@@ -160,6 +160,15 @@ run "defaults" {
     error_message = "A function's environment is not encrypted with the project key."
   }
 
+  # JSON logs at INFO, platform lines included: START/END/REPORT (duration, max memory) size the functions.
+  assert {
+    condition = alltrue([
+      for f in concat(values(aws_lambda_function.stage), [aws_lambda_function.predict]) :
+      f.logging_config[0].log_format == "JSON" && f.logging_config[0].application_log_level == "INFO" && f.logging_config[0].system_log_level == "INFO"
+    ])
+    error_message = "Every function must log JSON at INFO with the platform's START/END/REPORT lines (system_log_level INFO)."
+  }
+
   # AWS_IAM by default: no public permissions.
   assert {
     condition     = aws_lambda_function_url.predict.authorization_type == "AWS_IAM" && length(aws_lambda_permission.predict_public_url) == 0 && length(aws_lambda_permission.predict_public_invoke) == 0

@@ -4,7 +4,52 @@
 # Prefixes (routing in shared/core/src/routing.rs): incoming/ raw/ quarantine/ processed/ models/ decisions/,
 # plus artifacts/ (server binaries, uploaded by CD) and ops/ (monitoring configs, uploaded by Terraform).
 
-data "aws_elb_service_account" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  # ALB access-log delivery: Regions opened before August 2022 deliver as the Region's Elastic Load Balancing
+  # account (AWS's documented list, below); later Regions as the logdelivery.elasticloadbalancing.amazonaws.com
+  # service principal, which every Region accepts. The provider's aws_elb_service_account data source fails
+  # the plan in the newer Regions ("unsupported AWS Region"), so the list lives here.
+  elb_log_accounts = {
+    "us-east-1"      = "127311923021"
+    "us-east-2"      = "033677994240"
+    "us-west-1"      = "027434742980"
+    "us-west-2"      = "797873946194"
+    "af-south-1"     = "098369216593"
+    "ap-east-1"      = "754344448648"
+    "ap-southeast-3" = "589379963580"
+    "ap-south-1"     = "718504428378"
+    "ap-northeast-3" = "383597477331"
+    "ap-northeast-2" = "600734575887"
+    "ap-southeast-1" = "114774131450"
+    "ap-southeast-2" = "783225319266"
+    "ap-northeast-1" = "582318560864"
+    "ca-central-1"   = "985666609251"
+    "eu-central-1"   = "054676820928"
+    "eu-west-1"      = "156460612806"
+    "eu-west-2"      = "652711504416"
+    "eu-south-1"     = "635631232127"
+    "eu-west-3"      = "009996457667"
+    "eu-north-1"     = "897822967062"
+    "me-south-1"     = "076674570225"
+    "sa-east-1"      = "507241528517"
+    "us-gov-west-1"  = "048591011584"
+    "us-gov-east-1"  = "190560391635"
+    "cn-north-1"     = "638102146993"
+    "cn-northwest-1" = "037604701340"
+  }
+  elb_log_account = lookup(local.elb_log_accounts, data.aws_region.current.name, null)
+  alb_log_account_statement = local.elb_log_account == null ? [] : [{
+    Sid       = "AlbAccessLogs"
+    Effect    = "Allow"
+    Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${local.elb_log_account}:root" }
+    Action    = "s3:PutObject"
+    Resource  = "${aws_s3_bucket.logs.arn}/alb/*"
+  }]
+}
+
+data "aws_partition" "current" {}
 
 resource "aws_s3_bucket" "data" {
   #checkov:skip=CKV2_AWS_62:Event notifications are configured by aws_s3_bucket_notification.pipeline in modules/pipeline, which checkov cannot link across modules.
@@ -184,7 +229,7 @@ resource "aws_s3_bucket_policy" "logs" {
   bucket = aws_s3_bucket.logs.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "DenyInsecureTransport"
         Effect    = "Deny"
@@ -203,20 +248,13 @@ resource "aws_s3_bucket_policy" "logs" {
         Condition = { ArnLike = { "aws:SourceArn" = aws_s3_bucket.data.arn } }
       },
       {
-        Sid       = "AlbAccessLogs"
-        Effect    = "Allow"
-        Principal = { AWS = data.aws_elb_service_account.current.arn }
-        Action    = "s3:PutObject"
-        Resource  = "${aws_s3_bucket.logs.arn}/alb/*"
-      },
-      {
         Sid       = "AlbAccessLogsDelivery"
         Effect    = "Allow"
         Principal = { Service = "logdelivery.elasticloadbalancing.amazonaws.com" }
         Action    = "s3:PutObject"
         Resource  = "${aws_s3_bucket.logs.arn}/alb/*"
       },
-    ]
+    ], local.alb_log_account_statement)
   })
   depends_on = [aws_s3_bucket_public_access_block.logs]
 }
