@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::logistic::{LogisticModel, outputs};
 use crate::model::{Classifier, ModelMeta};
+use crate::reader::quoted;
 use crate::tfidf::Tfidf;
 
 /// Magic bytes at the start of every artifact.
@@ -228,9 +229,17 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
 /// Text every loaded model must classify into a probability distribution (also the server's warm-up).
 pub const SMOKE_TEXT: &str = "a smoke test : this film was good , not bad .";
 
+/// The largest weight or intercept magnitude a model may have. A trained model's weights stay far below
+/// (L2-regularised, a bounded number of iterations); within it, a row's logits (its values have unit L2
+/// norm) are finite sums, so every probability a model gives is finite by construction.
+pub const MAX_WEIGHT: f64 = 1e6;
+
+/// The largest idf a model may have: `ln(n) + 1` for 10^43 documents. Both idf formulas give at least 1.
+pub const MAX_IDF: f64 = 100.0;
+
 /// The one validation of a loaded model: at least two distinct labels, a class prior per label that is a
-/// distribution, finite weights and idf, valid settings, and a smoke prediction that is a probability
-/// distribution over the labels.
+/// distribution, weights within ±[`MAX_WEIGHT`], idf in `[1, MAX_IDF]`, valid settings, and a smoke
+/// prediction that is a probability distribution over the labels.
 ///
 /// # Errors
 /// [`ArtifactError::Malformed`] naming the first problem.
@@ -256,17 +265,48 @@ pub fn check(c: &Classifier) -> Result<(), ArtifactError> {
     {
         return bad("the class prior is not a distribution over the labels".into());
     }
-    if !c
+    let term = |f: usize| {
+        c.tfidf
+            .terms()
+            .get(f)
+            .map_or_else(|| format!("#{f}"), |t| quoted(t))
+    };
+    let k = c.model.outputs().max(1);
+    if let Some((i, w)) = c
         .model
         .coef
         .iter()
-        .chain(&c.model.intercept)
-        .all(|w| w.is_finite())
+        .enumerate()
+        .find(|(_, w)| !(w.abs() <= MAX_WEIGHT))
     {
-        return bad("non-finite weights".into());
+        return bad(format!(
+            "the weight of feature {} (output {}) is {w:e}, not a finite number within ±{MAX_WEIGHT:e}",
+            term(i / k),
+            i % k
+        ));
     }
-    if !c.tfidf.idf().iter().all(|v| v.is_finite() && *v > 0.0) {
-        return bad("non-finite or non-positive idf".into());
+    if let Some((i, w)) = c
+        .model
+        .intercept
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !(w.abs() <= MAX_WEIGHT))
+    {
+        return bad(format!(
+            "intercept {i} is {w:e}, not a finite number within ±{MAX_WEIGHT:e}"
+        ));
+    }
+    if let Some((f, v)) = c
+        .tfidf
+        .idf()
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(**v >= 1.0 && **v <= MAX_IDF))
+    {
+        return bad(format!(
+            "the idf of feature {} is {v:e}, not within [1, {MAX_IDF}]",
+            term(f)
+        ));
     }
     c.meta
         .tfidf
@@ -406,7 +446,103 @@ mod tests {
             decode(&encode(&c))
                 .unwrap_err()
                 .to_string()
-                .contains("non-finite")
+                .contains("not a finite number")
         );
+    }
+
+    /// `c` with its idf replaced.
+    fn with_idf(c: &Classifier, idf: Vec<f64>) -> Classifier {
+        let mut out = c.clone();
+        out.tfidf = Tfidf::from_parts(c.meta.tfidf.clone(), c.tfidf.terms().to_vec(), idf).unwrap();
+        out
+    }
+
+    #[test]
+    fn huge_weights_and_idf_are_refused_naming_the_field() {
+        // finite but huge weights on common words, checksum valid: the forged model that served NaN
+        let mut c = tiny();
+        let f = c.tfidf.terms().iter().position(|t| t == "fun").unwrap();
+        c.model.coef[f] = 1.7e308;
+        let g = c.tfidf.terms().iter().position(|t| t == "film").unwrap();
+        c.model.coef[g] = -1.7e308;
+        let e = decode(&encode(&c)).unwrap_err().to_string();
+        assert!(
+            e.contains("weight of feature") && e.contains("1.7e308"),
+            "{e}"
+        );
+        let mut c = tiny();
+        c.model.intercept[0] = -1e300;
+        let e = decode(&encode(&c)).unwrap_err().to_string();
+        assert!(e.contains("intercept 0"), "{e}");
+        for v in [5e-324, 1.7e308, 0.5, f64::INFINITY] {
+            let t = tiny();
+            let mut idf = t.tfidf.idf().to_vec();
+            idf[0] = v;
+            let e = decode(&encode(&with_idf(&t, idf))).unwrap_err().to_string();
+            assert!(e.contains("the idf of feature"), "{v}: {e}");
+        }
+    }
+
+    #[test]
+    fn any_model_within_the_bounds_gives_finite_distributions() {
+        // a property over random weights and idf anywhere within the bounds (a fixed-seed generator: the
+        // same cases every run), texts of the model's own words, binary and multinomial
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let base = tiny();
+        let terms = base.tfidf.terms().to_vec();
+        for case in 0..400 {
+            let mut c = base.clone();
+            if case % 2 == 1 {
+                // three classes: one output per class
+                c.meta.labels = vec!["negative".into(), "neutral".into(), "positive".into()];
+                c.meta.data.class_prior = vec![0.3, 0.3, 0.4];
+                c.model.classes = 3;
+                c.model.coef = vec![0.0; c.model.features * 3];
+                c.model.intercept = vec![0.0; 3];
+            }
+            let extreme = case % 3 == 0;
+            for w in c.model.coef.iter_mut().chain(c.model.intercept.iter_mut()) {
+                let u = next() * 2.0 - 1.0;
+                *w = if extreme {
+                    u.signum() * MAX_WEIGHT
+                } else {
+                    u * MAX_WEIGHT
+                };
+            }
+            let idf = (0..terms.len())
+                .map(|_| {
+                    if extreme {
+                        MAX_IDF
+                    } else {
+                        1.0 + next() * (MAX_IDF - 1.0)
+                    }
+                })
+                .collect();
+            let c = with_idf(&c, idf);
+            check(&c).unwrap();
+            let mut s = crate::model::PredictScratch::default();
+            for n in 0..8 {
+                let text: Vec<&str> = (0..n * 3)
+                    .map(|_| terms[(next() * terms.len() as f64) as usize].as_str())
+                    .collect();
+                let (best, _) = c.predict_into(&text.join(" "), &mut s);
+                let sum: f64 = s.probs.iter().sum();
+                assert!(
+                    best < c.labels().len()
+                        && s.probs
+                            .iter()
+                            .all(|p| p.is_finite() && (0.0..=1.0).contains(p))
+                        && (sum - 1.0).abs() < 1e-9,
+                    "case {case}: {:?}",
+                    s.probs
+                );
+            }
+        }
     }
 }
