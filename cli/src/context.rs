@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use polarity_core::Classifier;
-use polarity_core::reader::{ReadOptions, RejectReason, Table, read_bytes, read_path};
+use polarity_core::reader::{ReadOptions, RejectReason, Table, read_bytes, read_path, visible};
 use polarity_pipeline::aws::AwsSettings;
 use polarity_pipeline::backend::{BackendArgs, Backends};
 use polarity_pipeline::embedded::Step;
@@ -35,18 +35,23 @@ pub fn describe(step: &Step) -> String {
     let secs = step.elapsed.as_secs_f64();
     let what = match &step.outcome {
         StageOutcome::Ingest(m) if m.already => {
-            format!("{} → dataset {} already ingested", step.key, m.dataset)
+            format!(
+                "{} → dataset {} already ingested",
+                visible(&step.key),
+                m.dataset
+            )
         }
         StageOutcome::Ingest(m) => match &m.file_error {
             Some(e) => format!(
                 "{} → whole file quarantined as {}: {e}",
-                step.key, m.dataset
+                visible(&step.key),
+                m.dataset
             ),
             None => format!(
                 "{} → dataset {} ('{}'): {} rows in, {} accepted, {} quarantined{}",
-                step.key,
+                visible(&step.key),
                 m.dataset,
-                m.name,
+                visible(&m.name),
                 m.rows_in,
                 m.accepted,
                 m.quarantined,

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
 }
 
 /// An error and its causes on one line, each cause once (a cause already quoted by its parent is not
-/// repeated), newlines folded.
+/// repeated), newlines folded, characters a terminal would interpret escaped (a file name may hold ESC).
 fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
@@ -36,7 +36,20 @@ fn one_line(e: &anyhow::Error) -> String {
             out.push_str(&c);
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .flat_map(|c| {
+            let escaped = polarity_core::reader::is_unprintable(c);
+            let shown: Vec<char> = if escaped {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
 }
 
 /// True when the error is a write to a reader that went away (`polarity predict … | head`).

@@ -461,6 +461,69 @@ fn the_readmes_example_files_run_with_the_readmes_flags() {
 }
 
 #[test]
+fn names_with_control_characters_are_quarantined_and_never_reach_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample();
+    let h = dir.path().join("home");
+    let hs = h.to_str().unwrap();
+    let body = format!("text,label\n{}\n", l[..600].join("\n"));
+    let good = write(dir.path(), "good.csv", &body);
+    ok(&polarity(&[
+        "pipeline",
+        "run",
+        good.to_str().unwrap(),
+        "--home",
+        hs,
+    ]));
+    // ESC sequences (clear screen, colour) and a newline that would forge a row of a table
+    let evil = write(
+        dir.path(),
+        "evil\u{1b}[2J\u{1b}[31m\nd-0000000000000000  active.csv",
+        &format!("text,label\n{}\n", l[600..1200].join("\n")),
+    );
+    let o = polarity(&["pipeline", "run", evil.to_str().unwrap(), "--home", hs]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        !o.status.success() && out.contains("control characters"),
+        "{out}{err}"
+    );
+    for text in [&out, &err] {
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+    assert!(
+        out.lines().all(|x| !x.starts_with("d-0000000000000000")),
+        "{out}"
+    );
+    for cmd in [&["dataset", "list"][..], &["pipeline", "status"][..]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--home", hs]);
+        let o = ok(&polarity(&args)).clone();
+        let out = stdout(&o);
+        assert!(
+            !out.contains('\u{1b}') && out.lines().all(|x| !x.starts_with("d-0000000000000000")),
+            "{cmd:?}: {out}"
+        );
+    }
+    // --name is one folder name, validated, never rewritten
+    for bad in ["a/b", "x\u{1b}y", ""] {
+        let o = polarity(&[
+            "pipeline",
+            "run",
+            good.to_str().unwrap(),
+            "--home",
+            hs,
+            "--name",
+            bad,
+        ]);
+        assert!(
+            !o.status.success() && stderr(&o).contains("must be one folder name"),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_half_backends_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let o = polarity_in(Some(dir.path()), &["registry", "list"]);

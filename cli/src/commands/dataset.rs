@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use polarity_core::reader::visible;
 use polarity_pipeline::backend::BackendArgs;
 use polarity_pipeline::config::SettingsArgs;
 use polarity_pipeline::datasets::{self, Action, DatasetView};
@@ -140,11 +141,11 @@ async fn run_async(a: &DatasetArgs) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(d)?);
                 return Ok(());
             }
-            println!("dataset   {} ({})", d.dataset, d.name);
+            println!("dataset   {} ({})", d.dataset, visible(&d.name));
             println!(
                 "upload    {} ({}), uploaded {}",
-                d.source_key,
-                d.file_name,
+                visible(&d.source_key),
+                visible(&d.file_name),
                 iso(d.uploaded_at)
             );
             println!(
@@ -203,7 +204,9 @@ async fn run_async(a: &DatasetArgs) -> Result<()> {
             if !a.json {
                 println!(
                     "{} {} ({}): recorded as {key}",
-                    action, target.dataset, target.name
+                    action,
+                    target.dataset,
+                    visible(&target.name)
                 );
             }
             if d.no_run {
@@ -232,9 +235,11 @@ async fn run_async(a: &DatasetArgs) -> Result<()> {
     Ok(())
 }
 
+/// `s` as a table cell: control characters escaped ([`visible`]), at most `n` characters.
 fn cut(s: &str, n: usize) -> String {
+    let s = visible(s);
     if s.chars().count() <= n {
-        s.to_string()
+        s
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }

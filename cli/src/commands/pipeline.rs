@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
+use polarity_core::reader::{is_unprintable, quoted, visible};
 use polarity_pipeline::aws::AwsSettings;
 use polarity_pipeline::backend::{BackendArgs, Backends};
 use polarity_pipeline::config::{PipelineConfig, SettingsArgs};
@@ -103,6 +104,18 @@ pub fn run(a: &PipelineArgs) -> Result<()> {
     }
 }
 
+/// `--name` as the folder under `incoming/`: one non-empty folder name without `/` or control
+/// characters, used as given (never rewritten).
+fn folder_name(n: &str) -> Result<&str> {
+    if n.is_empty() || n == "." || n == ".." || n.contains('/') || n.chars().any(is_unprintable) {
+        bail!(
+            "--name {} must be one folder name: not empty, no '/', no control characters",
+            quoted(n)
+        );
+    }
+    Ok(n)
+}
+
 /// Why an upload's run trained nothing on it, from its steps (`None`: its dataset was trained on, now or
 /// before). The upload's dataset counts as unused when it was quarantined whole or had no usable row,
 /// when the label-noise gate held it, or when training was skipped.
@@ -112,12 +125,14 @@ fn nothing_trained(steps: &[Step]) -> Option<String> {
         .filter_map(|s| match &s.outcome {
             StageOutcome::Ingest(m) if m.file_error.is_some() => Some(format!(
                 "{} was quarantined whole: {}",
-                m.source_key,
+                visible(&m.source_key),
                 m.file_error.as_deref().unwrap_or_default()
             )),
-            StageOutcome::Ingest(m) if m.accepted == 0 => {
-                Some(format!("{}: no usable row {:?}", m.source_key, m.reasons))
-            }
+            StageOutcome::Ingest(m) if m.accepted == 0 => Some(format!(
+                "{}: no usable row {:?}",
+                visible(&m.source_key),
+                m.reasons
+            )),
             StageOutcome::Process(m) if m.gate.as_ref().is_some_and(|g| g.held) => Some(format!(
                 "dataset {} was {}",
                 m.dataset,
@@ -178,7 +193,7 @@ async fn run_files(a: &RunArgs) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "upload".into());
         let key = match &a.name {
-            Some(n) => layout::incoming(&format!("{n}/{name}")),
+            Some(n) => layout::incoming(&format!("{}/{name}", folder_name(n)?)),
             None => layout::incoming(&name),
         };
         let json = a.json;
@@ -329,7 +344,7 @@ async fn status(a: &StatusArgs) -> Result<()> {
         if !a.json {
             println!(
                 "{} ({}, uploaded {})",
-                d.source_key,
+                visible(&d.source_key),
                 d.dataset,
                 crate::report::iso(d.uploaded_at)
             );

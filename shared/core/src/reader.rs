@@ -192,6 +192,31 @@ pub fn quoted(s: &str) -> String {
     out
 }
 
+/// True for characters a terminal would interpret instead of showing: control characters (ESC, newline,
+/// carriage return, …) and the bidirectional overrides that reorder text.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A name (an upload's file or folder name, a key) as it may be shown on a terminal or in a table: every
+/// [`is_unprintable`] character escaped (`\u{1b}`, `\n`), at most 80 characters (then `…`).
+pub fn visible(s: &str) -> String {
+    const MAX: usize = 80;
+    let mut out = String::with_capacity(s.len().min(4 * MAX));
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if is_unprintable(c) {
+            out.extend(c.escape_unicode().to_string().chars());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What to read.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
@@ -797,6 +822,15 @@ mod tests {
             e.to_string(),
             "x.tsv: no text column #9; columns are: 2 unnamed"
         );
+    }
+
+    #[test]
+    fn names_are_shown_with_control_characters_escaped_and_cut() {
+        assert_eq!(visible("plain name.csv"), "plain name.csv");
+        let v = visible("evil\u{1b}[2J\nforged\u{202E}row");
+        assert!(!v.chars().any(is_unprintable), "{v}");
+        assert_eq!(v, "evil\\u{1b}[2J\\u{a}forged\\u{202e}row");
+        assert_eq!(visible(&"x".repeat(100)).chars().count(), 81);
     }
 
     #[test]

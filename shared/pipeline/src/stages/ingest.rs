@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use polarity_core::contract::{Contract, ContractError};
 use polarity_core::labels::LabelScheme;
 use polarity_core::prepare::label_rows;
-use polarity_core::reader::{ReadError, RejectReason, read_bytes};
+use polarity_core::reader::{ReadError, RejectReason, is_unprintable, quoted, read_bytes, visible};
 
 use super::Ctx;
 use crate::error::{PipelineError, parse_json};
@@ -180,8 +180,8 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
     let uploaded_ms = upload.modified_ms.unwrap_or_else(|| now_secs() * 1000);
     let mut m = IngestManifest {
         dataset: dataset.clone(),
-        name: dataset_name(key),
-        file_name: file_name.clone(),
+        name: visible(&dataset_name(key)),
+        file_name: visible(&file_name),
         source_key: key.to_string(),
         source_sha256: layout::digest_hex(&upload.body),
         source_bytes: upload.body.len() as u64,
@@ -199,6 +199,14 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         already: false,
     };
     let rows = match contract {
+        // a name a terminal would interpret (ESC sequences, a newline that forges a table row)
+        _ if key.chars().any(is_unprintable) => Err((
+            format!(
+                "the upload's name {} contains control characters; rename the file and upload it again",
+                quoted(layout::file_name(key))
+            ),
+            "name",
+        )),
         Err(e) => Err((e.to_string(), "contract")),
         Ok(c) => {
             read_rows(&file_name, &upload.body, &c).map_err(|e| (e.to_string(), error_kind(&e)))
