@@ -161,9 +161,9 @@ pub struct SettingsArgs {
     /// Run the label-noise gate on new datasets (true/false).
     #[arg(long, env = "POLARITY_GATE", default_value_t = GateSettings::default().enabled, action = clap::ArgAction::Set, help_heading = "Label-noise gate")]
     pub gate: bool,
-    /// How far below production's held-out accuracy a dataset's label agreement may be.
-    #[arg(long, env = "POLARITY_GATE_MARGIN", default_value_t = GateSettings::default().margin, help_heading = "Label-noise gate")]
-    pub gate_margin: f64,
+    /// The share of wrong labels among an upload's fresh rows the gate tolerates before it holds the upload.
+    #[arg(long, env = "POLARITY_GATE_MAX_NOISE", default_value_t = GateSettings::default().max_noise, help_heading = "Label-noise gate")]
+    pub gate_max_noise: f64,
     /// Significance level of the gate's one-sided binomial test.
     #[arg(long, env = "POLARITY_GATE_ALPHA", default_value_t = GateSettings::default().alpha, help_heading = "Label-noise gate")]
     pub gate_alpha: f64,
@@ -345,7 +345,7 @@ impl SettingsArgs {
             },
             gate: GateSettings {
                 enabled: self.gate,
-                margin: self.gate_margin,
+                max_noise: self.gate_max_noise,
                 alpha: self.gate_alpha,
                 max_changed: self.gate_max_changed,
             },
@@ -458,11 +458,11 @@ impl PipelineConfig {
         }
         if !(self.gate.alpha > 0.0
             && self.gate.alpha <= 1.0
-            && (0.0..1.0).contains(&self.gate.margin)
+            && (0.0..1.0).contains(&self.gate.max_noise)
             && (0.0..=1.0).contains(&self.gate.max_changed))
         {
             return bad(
-                "POLARITY_GATE_ALPHA must be in (0, 1], POLARITY_GATE_MARGIN in [0, 1) and POLARITY_GATE_MAX_CHANGED in [0, 1]",
+                "POLARITY_GATE_ALPHA must be in (0, 1], POLARITY_GATE_MAX_NOISE in [0, 1) and POLARITY_GATE_MAX_CHANGED in [0, 1]",
             );
         }
         Ok(())

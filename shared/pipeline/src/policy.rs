@@ -143,6 +143,27 @@ pub fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
     (max + sum.ln()).exp().min(1.0)
 }
 
+/// `P(Z ≤ z)` for a standard normal `Z` (complementary error function with fractional error below
+/// 1.2e-7, Numerical Recipes' `erfcc`).
+pub fn normal_lower_tail(z: f64) -> f64 {
+    if z.is_nan() {
+        return 1.0;
+    }
+    let x = -z / std::f64::consts::SQRT_2; // Φ(z) = erfc(−z/√2) / 2
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let poly = -x * x - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    let erfc = if x >= 0.0 { erfc } else { 2.0 - erfc };
+    (erfc / 2.0).clamp(0.0, 1.0)
+}
+
 /// One-sided exact McNemar p-value `P(X ≥ b)`, `X ~ Binomial(b + c, ½)`; 1 when `b + c = 0`.
 pub fn mcnemar_p(b: u64, c: u64) -> f64 {
     // P(X ≥ b) = P(Y ≤ c) for Y = n − X, which is Binomial(n, ½) too
@@ -301,6 +322,25 @@ impl PromotionPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normal_tail_matches_tables() {
+        for (z, p) in [
+            (0.0, 0.5),
+            (-1.644_853_6, 0.05),
+            (-2.326_347_9, 0.01),
+            (-3.090_232_3, 0.001),
+            (1.959_964, 0.975),
+        ] {
+            assert!(
+                (normal_lower_tail(z) - p).abs() < 1e-6 * p.max(1e-3),
+                "{z}: {}",
+                normal_lower_tail(z)
+            );
+        }
+        assert_eq!(normal_lower_tail(f64::NAN), 1.0);
+        assert!(normal_lower_tail(-40.0) >= 0.0 && normal_lower_tail(40.0) <= 1.0);
+    }
 
     fn labels() -> Vec<String> {
         vec!["negative".to_string(), "positive".to_string()]

@@ -137,15 +137,19 @@ pub struct ProcessManifest {
 pub struct GateSettings {
     /// Run the gate at all (`POLARITY_GATE`).
     pub enabled: bool,
-    /// How far below production's accuracy agreement may be before the test applies
-    /// (`POLARITY_GATE_MARGIN`).
-    pub margin: f64,
+    /// The share of wrong labels among fresh rows the test tolerates (`POLARITY_GATE_MAX_NOISE`).
+    #[serde(default = "default_max_noise")]
+    pub max_noise: f64,
     /// Significance level of the test (`POLARITY_GATE_ALPHA`).
     pub alpha: f64,
     /// Largest share of the known rows (texts the active data already has) whose label an upload may
     /// change (`POLARITY_GATE_MAX_CHANGED`).
     #[serde(default = "default_max_changed")]
     pub max_changed: f64,
+}
+
+fn default_max_noise() -> f64 {
+    GateSettings::default().max_noise
 }
 
 fn default_max_changed() -> f64 {
@@ -156,7 +160,7 @@ impl Default for GateSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            margin: 0.10,
+            max_noise: 0.05,
             alpha: 0.01,
             max_changed: 0.02,
         }

@@ -63,6 +63,7 @@ async fn run_gate(
             version: &prod.version,
             model,
             accuracy: prod.scores.accuracy,
+            held_out: prod.scores.n,
         });
         gate::judge(&dataset, production, &known, &rows, settings)
     })

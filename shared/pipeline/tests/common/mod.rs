@@ -779,7 +779,7 @@ pub async fn gate_and_dataset_decisions(store: Store, reg: Reg) {
         g.held && g.known == 0 && g.rows >= 990 && g.p_value < cfg.gate.alpha,
         "{g:?}"
     );
-    assert!(g.reason.contains("POLARITY_GATE_MARGIN"), "{}", g.reason);
+    assert!(g.reason.contains("POLARITY_GATE_MAX_NOISE"), "{}", g.reason);
     // a class production does not have holds the dataset, named with its row count; no row is skipped
     let mut mixed: Vec<String> = l[2500..2800].to_vec();
     mixed.extend(neutral_lines(200).iter().map(|x| {
