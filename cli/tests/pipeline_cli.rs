@@ -524,6 +524,59 @@ fn names_with_control_characters_are_quarantined_and_never_reach_the_terminal_ra
 }
 
 #[test]
+fn uploads_past_the_size_limits_are_quarantined_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample();
+    let h = dir.path().join("home");
+    let hs = h.to_str().unwrap();
+    // a file larger than --max-upload-bytes is quarantined whole, naming the limit
+    let big = write(
+        dir.path(),
+        "big.csv",
+        &format!("text,label\n{}\n", l[..2000].join("\n")),
+    );
+    let o = polarity(&[
+        "pipeline",
+        "run",
+        big.to_str().unwrap(),
+        "--home",
+        hs,
+        "--max-upload-bytes",
+        "100000",
+    ]);
+    let out = stdout(&o);
+    assert!(
+        !o.status.success()
+            && out.contains("whole file quarantined")
+            && out.contains("more than 100000 bytes once decompressed"),
+        "{out}{}",
+        stderr(&o)
+    );
+    // a row longer than --max-row-chars is quarantined with text_too_long; the others are trained on
+    let long = format!("\"{}\",1", "a fine film ".repeat(200));
+    let f = write(
+        dir.path(),
+        "long.csv",
+        &format!("text,label\n{}\n{long}\n", l[2000..3000].join("\n")),
+    );
+    let o = ok(&polarity(&[
+        "pipeline",
+        "run",
+        f.to_str().unwrap(),
+        "--home",
+        hs,
+        "--max-row-chars",
+        "1000",
+    ]))
+    .clone();
+    let out = stdout(&o);
+    assert!(
+        out.contains("1 quarantined") && out.contains("text_too_long"),
+        "{out}"
+    );
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_half_backends_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let o = polarity_in(Some(dir.path()), &["registry", "list"]);

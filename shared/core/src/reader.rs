@@ -74,6 +74,8 @@ crate::named_enum! {
         EmptyAfterCleaning = "empty_after_cleaning",
         /// The same cleaned text appears later in the data; the later row is kept.
         Duplicate = "duplicate",
+        /// The text is longer than the reader's `max_text_chars`.
+        TextTooLong = "text_too_long",
     }
 }
 
@@ -232,6 +234,12 @@ pub struct ReadOptions {
     pub has_header: bool,
     /// CSV/TSV: the field delimiter, when the extension and sniffing cannot tell (e.g. `;`).
     pub delimiter: Option<u8>,
+    /// The most bytes the file may have once decompressed; a larger file is an error
+    /// ([`ReadError::TooLarge`]) found before more is decompressed. `None`: no limit.
+    pub max_bytes: Option<u64>,
+    /// The longest text a row may have, in characters; a longer one is rejected (`text_too_long`,
+    /// its content kept cut to the limit). `None`: no limit.
+    pub max_text_chars: Option<usize>,
 }
 
 impl Default for ReadOptions {
@@ -243,6 +251,8 @@ impl Default for ReadOptions {
             format: None,
             has_header: true,
             delimiter: None,
+            max_bytes: None,
+            max_text_chars: None,
         }
     }
 }
@@ -307,6 +317,16 @@ pub enum ReadError {
         /// What the file has.
         available: String,
     },
+    /// The file, decompressed, is larger than the reader allows.
+    #[error(
+        "{path}: more than {limit} bytes once decompressed (the limit; split the data into several uploads or raise it)"
+    )]
+    TooLarge {
+        /// File name.
+        path: String,
+        /// The limit, bytes.
+        limit: u64,
+    },
 }
 
 impl ReadError {
@@ -336,9 +356,16 @@ pub fn read_path(path: &Path, opts: &ReadOptions) -> Result<Table, ReadError> {
 pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table, ReadError> {
     let decompressed;
     let mut data = bytes;
+    let limit = opts.max_bytes.unwrap_or(u64::MAX);
+    let too_large = || ReadError::TooLarge {
+        path: name.to_string(),
+        limit,
+    };
     if data.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // at most one byte past the limit is ever decompressed (a small upload may expand a thousandfold)
         flate2::read::MultiGzDecoder::new(data)
+            .take(limit.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|source| ReadError::Gzip {
                 path: name.to_string(),
@@ -346,6 +373,9 @@ pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table,
             })?;
         decompressed = out;
         data = &decompressed;
+    }
+    if data.len() as u64 > limit {
+        return Err(too_large());
     }
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     let format = opts.format.unwrap_or_else(|| detect_format(name, data));
@@ -437,13 +467,15 @@ fn describe_columns(header: &[String]) -> String {
 struct Builder {
     table: Table,
     label_index: rustc_hash::FxHashMap<String, u32>,
+    max_text_chars: Option<usize>,
 }
 
 impl Builder {
-    fn new() -> Self {
+    fn new(opts: &ReadOptions) -> Self {
         Self {
             table: Table::default(),
             label_index: Default::default(),
+            max_text_chars: opts.max_text_chars,
         }
     }
 
@@ -485,6 +517,13 @@ impl Builder {
             Some(Err(_)) => return self.reject(line, RejectReason::InvalidUtf8, raw()),
             _ => return self.reject(line, RejectReason::MissingText, raw()),
         };
+        if let Some(max) = self.max_text_chars
+            && text.len() > max
+            && text.chars().nth(max).is_some()
+        {
+            let kept: String = text.chars().take(max).collect();
+            return self.reject(line, RejectReason::TextTooLong, format!("{kept}…"));
+        }
         if text_only {
             return self.accept(line, text.to_string(), None);
         }
@@ -558,7 +597,7 @@ fn read_delimited(
         Some(h) => h[i].clone(),
         None => format!("#{}", i + 1),
     };
-    let mut b = Builder::new();
+    let mut b = Builder::new(opts);
     b.table.text_col = name(ti);
     b.table.label_col = li.map(name).unwrap_or_default();
     let sep = char::from(delim).to_string();
@@ -603,7 +642,7 @@ fn json_scalar(v: &serde_json::Value) -> Option<String> {
 }
 
 fn read_jsonl(path: &str, data: &[u8], opts: &ReadOptions) -> Result<Table, ReadError> {
-    let mut b = Builder::new();
+    let mut b = Builder::new(opts);
     let mut cols: Option<(String, Option<String>)> = None;
     for (i, line) in data.split(|&c| c == b'\n').enumerate() {
         let line_no = i as u64 + 1;
@@ -744,6 +783,56 @@ mod tests {
         assert_eq!(detect_format("a", b"{\"text\":1}"), Format::Jsonl);
         assert_eq!(detect_format("a", b"text,label\n"), Format::Csv);
         assert_eq!(detect_format("A.TSV.GZ", b""), Format::Tsv);
+    }
+
+    #[test]
+    fn a_file_that_expands_past_the_limit_is_refused_and_long_texts_are_rejected() {
+        use std::io::Write;
+        // 64 MiB of one row compress to ~64 KiB: only the limit's worth is ever decompressed
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"text,label\n").unwrap();
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..64 {
+            gz.write_all(&chunk).unwrap();
+        }
+        gz.write_all(b",1\n").unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let limited = ReadOptions {
+            max_bytes: Some(1 << 20),
+            ..Default::default()
+        };
+        let e = read_bytes("bomb.csv.gz", &bomb, &limited).unwrap_err();
+        assert!(
+            matches!(e, ReadError::TooLarge { limit, .. } if limit == 1 << 20),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("more than 1048576 bytes once decompressed"),
+            "{e}"
+        );
+        // the same limit applies to a file that is not compressed
+        let plain = format!("text,label\n{},1\n", "b".repeat(2 << 20));
+        assert!(matches!(
+            read_bytes("big.csv", plain.as_bytes(), &limited),
+            Err(ReadError::TooLarge { .. })
+        ));
+        // a text over max_text_chars is rejected with its content cut; the other rows are read
+        let opts = ReadOptions {
+            max_text_chars: Some(10),
+            ..Default::default()
+        };
+        let t = read_bytes(
+            "f.csv",
+            "text,label\nshort,1\névérything is long here,0\nten chars!,1\n".as_bytes(),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(t.texts, ["short", "ten chars!"]);
+        assert_eq!(t.report.reasons.get("text_too_long"), Some(&1));
+        assert_eq!(t.rejected[0].raw, "évérything…");
+        assert_eq!(t.report.rows_in, 3);
     }
 
     #[test]

@@ -167,6 +167,12 @@ pub struct SettingsArgs {
     /// Significance level of the gate's one-sided binomial test.
     #[arg(long, env = "POLARITY_GATE_ALPHA", default_value_t = GateSettings::default().alpha, help_heading = "Label-noise gate")]
     pub gate_alpha: f64,
+    /// The most bytes one upload may have once decompressed; a larger one is quarantined whole.
+    #[arg(long, env = "POLARITY_MAX_UPLOAD_BYTES", default_value_t = UploadLimits::default().max_bytes, help_heading = "Uploads")]
+    pub max_upload_bytes: u64,
+    /// The longest text (characters) a row of an upload may have; a longer row is quarantined.
+    #[arg(long, env = "POLARITY_MAX_ROW_CHARS", default_value_t = UploadLimits::default().max_row_chars, help_heading = "Uploads")]
+    pub max_row_chars: usize,
     /// Largest share of an upload's already-known rows whose label it may change before it is held.
     #[arg(long, env = "POLARITY_GATE_MAX_CHANGED", default_value_t = GateSettings::default().max_changed, help_heading = "Label-noise gate")]
     pub gate_max_changed: f64,
@@ -262,6 +268,28 @@ pub struct PipelineConfig {
     pub tune: bool,
     /// Where training runs: the in-process row limit and the task to start above it.
     pub dispatch: DispatchConfig,
+    /// What ingest accepts from one upload.
+    pub upload: UploadLimits,
+}
+
+/// What ingest accepts from one upload: a file larger than `max_bytes` once decompressed is quarantined
+/// whole (found after at most that many bytes are decompressed: a small gzip may expand a thousandfold);
+/// a row whose text is longer than `max_row_chars` is quarantined (`text_too_long`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Bytes, decompressed (`POLARITY_MAX_UPLOAD_BYTES`).
+    pub max_bytes: u64,
+    /// Characters per text (`POLARITY_MAX_ROW_CHARS`).
+    pub max_row_chars: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 512 * 1024 * 1024,
+            max_row_chars: 100_000,
+        }
+    }
 }
 
 impl Default for PipelineConfig {
@@ -276,6 +304,7 @@ impl Default for PipelineConfig {
             mlflow: None,
             tune: false,
             dispatch: DispatchConfig::default(),
+            upload: UploadLimits::default(),
         }
     }
 }
@@ -356,6 +385,10 @@ impl SettingsArgs {
                 .dispatch
                 .to_config()
                 .map_err(|e| PipelineError::Config(e.to_string()))?,
+            upload: UploadLimits {
+                max_bytes: self.max_upload_bytes,
+                max_row_chars: self.max_row_chars,
+            },
         };
         c.validate()?;
         Ok(c)
@@ -464,6 +497,9 @@ impl PipelineConfig {
             return bad(
                 "POLARITY_GATE_ALPHA must be in (0, 1], POLARITY_GATE_MAX_NOISE in [0, 1) and POLARITY_GATE_MAX_CHANGED in [0, 1]",
             );
+        }
+        if self.upload.max_bytes == 0 || self.upload.max_row_chars == 0 {
+            return bad("POLARITY_MAX_UPLOAD_BYTES and POLARITY_MAX_ROW_CHARS must be positive");
         }
         Ok(())
     }

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use polarity_core::contract::{Contract, ContractError};
 use polarity_core::labels::LabelScheme;
 use polarity_core::prepare::label_rows;
-use polarity_core::reader::{ReadError, RejectReason, is_unprintable, quoted, read_bytes, visible};
+use polarity_core::reader::{
+    ReadError, ReadOptions, RejectReason, is_unprintable, quoted, read_bytes, visible,
+};
 
 use super::Ctx;
 use crate::error::{PipelineError, parse_json};
@@ -85,6 +87,7 @@ fn error_kind(e: &ReadError) -> &'static str {
         ReadError::Gzip { .. } => "gzip",
         ReadError::Header { .. } => "header",
         ReadError::ColumnNotFound { .. } => "column_not_found",
+        ReadError::TooLarge { .. } => "too_large",
     }
 }
 
@@ -97,8 +100,13 @@ struct Rows {
 }
 
 /// Reads the upload under its contract: rows whose label has no class go to quarantine.
-fn read_rows(name: &str, bytes: &[u8], contract: &Contract) -> Result<Rows, ReadError> {
-    let mut table = read_bytes(name, bytes, &contract.read_options())?;
+fn read_rows(
+    name: &str,
+    bytes: &[u8],
+    contract: &Contract,
+    opts: &ReadOptions,
+) -> Result<Rows, ReadError> {
+    let mut table = read_bytes(name, bytes, opts)?;
     let (names, scheme) = contract.class_names(&table.label_values);
     let reason = if contract.label_map.is_some() {
         RejectReason::UnmappedLabel
@@ -209,7 +217,13 @@ pub async fn ingest(ctx: Ctx<'_>, key: &str) -> Result<StageOutcome, PipelineErr
         )),
         Err(e) => Err((e.to_string(), "contract")),
         Ok(c) => {
-            read_rows(&file_name, &upload.body, &c).map_err(|e| (e.to_string(), error_kind(&e)))
+            let opts = ReadOptions {
+                max_bytes: Some(ctx.cfg.upload.max_bytes),
+                max_text_chars: Some(ctx.cfg.upload.max_row_chars),
+                ..c.read_options()
+            };
+            read_rows(&file_name, &upload.body, &c, &opts)
+                .map_err(|e| (e.to_string(), error_kind(&e)))
         }
     };
     let rows = match rows {
