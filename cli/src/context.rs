@@ -266,3 +266,20 @@ pub fn training_progress(json: bool) -> impl FnMut(polarity_core::train::Phase) 
         }
     }
 }
+
+/// Shows warnings and errors from every layer (the MLflow and Pushgateway clients, the backends) on
+/// stderr, one line each (`WARN message field=value`); the stages' own warnings are their stage lines
+/// already, so only their errors show. `POLARITY_LOG` (a tracing filter, e.g. `info`) shows more.
+/// The fields never hold row text or secrets: the layers log only counts, keys and redacted URLs.
+pub fn log_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POLARITY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,polarity_pipeline::stages=error")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .try_init();
+}

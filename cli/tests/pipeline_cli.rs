@@ -577,6 +577,49 @@ fn uploads_past_the_size_limits_are_quarantined_with_the_reason() {
 }
 
 #[test]
+fn warnings_from_the_tracking_layer_reach_stderr_without_secrets() {
+    // an "MLflow" that answers every request with an HTML page
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { break };
+            let mut buf = [0u8; 8192];
+            let _ = std::io::Read::read(&mut c, &mut buf);
+            let body = "<html><body>login</body></html>";
+            let _ = std::io::Write::write_all(
+                &mut c,
+                format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample();
+    let f = write(
+        dir.path(),
+        "a.csv",
+        &format!("text,label\n{}\n", l[..800].join("\n")),
+    );
+    let h = dir.path().join("home");
+    let uri = format!("http://127.0.0.1:{port}/?token=SECRET-TOKEN");
+    let o = ok(&polarity(&[
+        "pipeline",
+        "run",
+        f.to_str().unwrap(),
+        "--home",
+        h.to_str().unwrap(),
+        "--mlflow-tracking-uri",
+        &uri,
+    ]))
+    .clone();
+    let err = stderr(&o);
+    assert!(
+        err.contains("WARN") && err.contains("MLflow") && !err.contains("SECRET-TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_half_backends_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let o = polarity_in(Some(dir.path()), &["registry", "list"]);

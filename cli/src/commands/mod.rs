@@ -19,6 +19,9 @@ pub mod train;
 /// # Errors
 /// Any failure, with a message that names the file or setting involved.
 pub fn run(cli: Cli) -> Result<()> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::context::log_warnings();
+    }
     match cli.command {
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => eval::run(&a),

@@ -44,7 +44,8 @@ impl MlflowConfig {
     }
 }
 
-/// A URL fit for logs: any `user:password@` part is replaced by `***@`.
+/// A URL fit for logs: any `user:password@` part is replaced by `***@`, a query string (it may carry a
+/// token) by `?***`.
 pub fn redacted(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (Some(s), r),
@@ -55,6 +56,10 @@ pub fn redacted(url: &str) -> String {
     let authority = match authority.rsplit_once('@') {
         Some((_, host)) => format!("***@{host}"),
         None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_string(),
     };
     match scheme {
         Some(s) => format!("{s}://{authority}{tail}"),
@@ -188,6 +193,19 @@ impl Client {
         &self.cfg
     }
 
+    /// `/api/2.0/<path>` under the tracking URI: appended to its path, its query string kept where it
+    /// belongs (`http://host/base?token=T` → `http://host/base/api/2.0/<path>?token=T`).
+    fn api_url(&self, path: &str) -> String {
+        match reqwest::Url::parse(&self.cfg.tracking_uri) {
+            Ok(mut u) => {
+                let joined = format!("{}/api/2.0/{path}", u.path().trim_end_matches('/'));
+                u.set_path(&joined);
+                u.to_string()
+            }
+            Err(_) => format!("{}/api/2.0/{path}", self.cfg.tracking_uri),
+        }
+    }
+
     /// Calls `endpoint` (relative to `/api/2.0/mlflow/`): a GET with `query` when `body` is `None`, else a
     /// POST of `body`. Returns the response JSON (`{}` for an empty body).
     ///
@@ -199,7 +217,7 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, MlflowError> {
-        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.cfg.tracking_uri);
+        let url = self.api_url(&format!("mlflow/{endpoint}"));
         let req = self.authed(match body {
             None => self.http.get(url).query(query),
             Some(b) => self.http.post(url).json(b),
@@ -388,11 +406,10 @@ impl Client {
         }
         .trim_matches('/');
         let endpoint = "mlflow-artifacts/artifacts";
-        let url = format!(
-            "{}/api/2.0/{endpoint}/{root}/{}",
-            self.cfg.tracking_uri,
+        let url = self.api_url(&format!(
+            "{endpoint}/{root}/{}",
             path.trim_start_matches('/')
-        );
+        ));
         let resp = self
             .authed(self.http.put(url).body(body))
             .send()
@@ -532,7 +549,21 @@ mod tests {
         );
         assert_eq!(redacted("http://h:1/a@b"), "http://h:1/a@b");
         assert_eq!(redacted("u:p@h"), "***@h");
+        assert_eq!(redacted("https://h/x?token=SECRET"), "https://h/x?***");
         assert_eq!(cut(&"é".repeat(9000)).chars().count(), MAX_VALUE_CHARS);
+    }
+
+    #[test]
+    fn api_paths_go_before_the_query_string() {
+        let c = |uri: &str| Client::new(&MlflowConfig::new(uri)).unwrap();
+        assert_eq!(
+            c("https://ml.example/?token=SECRET").api_url("mlflow/runs/create"),
+            "https://ml.example/api/2.0/mlflow/runs/create?token=SECRET"
+        );
+        assert_eq!(
+            c("http://h:5000/base/").api_url("mlflow/experiments/get-by-name"),
+            "http://h:5000/base/api/2.0/mlflow/experiments/get-by-name"
+        );
     }
 
     #[tokio::test]
