@@ -195,3 +195,45 @@ async fn s3_store_round_trips_lists_and_conditional_writes_win_once() {
     assert_eq!(keys.len(), 1005, "listing follows continuation tokens");
     assert!(keys.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// S3 answers 403, not 404, to a HeadObject of a missing key when the caller may list the bucket only
+/// under a prefix condition (moto ignores conditions, so a two-route responder plays S3 here): `exists`
+/// decides with a listing of exactly that key, as `get_object` does.
+#[tokio::test]
+async fn exists_decides_a_denied_head_with_a_listing() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { break };
+            let mut buf = [0u8; 8192];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let answer = if head.starts_with("HEAD") {
+                "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_string()
+            } else {
+                let contents = if head.contains("prefix=models%2Fhere.json") {
+                    "<Contents><Key>models/here.json</Key><Size>2</Size></Contents>"
+                } else {
+                    ""
+                };
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name><Prefix>p</Prefix><KeyCount>{}</KeyCount><MaxKeys>1</MaxKeys><IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
+                    usize::from(!contents.is_empty())
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = c.write_all(answer.as_bytes());
+        }
+    });
+    let settings = AwsSettings::local(&endpoint);
+    let sdk = settings.load().await;
+    let store = S3Store::from_config(&sdk, &settings, "b");
+    assert!(!store.exists("models/gone.json").await.unwrap());
+    assert!(store.exists("models/here.json").await.unwrap());
+}

@@ -242,6 +242,11 @@ impl ObjectStore for S3Store {
             {
                 Ok(false)
             }
+            // denied HeadObject (module docs): a listing of exactly the key decides
+            Err(e) if status(&e) == Some(403) => match self.listed(key).await {
+                Some(found) => Ok(found),
+                None => Err(Self::err("exists", key, &e)),
+            },
             Err(e) => Err(Self::err("exists", key, &e)),
         }
     }
