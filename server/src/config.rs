@@ -66,6 +66,8 @@ pub struct ServeArgs {
 
     /// Require `Authorization: Bearer <KEY>` on /predict and /v2/* (401 `unauthorized` otherwise). In AWS
     /// the instance reads it from SSM Parameter Store at boot; it never appears in user-data or logs.
+    /// At least 16 characters, no whitespace (a key read from a file with its newline would lock every
+    /// client out): checked at start.
     #[arg(
         long,
         env = "POLARITY_API_KEY",
@@ -172,6 +174,27 @@ impl Limits {
     }
 }
 
+/// The shortest API key accepted.
+pub const MIN_API_KEY_CHARS: usize = 16;
+
+/// Checks an API key at start (the message never repeats it; a clap value parser would): at least [`MIN_API_KEY_CHARS`] characters, no
+/// whitespace or control characters anywhere (a bearer token cannot carry them, so a key with a trailing
+/// newline would lock every client out).
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_api_key(s: &str) -> Result<String, String> {
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the API key contains whitespace or control characters (a trailing newline from a file?); no client could send it".into());
+    }
+    if s.chars().count() < MIN_API_KEY_CHARS {
+        return Err(format!(
+            "the API key is shorter than {MIN_API_KEY_CHARS} characters"
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// Parses a non-negative, finite number of seconds such as `10` or `0.25`.
 ///
 /// # Errors
@@ -217,6 +240,20 @@ mod tests {
         assert_eq!(a.poll_interval, Duration::from_millis(500));
         assert_eq!(a.limits.max_batch, 8);
         assert!(Cli::try_parse_from(["x", "--poll-interval", "-1"]).is_err());
+        // API keys: whitespace anywhere or a short key are refused, and the message never shows the key
+        for bad in [
+            "abcdefghijklmnop ",
+            " abcdefghijklmnop",
+            "abcdefgh\nijklmnop",
+            "short-key",
+        ] {
+            let e = parse_api_key(bad).unwrap_err();
+            assert!(e.contains("API key") && !e.contains(bad.trim()), "{e}");
+        }
+        assert_eq!(
+            parse_api_key("abcdefghijklmnop").unwrap(),
+            "abcdefghijklmnop"
+        );
         assert!(
             Limits {
                 max_batch: 0,

@@ -159,6 +159,10 @@ pub async fn serve_with_source(
 /// Invalid limits, or a `--model` file that cannot be loaded.
 pub async fn start_state(args: &ServeArgs, source: &dyn ModelSource) -> anyhow::Result<AppState> {
     args.limits.validate().map_err(anyhow::Error::msg)?;
+    if let Some(k) = args.api_key.as_deref().filter(|k| !k.is_empty()) {
+        config::parse_api_key(k)
+            .map_err(|e| anyhow::anyhow!("--api-key / POLARITY_API_KEY: {e}"))?;
+    }
     if !(0.0..=1.0).contains(&args.shadow_sample) {
         anyhow::bail!(
             "--shadow-sample must be in [0, 1], got {}",

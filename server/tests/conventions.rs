@@ -171,7 +171,7 @@ async fn kserve_v2_routes() {
 #[tokio::test]
 async fn an_api_key_guards_inference_only() {
     let st = state(ServingOptions {
-        api_key: Some("s3cret-key".into()),
+        api_key: Some("s3cret-key-0123456789".into()),
         ..ServingOptions::default()
     });
     for (method, path, body) in [
@@ -195,7 +195,9 @@ async fn an_api_key_guards_inference_only() {
             "{path}"
         );
         assert_eq!(
-            call(&st, method, path, body, Some("s3cret-key")).await.0,
+            call(&st, method, path, body, Some("s3cret-key-0123456789"))
+                .await
+                .0,
             StatusCode::OK,
             "{path}"
         );
