@@ -620,6 +620,73 @@ fn warnings_from_the_tracking_layer_reach_stderr_without_secrets() {
 }
 
 #[test]
+fn after_a_crash_status_says_resume_and_resume_finishes_every_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample();
+    let h = dir.path().join("home");
+    let hs = h.to_str().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        &format!("text,label\n{}\n", l[..1500].join("\n")),
+    );
+    ok(&polarity(&[
+        "pipeline",
+        "run",
+        a.to_str().unwrap(),
+        "--home",
+        hs,
+    ]));
+    let list: Value = serde_json::from_slice(
+        &ok(&polarity(&["registry", "list", "--home", hs, "--json"])).stdout,
+    )
+    .unwrap();
+    let v1 = list[0]["version"].as_str().unwrap().to_string();
+    // killed after train committed, before validate wrote its record; and an upload stored but never ingested
+    std::fs::remove_file(h.join(format!("bucket/decisions/{v1}.json"))).unwrap();
+    std::fs::write(
+        h.join("bucket/incoming/b.csv"),
+        format!("text,label\n{}\n", l[1500..4000].join("\n")),
+    )
+    .unwrap();
+    let o = ok(&polarity(&["pipeline", "status", "--home", hs])).clone();
+    let out = stdout(&o);
+    assert!(
+        out.contains("incoming/b.csv (not ingested yet) — next: `polarity pipeline resume`")
+            && out.contains("not validated yet — next: `polarity pipeline resume`"),
+        "{out}"
+    );
+    let o = ok(&polarity(&["pipeline", "resume", "--home", hs])).clone();
+    let out = stdout(&o);
+    assert!(
+        out.contains("2 upload(s) to resume") && out.contains("[validate]"),
+        "{out}"
+    );
+    assert!(
+        h.join(format!("bucket/decisions/{v1}.json")).exists(),
+        "{out}"
+    );
+    let o = ok(&polarity(&["pipeline", "status", "--home", hs])).clone();
+    assert!(!stdout(&o).contains("next:"), "{}", stdout(&o));
+    let list: Value = serde_json::from_slice(
+        &ok(&polarity(&["registry", "list", "--home", hs, "--json"])).stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "b was trained on: {list}"
+    );
+    // resuming again changes nothing
+    let o = ok(&polarity(&["pipeline", "resume", "--home", hs])).clone();
+    assert!(
+        !stdout(&o).contains("[train   ] version") || stdout(&o).contains("already trained"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn read_only_commands_create_nothing_and_half_backends_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let o = polarity_in(Some(dir.path()), &["registry", "list"]);

@@ -15,6 +15,7 @@ use polarity_core::reader::{is_unprintable, quoted, visible};
 use polarity_pipeline::aws::AwsSettings;
 use polarity_pipeline::backend::{BackendArgs, Backends};
 use polarity_pipeline::config::{PipelineConfig, SettingsArgs};
+use polarity_pipeline::datasets::{DatasetStatus, DatasetView};
 use polarity_pipeline::embedded::{Dispatcher, Step};
 use polarity_pipeline::handler::StageHandler;
 use polarity_pipeline::layout::{self, Stage};
@@ -40,8 +41,26 @@ pub enum PipelineCommand {
     Run(RunArgs),
     /// Run one stage on one object, as its Lambda function would on the object's ObjectCreated event.
     Stage(StageArgs),
-    /// Where uploads are: each dataset's stage, the candidate trained on it and its verdict.
+    /// Where uploads are: each dataset's stage, the candidate trained on it and its verdict, and what to
+    /// run next.
     Status(StatusArgs),
+    /// Continue every upload's chain where it stopped (after a crash or a killed run): each upload under
+    /// incoming/ is run again; stages whose output exists skip their work and pass it on.
+    Resume(ResumeArgs),
+}
+
+/// `polarity pipeline resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Backends.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Pipeline settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Print one JSON object per stage and a final summary instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `polarity pipeline run`.
@@ -101,6 +120,7 @@ pub fn run(a: &PipelineArgs) -> Result<()> {
         PipelineCommand::Run(r) => runtime()?.block_on(run_files(r)),
         PipelineCommand::Stage(s) => runtime()?.block_on(run_one_stage(s)),
         PipelineCommand::Status(s) => runtime()?.block_on(status(s)),
+        PipelineCommand::Resume(r) => runtime()?.block_on(resume(r)),
     }
 }
 
@@ -222,6 +242,58 @@ async fn run_files(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs the chain again on every upload under incoming/, oldest first; committed stages skip their work.
+async fn resume(a: &ResumeArgs) -> Result<()> {
+    let cfg = a.settings.to_config()?;
+    let b = connect(&a.backend, true).await?;
+    let store = b.store.as_ref();
+    let mut uploads = Vec::new();
+    for key in store.list(layout::INCOMING).await? {
+        let at = store
+            .get_object(&key)
+            .await?
+            .and_then(|o| o.modified_ms)
+            .unwrap_or(0);
+        uploads.push((at, key));
+    }
+    uploads.sort();
+    if !a.json {
+        println!(
+            "store {}, registry {}: {} upload(s) to resume",
+            store.url(),
+            b.registry.url(),
+            uploads.len()
+        );
+    }
+    let dispatcher = Dispatcher::new(
+        store,
+        b.registry.as_ref(),
+        &cfg,
+        tracker::from_config(&cfg),
+        b.bucket.clone(),
+    );
+    let t0 = Instant::now();
+    let mut promoted_at = None;
+    for (_, key) in &uploads {
+        let json = a.json;
+        dispatcher
+            .run_key(key, |step| {
+                if json {
+                    println!("{}", serde_json::json!({ "stage": step.stage, "key": step.key, "seconds": step.elapsed.as_secs_f64(), "outcome": step.outcome }));
+                } else {
+                    println!("{}", describe(step));
+                }
+                if matches!(&step.outcome, StageOutcome::Validate(d) if d.promoted && !d.already) {
+                    promoted_at = Some(t0.elapsed());
+                }
+            })
+            .await
+            .with_context(|| format!("pipeline failed on {}", visible(key)))?;
+    }
+    telemetry::flush().await;
+    summarise(&b, a.json, t0, promoted_at).await
+}
+
 /// What is in production and why, after a run.
 async fn summarise(
     b: &Backends,
@@ -293,6 +365,10 @@ async fn run_one_stage(a: &StageArgs) -> Result<()> {
     Ok(())
 }
 
+fn all_keys(ds: &[DatasetView]) -> Vec<&str> {
+    ds.iter().map(|d| d.source_key.as_str()).collect()
+}
+
 async fn status(a: &StatusArgs) -> Result<()> {
     let b = connect(&a.backend, true).await?;
     let store = b.store.as_ref();
@@ -310,6 +386,28 @@ async fn status(a: &StatusArgs) -> Result<()> {
             }
         })
         .collect();
+    // uploads whose ingest never ran (or never finished)
+    let ingested: std::collections::BTreeSet<&str> = all_keys(&chosen).into_iter().collect();
+    let waiting: Vec<String> = match &a.upload {
+        None => store
+            .list(layout::INCOMING)
+            .await?
+            .into_iter()
+            .filter(|k| !ingested.contains(k.as_str()))
+            .collect(),
+        Some(_) => Vec::new(),
+    };
+    if !a.json {
+        for k in &waiting {
+            println!(
+                "{} (not ingested yet) — next: `polarity pipeline resume`",
+                visible(k)
+            );
+        }
+    }
+    if chosen.is_empty() && !waiting.is_empty() {
+        return Ok(());
+    }
     if chosen.is_empty() {
         match &a.upload {
             Some(u) => bail!(
@@ -359,9 +457,16 @@ async fn status(a: &StatusArgs) -> Result<()> {
                     println!("  validate {} — {}", dec.verdict, dec.reason);
                 }
                 (Some(v), None) => println!(
-                    "  train    version {} ({}), not validated yet",
+                    "  train    version {} ({}), not validated yet — next: `polarity pipeline resume`",
                     v.record.version, v.status
                 ),
+                (None, _)
+                    if d.status == DatasetStatus::Active || d.status == DatasetStatus::Pending =>
+                {
+                    println!(
+                        "  train    no version trained on it yet — next: `polarity pipeline resume`"
+                    )
+                }
                 (None, _) => println!("  train    no version trained on it yet"),
             }
         }
