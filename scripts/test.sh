@@ -6,28 +6,36 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv-tools/bin:$PWD/.venv-moto/bin:$PATH"
 export CI="${CI:-1}"
+T0=$(date +%s); LAST=$T0
+step() { # prints how long the previous step took, then the next step's title
+  local now; now=$(date +%s)
+  [ "$LAST" = "$T0" ] || echo "   (took $((now - LAST)) s)"
+  LAST=$now
+  echo "== $*"
+}
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all --check
-echo "== cargo clippy -D warnings"
+step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== one dependency feature set for every build (else CI compiles the AWS SDK several times)"
+step "one dependency feature set for every build (else CI compiles the AWS SDK several times)"
 bash scripts/check-features.sh
-echo "== tests"
+step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --exclude polarity-fuzz --locked --no-fail-fast
 else
   cargo test --workspace --exclude polarity-fuzz --locked --no-fail-fast --lib --bins --tests
 fi
-echo "== fuzz: the readers, the artifact decoder and the S3-event parser, a minute each from fuzz/corpus"
-POLARITY_FUZZ_SECONDS="${POLARITY_FUZZ_SECONDS:-60}" cargo test -p polarity-fuzz --locked --test fuzz -- --test-threads 1 --nocapture 2>&1 \
+step "fuzz: the readers, the artifact decoder and the S3-event parser, 20 s each from fuzz/corpus"
+POLARITY_FUZZ_SECONDS="${POLARITY_FUZZ_SECONDS:-20}" cargo test -p polarity-fuzz --locked --test fuzz -- --test-threads 1 --nocapture 2>&1 \
   | grep -E "inputs in|crashed|test result|panicked"
-echo "== doc tests"
+step "doc tests"
 cargo test --workspace --locked --doc
-echo "== infrastructure checks + dashboards against a live server and a real Prometheus"
+step "infrastructure checks + dashboards against a live server and a real Prometheus"
 bash scripts/check-infra.sh --panels
-echo "== AWS: terraform validate/test offline, apply to moto twice, stage roles and the pipeline chain under IAM"
+step "AWS: terraform validate/test offline, apply to moto twice, stage roles and the pipeline chain under IAM"
 bash scripts/check-aws.sh
-echo "== Lambda functions through the runtime API (cargo lambda watch + invoke, against moto)"
+step "Lambda functions through the runtime API (cargo lambda watch + invoke, against moto)"
 bash scripts/lambda-invoke-test.sh
-echo "== all checks passed"
+step "all checks passed"
+echo "   test command total: $(( $(date +%s) - T0 )) s"
