@@ -210,10 +210,23 @@ struct Body<'a> {
     error_type: ErrorType,
 }
 
+/// The longest error message a response carries, in characters: messages quote user input cut
+/// (`reader::quoted`), and this bounds what they quote through other layers (a JSON parser naming an
+/// unknown field, say).
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`].
+fn bounded(message: &str) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message.to_string(),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error_type) = self.kind();
-        let body = error_type.body(&self.to_string());
+        let body = error_type.body(&bounded(&self.to_string()));
         let mut r = (status, body).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -369,6 +369,30 @@ async fn every_malformed_request_gets_its_documented_4xx() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
         assert_eq!(h["content-type"], "application/json");
     }
+    // user input in an error is quoted and cut: a long path, method, unknown field or V2 datatype never
+    // comes back whole
+    let huge = "z".repeat(60_000);
+    let path = format!("/{huge}");
+    let method = "Q".repeat(3_000);
+    let field = json!({ huge.clone(): 1, "text": "fine" }).to_string();
+    let v2 = json!({"inputs": [{"name": "text", "shape": [1], "datatype": huge.clone(), "data": ["fine"]}]}).to_string();
+    for (m, p, body) in [
+        ("GET", path.as_str(), String::new()),
+        (method.as_str(), "/predict", String::new()),
+        ("POST", "/predict", field),
+        ("POST", "/v2/models/polarity/infer", v2),
+    ] {
+        let (s, v, _) = call(&st, m, p, body).await;
+        let e = v["error"].as_str().unwrap_or_default();
+        assert!(
+            s.is_client_error()
+                && !e.is_empty()
+                && e.chars().count() <= 301
+                && !e.contains(&"z".repeat(81)),
+            "{s} {}",
+            &e[..e.len().min(400)]
+        );
+    }
     // a multi-byte text within the character limit but above it in bytes is accepted
     let (s, _, _) = call(
         &st,

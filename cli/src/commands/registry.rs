@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use polarity_core::reader::quoted;
 use polarity_pipeline::artifacts::load_verified;
 use polarity_pipeline::backend::BackendArgs;
 use polarity_pipeline::config::MlflowArgs;
@@ -89,7 +90,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 /// Verifies `version`'s artifact (bytes against the recorded SHA-256, then a full decode) before a move.
 async fn verify(reg: &dyn Registry, store: &dyn ObjectStore, version: &str) -> Result<()> {
     let Some(rec) = reg.version(version).await? else {
-        bail!("no version {version} in {}", reg.url())
+        bail!("no version {} in {}", quoted(version), reg.url())
     };
     load_verified(store, &rec).await.with_context(|| {
         format!("refusing to put {version} in production: its artifact does not verify")
@@ -156,7 +157,7 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
         }
         RegistryCommand::Show { version } => {
             let Some(rec) = reg.version(version).await? else {
-                bail!("no version {version} in {}", reg.url())
+                bail!("no version {} in {}", quoted(version), reg.url())
             };
             let status = registry::statuses(reg)
                 .await?

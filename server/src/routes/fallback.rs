@@ -3,14 +3,20 @@
 
 use axum::http::{Method, Uri};
 
+use polarity_core::reader::quoted;
+
 use crate::error::ApiError;
 
 /// Unknown route.
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("{method} {}", uri.path()))
+    ApiError::NotFound(format!(
+        "{} {}",
+        quoted(method.as_str()),
+        quoted(uri.path())
+    ))
 }
 
 /// Known route, wrong method.
 pub async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(method.to_string())
+    ApiError::MethodNotAllowed(quoted(method.as_str()))
 }

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::predict::{SCRATCH, check_batch, json_response, predict_one};
+use polarity_core::reader::quoted;
+
 use crate::error::ApiError;
 use crate::state::{AppState, LoadedModel};
 
@@ -34,7 +36,8 @@ pub async fn ready(State(st): State<AppState>) -> Result<Json<Value>, ApiError> 
 fn model_named(st: &AppState, name: &str) -> Result<std::sync::Arc<LoadedModel>, ApiError> {
     if name != st.options().model_name {
         return Err(ApiError::NotFound(format!(
-            "model {name:?} (this server serves {:?})",
+            "model {} (this server serves {:?})",
+            quoted(name),
             st.options().model_name
         )));
     }
@@ -124,7 +127,7 @@ pub async fn infer(
     if input.datatype != "BYTES" {
         return Err(ApiError::InvalidRequest(format!(
             "the input's datatype must be BYTES, not {}",
-            input.datatype
+            quoted(&input.datatype)
         )));
     }
     let n = input.data.len();
@@ -132,8 +135,8 @@ pub async fn infer(
         || input.shape.iter().filter(|&&d| d != 1).count() > 1
     {
         return Err(ApiError::InvalidRequest(format!(
-            "shape {:?} does not hold the {n} texts in data",
-            input.shape
+            "shape {} does not hold the {n} texts in data",
+            quoted(&format!("{:?}", input.shape))
         )));
     }
     let chars = check_batch(&input.data, "inputs[0].data", st.limits())?;

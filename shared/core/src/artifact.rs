@@ -277,7 +277,7 @@ pub fn check(c: &Classifier) -> Result<(), ArtifactError> {
         .coef
         .iter()
         .enumerate()
-        .find(|(_, w)| !(w.abs() <= MAX_WEIGHT))
+        .find(|(_, w)| !w.is_finite() || w.abs() > MAX_WEIGHT)
     {
         return bad(format!(
             "the weight of feature {} (output {}) is {w:e}, not a finite number within ±{MAX_WEIGHT:e}",
@@ -290,7 +290,7 @@ pub fn check(c: &Classifier) -> Result<(), ArtifactError> {
         .intercept
         .iter()
         .enumerate()
-        .find(|(_, w)| !(w.abs() <= MAX_WEIGHT))
+        .find(|(_, w)| !w.is_finite() || w.abs() > MAX_WEIGHT)
     {
         return bad(format!(
             "intercept {i} is {w:e}, not a finite number within ±{MAX_WEIGHT:e}"
@@ -301,7 +301,7 @@ pub fn check(c: &Classifier) -> Result<(), ArtifactError> {
         .idf()
         .iter()
         .enumerate()
-        .find(|(_, v)| !(**v >= 1.0 && **v <= MAX_IDF))
+        .find(|(_, v)| !v.is_finite() || **v < 1.0 || **v > MAX_IDF)
     {
         return bad(format!(
             "the idf of feature {} is {v:e}, not within [1, {MAX_IDF}]",

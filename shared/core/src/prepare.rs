@@ -438,13 +438,15 @@ mod tests {
             ["negative", "positive"]
         );
         // a label map decides alone, as at ingest; a mapped class the model lacks is not a class
-        let mut mapped = Contract::default();
-        mapped.label_map = Some(
-            [("a", "positive"), ("b", "negative"), ("c", "mixed")]
-                .into_iter()
-                .map(|(k, n)| (k.to_string(), n.to_string()))
-                .collect(),
-        );
+        let mapped = Contract {
+            label_map: Some(
+                [("a", "positive"), ("b", "negative"), ("c", "mixed")]
+                    .into_iter()
+                    .map(|(k, n)| (k.to_string(), n.to_string()))
+                    .collect(),
+            ),
+            ..Contract::default()
+        };
         assert_eq!(
             got(&["a", "b", "c", "positive"], LabelScheme::Names, &mapped),
             ["positive", "negative", "-", "-"]

@@ -211,7 +211,7 @@ pub fn visible(s: &str) -> String {
             break;
         }
         if is_unprintable(c) {
-            out.extend(c.escape_unicode().to_string().chars());
+            out.push_str(&c.escape_unicode().to_string());
         } else {
             out.push(c);
         }

@@ -1,12 +1,12 @@
 //! [`FileRegistry`]: the registry in one JSON file, for embedded mode and tests. Every call is a
-//! read-modify-write under an exclusive lock file (`<file>.lock`, created with `O_EXCL`, holding the
-//! holder's process id; a lock whose holder no longer runs, or older than 30 s, is abandoned and taken
-//! over), and the file is replaced atomically, so the conditional semantics hold across threads and
-//! processes, and a process killed while holding the lock does not block the next run.
+//! read-modify-write under an exclusive operating-system lock on `<file>.lock` (`flock`, through
+//! `std::fs::File::lock`), and the file is replaced atomically, so the conditional semantics hold across
+//! threads and processes. The system releases the lock when its holder exits, killed or not, so nothing
+//! ever has to guess that a lock is abandoned (a hand-made lock file could be taken over by two waiters).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -17,10 +17,7 @@ use super::{
     HistoryEntry, PointerState, Registry, RegistryError, Transition, VerdictRecord, VersionRecord,
 };
 
-/// A lock this old is abandoned whoever holds it (a read-modify-write takes milliseconds).
-const STALE_LOCK: Duration = Duration::from_secs(30);
-/// How long a caller waits for the lock; longer than [`STALE_LOCK`], so a lock whose holder cannot be
-/// checked is taken over before the caller gives up.
+/// How long a caller waits for the lock (a read-modify-write takes milliseconds) before a retryable error.
 const LOCK_WAIT: Duration = Duration::from_secs(40);
 
 /// The file's content.
@@ -88,8 +85,11 @@ fn write(path: &Path, doc: &Doc) -> Result<(), RegistryError> {
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
-/// An exclusive lock file, removed on drop.
-struct Lock(PathBuf);
+/// The exclusive lock on `<file>.lock`, held while this lives (released when the file closes, or by the
+/// system when the process dies).
+struct Lock {
+    _held: std::fs::File,
+}
 
 impl Lock {
     fn acquire(path: &Path) -> Result<Self, RegistryError> {
@@ -97,47 +97,29 @@ impl Lock {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
         let lock = path.with_extension("json.lock");
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(|e| io(&lock, e))?;
         let start = std::time::Instant::now();
         loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&lock)
-            {
-                Ok(mut f) => {
-                    use std::io::Write as _;
-                    // best effort: without the id, others go by the lock's age
-                    let _ = write!(f, "{}", std::process::id());
-                    return Ok(Self(lock));
+            match f.try_lock() {
+                Ok(()) => return Ok(Self { _held: f }),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() > LOCK_WAIT => {
+                    return Err(RegistryError::Transient(format!(
+                        "{} is locked",
+                        lock.display()
+                    )));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let age = std::fs::metadata(&lock)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| SystemTime::now().duration_since(t).ok());
-                    let holder_gone = std::fs::read_to_string(&lock)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok())
-                        .is_some_and(|pid| !crate::store::process_alive(pid));
-                    if holder_gone || age.is_some_and(|a| a > STALE_LOCK) {
-                        let _ = std::fs::remove_file(&lock);
-                    } else if start.elapsed() > LOCK_WAIT {
-                        return Err(RegistryError::Transient(format!(
-                            "{} is locked",
-                            lock.display()
-                        )));
-                    }
+                Err(std::fs::TryLockError::WouldBlock) => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err(e) => return Err(io(&lock, e)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock, e)),
             }
         }
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -264,51 +246,44 @@ mod tests {
         .await;
     }
 
-    /// A pid that ran and exited.
-    fn dead_pid() -> u32 {
-        let mut c = std::process::Command::new("true").spawn().unwrap();
-        let pid = c.id();
-        c.wait().unwrap();
-        pid
-    }
-
     #[tokio::test]
-    async fn a_lock_left_by_a_killed_process_is_taken_over_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registry.json");
-        let reg = FileRegistry::new(&path);
-        std::fs::write(path.with_extension("json.lock"), dead_pid().to_string()).unwrap();
-        let t0 = std::time::Instant::now();
-        assert_eq!(reg.pointer().await.unwrap(), PointerState::default());
-        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
-        assert!(!path.with_extension("json.lock").exists());
-    }
-
-    #[tokio::test]
-    async fn a_lock_held_by_a_running_process_is_respected() {
+    async fn the_lock_is_held_while_its_holder_runs_and_released_when_it_is_killed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
         let reg = std::sync::Arc::new(FileRegistry::new(&path));
-        let mut holder = std::process::Command::new("sleep")
-            .arg("30")
+        reg.ensure().await.unwrap();
+        // another process holds the same OS lock (util-linux flock), then is killed mid-hold
+        let lock = path.with_extension("json.lock");
+        // --no-fork: flock itself runs the command, so killing it kills the holder of the lock
+        let mut holder = std::process::Command::new("flock")
+            .arg("--no-fork")
+            .arg(&lock)
+            .args(["sleep", "30"])
             .spawn()
             .unwrap();
-        let lock = path.with_extension("json.lock");
-        std::fs::write(&lock, holder.id().to_string()).unwrap();
+        let probe = std::fs::File::open(&lock).unwrap();
+        let t0 = std::time::Instant::now();
+        while probe.try_lock().is_ok() {
+            probe.unlock().unwrap();
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "flock never took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let waiting = tokio::spawn({
             let reg = reg.clone();
             async move { reg.pointer().await }
         });
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(!waiting.is_finished(), "went ahead while the holder runs");
-        std::fs::remove_file(&lock).unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
         let state = tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
-            .unwrap()
+            .expect("the lock of a killed holder is free at once")
             .unwrap()
             .unwrap();
         assert_eq!(state, PointerState::default());
-        holder.kill().unwrap();
-        holder.wait().unwrap();
     }
 }

@@ -68,7 +68,7 @@ pub enum RegistryError {
     )]
     Frozen,
     /// No such version.
-    #[error("no model version {0}")]
+    #[error("no model version {}", polarity_core::reader::quoted(.0))]
     UnknownVersion(String),
     /// A version with this name exists with different content.
     #[error("version {0} is already registered with a different artifact")]
@@ -77,7 +77,7 @@ pub enum RegistryError {
     #[error("nothing to roll back to: {0}")]
     NoRollbackTarget(String),
     /// The move would put in production the version that is already there.
-    #[error("{0} is already in production; nothing to do")]
+    #[error("{} is already in production; nothing to do", polarity_core::reader::quoted(.0))]
     NoOp(String),
     /// An operator promotion of a version whose decision failed rules, without `--force`.
     #[error(

@@ -15,7 +15,6 @@ mod s3;
 mod scoped;
 
 pub use local::LocalStore;
-pub(crate) use local::process_alive;
 pub use s3::S3Store;
 pub use scoped::Scoped;
 
