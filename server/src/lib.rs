@@ -49,15 +49,30 @@ pub fn app(state: AppState) -> Router {
     // bearer-token auth (when --api-key is set) on the inference routes only
     let inference = Router::new()
         .route("/predict", guarded(post(predict::predict)))
-        .route("/v2/health/live", get(v2::live))
-        .route("/v2/health/ready", get(v2::ready))
+        .route("/", guarded(post(predict::predict)))
+        .route("/v2", get(v2::server_metadata))
         .route("/v2/models/{name}", get(v2::metadata))
         .route("/v2/models/{name}/ready", get(v2::model_ready))
         .route("/v2/models/{name}/infer", guarded(post(v2::infer)))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(v2::version_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(v2::version_ready),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            guarded(post(v2::infer_version)),
+        )
         .route_layer(from_fn_with_state(state.clone(), crate::auth::require_key));
     let router = Router::new()
         .merge(inference)
         .route("/docs", get(docs::docs))
+        // health probes stay open with --api-key, like /health and /ready
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/info", get(info::info))

@@ -159,6 +159,11 @@ impl AppState {
         self.inner.model.load_full()
     }
 
+    /// The model the serving one replaced, kept warm for shadow scoring, if any.
+    pub fn previous_model(&self) -> Option<Arc<LoadedModel>> {
+        self.inner.previous.load_full()
+    }
+
     /// Atomically makes `m` the serving model and returns the previous one, which is kept warm for
     /// shadow scoring until the next swap.
     pub fn install(&self, m: LoadedModel) -> Option<Arc<LoadedModel>> {

@@ -73,6 +73,7 @@ async fn tei_inputs_get_teis_answer() {
         "best first: {v}"
     );
     assert!(list.iter().all(|x| x["label"].is_string()));
+    // as TEI's router reads them: two strings are a pair (one answer), a list of lists is a batch
     let (s, v) = call(
         &st,
         "POST",
@@ -82,13 +83,64 @@ async fn tei_inputs_get_teis_answer() {
     )
     .await;
     assert_eq!((s, v.as_array().unwrap().len()), (StatusCode::OK, 2));
-    assert!(v[0].is_array());
+    assert!(v[0].is_object(), "a pair gets one answer: {v}");
+    let (s, v) = call(
+        &st,
+        "POST",
+        "/",
+        r#"{"inputs": [["great"], ["awful", "film"]], "truncate": true, "truncation_direction": "Left"}"#,
+        None,
+    )
+    .await;
+    assert_eq!((s, v.as_array().unwrap().len()), (StatusCode::OK, 2), "{v}");
+    assert!(v[0].is_array() && v[1].is_array(), "{v}");
+    // raw_scores: log-probabilities, finite, in the same order
+    let (_, raw) = call(
+        &st,
+        "POST",
+        "/",
+        r#"{"inputs": "great", "raw_scores": true}"#,
+        None,
+    )
+    .await;
+    let (_, p) = call(&st, "POST", "/", r#"{"inputs": "great"}"#, None).await;
+    for (r, q) in raw.as_array().unwrap().iter().zip(p.as_array().unwrap()) {
+        assert_eq!(r["label"], q["label"]);
+        let (r, q) = (r["score"].as_f64().unwrap(), q["score"].as_f64().unwrap());
+        assert!(r.is_finite() && (r.exp() - q).abs() < 1e-9, "{raw} {p}");
+    }
+    // what huggingface_hub sends: parameters, answered with a list per text; top_k cuts it
+    let (s, v) = call(
+        &st,
+        "POST",
+        "/",
+        r#"{"inputs": "great", "parameters": {"top_k": 1, "function_to_apply": null}}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0][0]["label"], p[0]["label"]);
+    for bad in [
+        r#"{"inputs": ["a", "b", "c"]}"#,
+        r#"{"inputs": []}"#,
+        r#"{"inputs": [["a", "b", "c"]]}"#,
+        r#"{"inputs": 5}"#,
+    ] {
+        let (s, v) = call(&st, "POST", "/predict", bad, None).await;
+        assert_eq!(
+            (s, v["error_type"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")),
+            "{bad}: {v}"
+        );
+    }
     // the same limits and error table
     let (s, v) = call(
         &st,
         "POST",
         "/predict",
-        r#"{"inputs": ["a", "b", "c", "d"]}"#,
+        r#"{"inputs": [["a"], ["b"], ["c"], ["d"]]}"#,
         None,
     )
     .await;
@@ -160,6 +212,75 @@ async fn kserve_v2_routes() {
             .1["error_type"],
         "invalid_request"
     );
+    // server metadata, the served version's routes, another version 404
+    let (s, v) = call(&st, "GET", "/v2", "", None).await;
+    assert_eq!(
+        (s, v["extensions"][0].as_str()),
+        (StatusCode::OK, Some("binary_tensor_data")),
+        "{v}"
+    );
+    assert_eq!(
+        call(&st, "GET", "/v2/models/polarity/versions/v1", "", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(
+            &st,
+            "GET",
+            "/v2/models/polarity/versions/v1/ready",
+            "",
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (s, v1) = call(
+        &st,
+        "POST",
+        "/v2/models/polarity/versions/v1/infer",
+        body,
+        None,
+    )
+    .await;
+    let (_, v0) = call(&st, "POST", "/v2/models/polarity/infer", body, None).await;
+    assert_eq!((s, &v1["outputs"]), (StatusCode::OK, &v0["outputs"]));
+    for path in [
+        "/v2/models/polarity/versions/v9",
+        "/v2/models/polarity/versions/v9/ready",
+    ] {
+        assert_eq!(
+            call(&st, "GET", path, "", None).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        call(
+            &st,
+            "POST",
+            "/v2/models/polarity/versions/v9/infer",
+            body,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    // outputs select; an unknown one is a client error
+    let only = r#"{"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["great fun", "awful"]}], "outputs": [{"name": "label"}]}"#;
+    let (_, o) = call(&st, "POST", "/v2/models/polarity/infer", only, None).await;
+    assert_eq!(o["outputs"].as_array().unwrap().len(), 1);
+    assert_eq!(o["outputs"][0], v0["outputs"][0]);
+    let unknown = r#"{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}], "outputs": [{"name": "logits"}]}"#;
+    assert_eq!(
+        call(&st, "POST", "/v2/models/polarity/infer", unknown, None)
+            .await
+            .1["error_type"],
+        "invalid_request"
+    );
     // no model yet: 503 no_model
     let empty = AppState::new(Limits::default()).unwrap();
     assert_eq!(
@@ -202,7 +323,15 @@ async fn an_api_key_guards_inference_only() {
             "{path}"
         );
     }
-    for path in ["/health", "/ready", "/metrics", "/openapi.json", "/docs"] {
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/v2/health/live",
+        "/v2/health/ready",
+    ] {
         assert_eq!(
             call(&st, "GET", path, "", None).await.0,
             StatusCode::OK,
@@ -230,6 +359,24 @@ async fn docs_page_is_embedded() {
         .unwrap();
     let html = String::from_utf8_lossy(&html);
     assert!(html.contains("fetch(\"/openapi.json\")"));
+    assert!(
+        html.contains(r#"path.replace("{name}", "polarity")"#),
+        "try-it URLs name the served model"
+    );
+    let named = state(ServingOptions {
+        model_name: "sentiment".into(),
+        ..ServingOptions::default()
+    });
+    let resp = app(named)
+        .oneshot(Request::get("/docs").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let named_html = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&named_html).contains(r#"path.replace("{name}", "sentiment")"#)
+    );
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "nothing fetched from elsewhere"

@@ -1,6 +1,17 @@
-//! `POST /predict`: `{"text": "…"}` → one prediction; `{"texts": ["…", …]}` → `{"predictions": […]}`.
-//! Optional `"explain": true` adds the n-grams that pushed hardest towards the predicted class. Every
-//! response carries the serving model's version in the body and in the `x-model-version` header.
+//! `POST /predict` (and `POST /`, as TEI serves classification at both): `{"text": "…"}` → one
+//! prediction; `{"texts": ["…", …]}` → `{"predictions": […]}`. Optional `"explain": true` adds the
+//! n-grams that pushed hardest towards the predicted class. Every response carries the serving model's
+//! version in the body and in the `x-model-version` header.
+//!
+//! Text Embeddings Inference's shape, as its router defines it: `inputs` is a text, a pair
+//! `[text, text]` or a batch `[[text], [text, text], …]`; the answer is every label with its score, best
+//! first (a list per text for a batch). `raw_scores: true` gives log-probabilities (the model's logits up
+//! to a constant) instead of probabilities. `truncate` and `truncation_direction` are accepted and change
+//! nothing: texts are not cut to a token budget, `--max-text-chars` applies. A pair is scored as its two
+//! texts joined by a space (the model reads one text). The Hugging Face Inference API's shape, what
+//! `huggingface_hub`'s `text_classification` sends, adds `parameters` (`top_k`: keep the best k labels;
+//! `function_to_apply`: `softmax` and `sigmoid` give the probabilities, `none` the log-probabilities) and
+//! is answered with a list per text, a single text included, as that API does.
 //!
 //! [`guard`] reads the body first, bounded by `--max-body-bytes` (a larger declared `Content-Length` is
 //! refused at once with 413) and by `--request-timeout` (a body that never arrives is the client's fault:
@@ -47,23 +58,98 @@ pub struct PredictRequest {
     /// Return the n-grams behind each decision.
     #[serde(default)]
     pub explain: bool,
-    /// Text Embeddings Inference's request shape: one text or several; the answer is TEI's
-    /// (`[{"label", "score"}, …]` per text, best first).
+    /// Text Embeddings Inference's request shape (module docs): a text, a pair or a batch.
     #[serde(default, deserialize_with = "not_null")]
-    pub inputs: Option<Inputs>,
+    pub inputs: Option<serde_json::Value>,
+    /// TEI: accepted, changes nothing (module docs).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub truncate: Option<bool>,
+    /// TEI: accepted, changes nothing (module docs).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub truncation_direction: Option<TruncationDirection>,
+    /// TEI: log-probabilities instead of probabilities.
+    #[serde(default)]
+    pub raw_scores: bool,
+    /// The Hugging Face Inference API's parameters (module docs).
+    #[serde(default)]
+    pub parameters: Option<HfParameters>,
 }
 
-/// TEI's `inputs`: one text or a list.
+/// TEI's `truncation_direction`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Inputs {
-    /// One text.
-    One(String),
-    /// Several texts.
-    Many(Vec<String>),
+pub enum TruncationDirection {
+    /// From the left.
+    #[serde(alias = "left")]
+    Left,
+    /// From the right.
+    #[serde(alias = "right")]
+    Right,
 }
 
-/// One label and its probability, TEI's shape.
+/// The Hugging Face Inference API's text-classification parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct HfParameters {
+    /// Keep the best `k` labels per text.
+    #[serde(default)]
+    pub top_k: Option<usize>,
+    /// `softmax` or `sigmoid`: probabilities; `none`: log-probabilities.
+    #[serde(default)]
+    pub function_to_apply: Option<FunctionToApply>,
+}
+
+/// How scores are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionToApply {
+    /// Probabilities.
+    Softmax,
+    /// The probabilities too: each label's probability is the sigmoid of its log-odds against the rest.
+    Sigmoid,
+    /// Log-probabilities.
+    None,
+}
+
+/// The texts of TEI's `inputs` and whether it was one sequence (a text or a pair) rather than a batch.
+fn tei_texts(v: serde_json::Value) -> Result<(Vec<String>, bool), ApiError> {
+    use serde_json::Value;
+    let shapes = "\"inputs\" is a text, a pair [text, text], or a batch [[text], [text, text], …] (TEI's shapes)";
+    let bad = || ApiError::InvalidRequest(shapes.into());
+    let sequence = |items: Vec<Value>| -> Result<String, ApiError> {
+        let texts: Vec<String> = items
+            .into_iter()
+            .map(|x| match x {
+                Value::String(s) => Ok(s),
+                _ => Err(bad()),
+            })
+            .collect::<Result<_, _>>()?;
+        match texts.as_slice() {
+            [one] => Ok(one.clone()),
+            [a, b] => Ok(format!("{a} {b}")),
+            _ => Err(bad()),
+        }
+    };
+    match v {
+        Value::String(s) => Ok((vec![s], true)),
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => {
+            Ok((vec![sequence(items)?], true))
+        }
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_array) => {
+            let texts = items
+                .into_iter()
+                .map(|x| match x {
+                    Value::Array(inner) => sequence(inner),
+                    _ => Err(bad()),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((texts, false))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// One label and its score, TEI's shape.
 #[derive(Serialize)]
 struct LabelScore<'a> {
     label: &'a str,
@@ -289,12 +375,18 @@ pub(crate) fn check_batch(
         .collect()
 }
 
-/// TEI's answer: per text, every label with its probability, best first (a list of lists for a batch).
-fn tei(st: &AppState, m: &LoadedModel, inputs: Inputs) -> Result<Response, ApiError> {
-    let (texts, single) = match inputs {
-        Inputs::One(t) => (vec![t], true),
-        Inputs::Many(ts) => (ts, false),
-    };
+/// TEI's answer (module docs): per text, every label with its score, best first; a list of lists for a
+/// batch, and always under `parameters` (the Hugging Face Inference API's shape).
+fn tei(st: &AppState, m: &LoadedModel, req: PredictRequest) -> Result<Response, ApiError> {
+    let hf = req.parameters.is_some();
+    let params = req.parameters.unwrap_or_default();
+    let log = req.raw_scores || params.function_to_apply == Some(FunctionToApply::None);
+    if params.top_k == Some(0) {
+        return Err(ApiError::InvalidRequest(
+            "parameters.top_k must be at least 1".into(),
+        ));
+    }
+    let (texts, single) = tei_texts(req.inputs.unwrap_or_default())?;
     let chars = if single {
         vec![check_text(
             &texts[0],
@@ -315,14 +407,23 @@ fn tei(st: &AppState, m: &LoadedModel, inputs: Inputs) -> Result<Response, ApiEr
                 let mut v: Vec<LabelScore> = labels
                     .iter()
                     .zip(&p.probabilities.probs)
-                    .map(|(l, &score)| LabelScore { label: l, score })
+                    .map(|(l, &p)| LabelScore {
+                        label: l,
+                        // finite: a probability that underflowed to 0 gives ln of the smallest normal
+                        score: if log {
+                            p.max(f64::MIN_POSITIVE).ln()
+                        } else {
+                            p
+                        },
+                    })
                     .collect();
                 v.sort_by(|a, b| b.score.total_cmp(&a.score));
+                v.truncate(params.top_k.unwrap_or(usize::MAX));
                 v
             })
             .collect()
     });
-    let body = if single {
+    let body = if single && !hf {
         serde_json::to_vec(&per_text[0])
     } else {
         serde_json::to_vec(&per_text)
@@ -355,14 +456,19 @@ pub async fn predict(
     let req = parse(body, limits.max_body_bytes)?;
     let m = st.model().ok_or(ApiError::NoModel)?;
     let max_chars = limits.max_text_chars;
-    if let Some(inputs) = req.inputs {
+    if req.inputs.is_some() {
         if req.text.is_some() || req.texts.is_some() || req.explain {
             return Err(ApiError::InvalidRequest(
                 "\"inputs\" (TEI's shape) goes alone, without \"text\", \"texts\" or \"explain\""
                     .into(),
             ));
         }
-        return tei(&st, &m, inputs);
+        return tei(&st, &m, req);
+    }
+    if req.raw_scores || req.parameters.is_some() || req.truncate.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "\"raw_scores\", \"truncate\" and \"parameters\" go with TEI's \"inputs\"".into(),
+        ));
     }
     let body = match (req.text, req.texts) {
         (Some(text), None) => {
