@@ -5,12 +5,16 @@ wrk at concurrency 1, 16, 64 on the SST-2 dev sentences (POST /predict {"text": 
 the c=64 ratio again --repeat times (Polarity and the peer with 2 workers alternating, for the spread), cold
 start (process spawn -> first HTTP 200 from POST /predict, median of N), RSS for both, and the cost of shadow
 agreement: Polarity at c=64 after a hot swap with --shadow-sample 0, 0.1 and 1 (the replaced model scores that
-share of texts too). Prints markdown tables with ratios and writes them to bench/results/serve.md. Python
+share of texts too), and the request shapes at c=64 on one server (Polarity's {"text"} on /predict, TEI's
+{"inputs"} on /, a KServe V2 JSON tensor; with --baseline another binary's {"text"} alternating, to price a
+change). Prints markdown tables with ratios and writes them to bench/results/serve.md. Python
 stdlib + wrk only.
 
 Usage (from the repo root):
   cargo build --release -p polarity-server -p polarity-cli
   python3 bench/serve_bench.py [--duration 10] [--conc 1 16 64] [--peer-workers 1 2] [--runs 5]
+  python3 bench/serve_bench.py --only-shapes [--shapes 5] [--baseline OLD/polarity-server]
+      (writes bench/results/serve-shapes.md)
 The peer needs /tmp/peervenv and /tmp/peer_artifacts/sst2_model.joblib (see ../shared/peers/README.md).
 """
 import argparse, http.client, json, os, socket, statistics, subprocess, sys, time
@@ -36,6 +40,11 @@ ap.add_argument("--skip-peer", action="store_true")
 ap.add_argument("--repeat", type=int, default=3, help="extra c=64 runs of each server for the ratio's spread")
 ap.add_argument("--shadow", type=float, nargs="*", default=[0.0, 0.1, 1.0], help="shadow samples to measure")
 ap.add_argument("--shadow-runs", type=int, default=3)
+ap.add_argument("--shapes", type=int, default=3, metavar="RUNS",
+                help="c=64 runs of each request shape ({\"text\"} on /predict, TEI on /, a V2 JSON tensor), 0: none")
+ap.add_argument("--baseline", help="another polarity-server binary (e.g. the previous commit's), measured on "
+                "{\"text\"} alternating with this one in the shapes runs")
+ap.add_argument("--only-shapes", action="store_true", help="measure the request shapes only (no peer, shadow, cold start)")
 a = ap.parse_args()
 
 BODY = json.dumps({"text": "a gorgeous , witty , seductive movie ."})
@@ -116,6 +125,47 @@ def shadow_cost(samples, runs):
     return out
 
 
+def shapes_cost(runs):
+    """c=64 throughput of each request shape on one server, runs interleaved (and of --baseline on {"text"});
+    returns markdown lines."""
+    servers = [("this", SERVER)] + ([("baseline", a.baseline)] if a.baseline else [])
+    procs, ports = {}, {}
+    res = {}
+    try:
+        for name, binary in servers:
+            ports[name] = free_port()
+            procs[name] = subprocess.Popen([binary, "--model", a.model, "--addr", f"127.0.0.1:{ports[name]}"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_ready(ports[name]); wrk(ports[name], 16, 2, "text")
+        for i in range(runs):
+            for name, _ in servers:
+                for shape in (SHAPES if name == "this" else ["text"]):
+                    r = wrk(ports[name], 64, a.duration, shape)
+                    if r["non2xx"] or r["sockerr"]:
+                        raise RuntimeError(f"{name} {shape}: {r['non2xx']} non-2xx, {r['sockerr']} socket errors")
+                    res.setdefault((name, shape), []).append(r)
+                    print(f"  run {i + 1} {name:<8} {shape:<4} {r['rps']:.0f} req/s p99 {r['p99_ms']:.2f} ms", flush=True)
+    finally:
+        for p in procs.values():
+            stop(p)
+    med = {k: statistics.median(r["rps"] for r in v) for k, v in res.items()}
+    out = ["", f"Request shapes at c=64 (one server, {runs} interleaved runs of {a.duration} s each; `bench/shapes.lua`):", "",
+           "| shape | route | req/s (median) | runs | p99 ms (median) | vs {\"text\"} |", "|---|---|---:|---|---:|---:|"]
+    for shape, route in SHAPES.items():
+        rs = res[("this", shape)]
+        out.append(f"| {shape} | POST {route} | {med[('this', shape)]:.0f} | " + ", ".join(f"{r['rps']:.0f}" for r in rs)
+                   + f" | {statistics.median(r['p99_ms'] for r in rs):.2f} | {med[('this', shape)] / med[('this', 'text')]:.2f} |")
+    if a.baseline:
+        rs = res[("baseline", "text")]
+        ratios = [n["rps"] / b["rps"] for n, b in zip(res[("this", "text")], rs)]
+        out.append("")
+        out.append(f"{{\"text\"}} on /predict against `{os.path.basename(a.baseline)}` (the baseline binary), alternating: "
+                   f"baseline median {med[('baseline', 'text')]:.0f} req/s (runs " + ", ".join(f"{r['rps']:.0f}" for r in rs)
+                   + f"); this / baseline per run " + ", ".join(f"{x:.3f}" for x in ratios)
+                   + f", median **{statistics.median(ratios):.3f}**.")
+    return out
+
+
 def stop(p):
     p.terminate()
     try: p.wait(timeout=15)
@@ -133,9 +183,14 @@ def status_kb(pids, field):
     return tot / 1024
 
 
-def wrk(port, c, d):
-    cmd = ["wrk", f"-t{min(c, 2)}", f"-c{c}", f"-d{d}s", "--timeout", "10s", "-s", LUA,
-           f"http://127.0.0.1:{port}/predict", "--", DEV]
+SHAPES = {"text": "/predict", "tei": "/", "v2": "/v2/models/polarity/infer"}
+SHAPES_LUA = os.path.join(ROOT, "bench", "shapes.lua")
+
+
+def wrk(port, c, d, shape=None):
+    script, path, extra = (LUA, "/predict", []) if shape is None else (SHAPES_LUA, SHAPES[shape], [shape])
+    cmd = ["wrk", f"-t{min(c, 2)}", f"-c{c}", f"-d{d}s", "--timeout", "10s", "-s", script,
+           f"http://127.0.0.1:{port}{path}", "--", DEV, *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     r = json.loads(next(l for l in out.splitlines() if l.startswith("WRKJSON "))[8:])
     r["sockerr"] = r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"]
@@ -199,6 +254,15 @@ def main():
         subprocess.run([CLI, "train", "--data", TRAIN, "--test", DEV, "--out", a.model], check=True,
                        stdout=subprocess.DEVNULL)
     load0 = os.getloadavg()
+    if a.only_shapes:
+        text = "\n".join(shapes_cost(a.shapes or 3))
+        print(text)
+        path = os.path.join(os.path.dirname(a.out), "serve-shapes.md")
+        with open(path, "w") as f:
+            f.write("# Serving benchmark: request shapes\n\nMade by `python3 bench/serve_bench.py --only-shapes"
+                    + (" --baseline <previous server>" if a.baseline else "") + f"`, {time.strftime('%Y-%m-%d %H:%M')}, "
+                    f"{os.cpu_count()} cores, loadavg before {load0[0]:.2f} after {os.getloadavg()[0]:.2f}.\n" + text + "\n")
+        return
     print(f"cores {os.cpu_count()}, loadavg before {load0[0]:.2f}; wrk -d{a.duration}s on {DEV}", flush=True)
     rows = []
     r, pol_count = load_runs("polarity", start_polarity, stop, free_port(), lambda p: [p.pid])
@@ -218,6 +282,7 @@ def main():
             print(f"  run {i + 1}: polarity {rp['rps']:.0f} (p99 {rp['p99_ms']:.2f} ms), peer 2w {rq['rps']:.0f} -> "
                   f"{rp['rps'] / rq['rps']:.1f}x", flush=True)
     shadow = shadow_cost(a.shadow, a.shadow_runs) if a.shadow else {}
+    shapes = shapes_cost(a.shapes) if a.shapes else []
     print("cold start ...", flush=True)
     pol_cold = cold(start_polarity, stop)
     peer_cold = [] if a.skip_peer else cold(lambda port: peer.start(1, port), peer.stop)
@@ -267,6 +332,7 @@ def main():
             out.append(f"| {smp} | {med:.0f} | " + ", ".join(f"{r['rps']:.0f}" for r in rs)
                        + f" | {statistics.median(r['p99_ms'] for r in rs):.2f} | {med / base:.2f} |")
         out.append("")
+    out += shapes
     total_non2xx = sum(r["non2xx"] + r["sockerr"] for r in pol.values())
     worst_p99 = max(r["p99_ms"] for r in pol.values())
     out.append(f"Targets: p99 <= 5 ms: worst polarity p99 {worst_p99:.2f} ms -> {'met' if worst_p99 <= 5 else 'NOT met'}; "

@@ -4,7 +4,8 @@
 # browser driver (scripts/browser, playwright-core from npm, driving the Debian chromium), Python tools in venvs
 # under the repository
 # (gitignored): .venv-moto (moto server + awscli), .venv-tools (cargo-lambda, checkov), .venv-mlflow (MLflow
-# tracking server), and cargo-nextest.
+# tracking server), .venv-clients (huggingface_hub and tritonclient, the clients server/tests/clients.rs runs), and
+# cargo-nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,7 @@ venv() { # dir import-check pip-args...
 venv .venv-moto "import moto, awscli" "moto[server]" awscli
 venv .venv-tools "import checkov; import shutil, sys; sys.exit(shutil.which('cargo-lambda', path='.venv-tools/bin') is None)" checkov cargo-lambda
 venv .venv-mlflow "import mlflow" mlflow
+venv .venv-clients "import huggingface_hub, tritonclient.http, numpy" huggingface_hub "tritonclient[http]" numpy
 
 if ! [ -d scripts/browser/node_modules/playwright-core ]; then
   echo "setup: scripts/browser <- npm ci"

@@ -20,15 +20,15 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "one dependency feature set for every build (else CI compiles the AWS SDK several times)"
 bash scripts/check-features.sh
-step "tests"
+# The fuzz targets (the readers, the artifact decoder, the S3-event parser) run among the tests, 20 s each from
+# fuzz/corpus: in the same build (a separate `cargo test -p polarity-fuzz` recompiled for minutes).
+export POLARITY_FUZZ_SECONDS="${POLARITY_FUZZ_SECONDS:-20}"
+step "tests (and the fuzz targets, ${POLARITY_FUZZ_SECONDS} s each)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --exclude polarity-fuzz --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast
 else
-  cargo test --workspace --exclude polarity-fuzz --locked --no-fail-fast --lib --bins --tests
+  cargo test --workspace --locked --no-fail-fast --lib --bins --tests
 fi
-step "fuzz: the readers, the artifact decoder and the S3-event parser, 20 s each from fuzz/corpus"
-POLARITY_FUZZ_SECONDS="${POLARITY_FUZZ_SECONDS:-20}" cargo test -p polarity-fuzz --locked --test fuzz -- --test-threads 1 --nocapture 2>&1 \
-  | grep -E "inputs in|crashed|test result|panicked"
 step "doc tests"
 cargo test --workspace --locked --doc
 step "infrastructure checks + dashboards against a live server and a real Prometheus"

@@ -8,10 +8,11 @@
 //! |------------|-------|---------|
 //! | `readers`  | [`polarity_core::reader::read_bytes`] in every format, with and without a header row, columns by name and position; then the labels and the one data preparation | `rows_in = accepted + rejected`, one line per text, label indices in range, nothing lost by [`polarity_core::prepare::prepare`] |
 //! | `artifact` | [`polarity_core::artifact::decode`] of mutated payloads whose length and checksum are recomputed (what anyone can forge) | an error or a model that predicts a probability distribution and re-decodes |
+//! | `records`  | registry and decision records as stored (a version record, the pointer, its history, a model card, a decision record, top n-grams, any times and numbers) through [`polarity_pipeline::report::render`] | the page renders, whatever the values (no panic on times of 0 or in the far future, NaN-free inputs of any size, empty or huge lists) and no stored value reaches it unescaped (the page has no `<script`) |
 //! | `s3_event` | the S3 event JSON through [`polarity_pipeline::events::object_refs`], and [`polarity_pipeline::layout::decode_s3_key`] on arbitrary strings | decoded keys route without panicking; encode → decode round-trips |
 //!
 //! `POLARITY_FUZZ_SECONDS=60 cargo test -p polarity-fuzz` runs each target for a minute (the test command
-//! does); the default is a couple of seconds so an ordinary test run stays quick.
+//! sets 20 s); the default is a couple of seconds so an ordinary test run stays quick.
 
 use std::panic::AssertUnwindSafe;
 
@@ -23,9 +24,10 @@ use sha2::{Digest, Sha256};
 pub type Target = fn(&[u8]);
 
 /// The targets by name (also the corpus folder names).
-pub const TARGETS: [(&str, Target); 3] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("readers", readers),
     ("artifact", artifact),
+    ("records", records),
     ("s3_event", s3_event),
 ];
 
@@ -128,6 +130,60 @@ pub fn s3_event(data: &[u8]) {
             Some(s)
         );
     }
+}
+
+/// What the report page is made from, as our stores hold it (the seeds in `corpus/records/` are from a real
+/// embedded run).
+#[derive(serde::Deserialize)]
+struct Records {
+    record: polarity_pipeline::registry::VersionRecord,
+    #[serde(default)]
+    pointer: polarity_pipeline::registry::PointerState,
+    #[serde(default)]
+    card: Option<polarity_pipeline::records::card::ModelCard>,
+    #[serde(default)]
+    decision: Option<polarity_pipeline::records::decision::Decision>,
+    #[serde(default)]
+    history: Vec<polarity_pipeline::registry::HistoryEntry>,
+    #[serde(default)]
+    top_terms: Vec<(String, Vec<(String, f64)>)>,
+    #[serde(default)]
+    generated_at: u64,
+}
+
+/// The records target (see the crate docs).
+pub fn records(data: &[u8]) {
+    use polarity_pipeline::report::{ClassTerms, ReportData, render};
+    let Ok(r) = serde_json::from_slice::<Records>(data) else {
+        return;
+    };
+    let status = polarity_pipeline::registry::status_of(
+        &r.pointer,
+        &r.history,
+        &r.record.version,
+        r.decision.as_ref().map(|d| d.verdict),
+    );
+    let page = render(&ReportData {
+        record: r.record,
+        status,
+        production: r.pointer.version,
+        card: r.card,
+        decision: r.decision,
+        history: r.history,
+        top_terms: r
+            .top_terms
+            .into_iter()
+            .map(|(class, terms)| ClassTerms { class, terms })
+            .collect(),
+        generated_at: r.generated_at,
+    });
+    assert!(page.starts_with("<!DOCTYPE html>"), "not a page");
+    assert!(page.trim_end().ends_with("</html>"), "a cut page");
+    // the page has no scripts, so a `<script` can only be a stored value that was not escaped
+    assert!(
+        !page.to_ascii_lowercase().contains("<script"),
+        "a stored value reached the page unescaped"
+    );
 }
 
 /// A small, fast, seeded generator (xorshift64*).

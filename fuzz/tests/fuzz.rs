@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use sha2::Digest;
+
 use polarity_fuzz::{TARGETS, run};
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
@@ -42,10 +44,13 @@ fn fuzz(name: &str) {
         Err((input, msg)) => {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes");
             std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join(format!(
-                "{name}-{:016x}",
-                polarity_fuzz::Rng::new(input.len() as u64 + 1).next_u64()
-            ));
+            // named by content, so two crashing inputs never overwrite each other
+            let digest: String = sha2::Sha256::digest(&input)
+                .iter()
+                .take(12)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let path = dir.join(format!("{name}-{digest}"));
             std::fs::write(&path, &input).unwrap();
             panic!(
                 "{name} crashed on {} ({} bytes): {msg}",
@@ -64,6 +69,11 @@ fn readers() {
 #[test]
 fn artifact() {
     fuzz("artifact");
+}
+
+#[test]
+fn records() {
+    fuzz("records");
 }
 
 #[test]

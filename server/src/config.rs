@@ -134,6 +134,21 @@ pub struct Limits {
     )]
     pub max_concurrent_requests: usize,
 
+    /// Bytes of request bodies held at once, over all connections: a body reserves its declared length
+    /// (`--max-body-bytes` when chunked) before it is read, and a request that does not fit gets 503 `busy`
+    /// at once. At least `--max-body-bytes`.
+    #[arg(long, env = "POLARITY_MAX_BUFFERED_BYTES", value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_buffered_bytes: usize,
+
+    /// Open connections at once; one more is answered 503 `busy` and closed.
+    #[arg(
+        long,
+        env = "POLARITY_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 4096
+    )]
+    pub max_connections: usize,
+
     /// Seconds a `/predict` body may take to arrive (else 408 `body_timeout`, before any concurrency
     /// permit is taken) and, separately, the prediction may take (else 503 `timeout`).
     #[arg(long, env = "POLARITY_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
@@ -147,6 +162,8 @@ impl Default for Limits {
             max_batch: 64,
             max_text_chars: 10_000,
             max_concurrent_requests: 512,
+            max_buffered_bytes: 64 << 20,
+            max_connections: 4096,
             request_timeout: Duration::from_secs(10),
         }
     }
@@ -163,9 +180,19 @@ impl Limits {
             (self.max_batch, "--max-batch"),
             (self.max_text_chars, "--max-text-chars"),
             (self.max_concurrent_requests, "--max-concurrent-requests"),
+            (self.max_connections, "--max-connections"),
         ];
         if let Some((_, flag)) = zero.iter().find(|(v, _)| *v == 0) {
             return Err(format!("{flag} must be at least 1"));
+        }
+        if u32::try_from(self.max_body_bytes).is_err() {
+            return Err(format!("--max-body-bytes must be at most {}", u32::MAX));
+        }
+        if self.max_buffered_bytes < self.max_body_bytes {
+            return Err(format!(
+                "--max-buffered-bytes ({}) must be at least --max-body-bytes ({})",
+                self.max_buffered_bytes, self.max_body_bytes
+            ));
         }
         if self.request_timeout.is_zero() {
             return Err("--request-timeout must be positive".into());

@@ -10,6 +10,8 @@
 //! * hyper answers a malformed request line or header (400), an overlong URI (414) and an oversized
 //!   header block (431) itself, with an empty body, before the router sees anything. [`JsonErrors`] turns
 //!   those into the same `{"error", "error_type"}` bodies as every other error ([`ErrorType`]).
+//! * At most `max_connections` connections are served at once; one more is answered 503 `busy` and closed
+//!   at once (see [`refuse`]), so descriptors and per-connection buffers stay bounded.
 //! * On shutdown: stop accepting, let in-flight requests finish (idle keep-alive connections close), and
 //!   return after at most `drain`.
 
@@ -37,6 +39,8 @@ pub struct ConnSettings {
     pub idle_timeout: Duration,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub drain: Duration,
+    /// Connections open at once; one more is answered 503 `busy` and closed.
+    pub max_connections: usize,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains (see the module docs).
@@ -54,6 +58,11 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(None)
         .keep_alive(true);
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        settings
+            .max_connections
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    ));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -67,6 +76,10 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Ok(slot) = open.clone().try_acquire_owned() else {
+                    tokio::spawn(refuse(tcp, settings.max_connections));
+                    continue;
+                };
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
@@ -75,6 +88,7 @@ pub async fn serve(
                 let conn = http.serve_connection(io, svc);
                 let watched = graceful.watch(conn);
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(e) = watched.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
@@ -91,6 +105,26 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Answers a connection over the limit with a 503 `busy` JSON response (within a second, so a client that
+/// does not read cannot hold the task) and closes it, without reading its request.
+async fn refuse(mut tcp: tokio::net::TcpStream, limit: usize) {
+    use tokio::io::AsyncWriteExt;
+    tracing::debug!(limit, "connection refused: at the connection limit");
+    let body = ErrorType::Busy.body(&format!(
+        "the server has its limit of {limit} connections open; retry shortly"
+    ));
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(head.as_bytes()).await?;
+        tcp.write_all(&body).await?;
+        tcp.shutdown().await
+    })
+    .await;
 }
 
 /// Where a connection is in its current request, as seen from the bytes that pass.

@@ -24,6 +24,7 @@
 //! | `internal`           | 500 | a server bug; never caused by client input |
 //! | `timeout`            | 503 | prediction took longer than `--request-timeout` (a server-side condition, retryable) |
 //! | `no_model`           | 503 | no model is loaded yet (the registry has no production model, or it is being loaded) |
+//! | `busy`               | 503 | the server holds `--max-buffered-bytes` of request bodies, or `--max-connections` connections (retryable) |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,6 +69,8 @@ polarity_core::named_enum! {
         Timeout = "timeout",
         /// 503.
         NoModel = "no_model",
+        /// 503.
+        Busy = "busy",
     }
 }
 
@@ -88,7 +91,7 @@ impl ErrorType {
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Timeout | Self::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout | Self::NoModel | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -162,6 +165,9 @@ pub enum ApiError {
     /// Missing or wrong bearer token.
     #[error("missing or invalid bearer token (Authorization: Bearer <key>)")]
     Unauthorized,
+    /// The server holds its limit of request bodies (or connections): what is full.
+    #[error("{0}; retry shortly")]
+    Busy(String),
     /// A server-side bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -185,6 +191,7 @@ impl ApiError {
             Self::NoModel => ErrorType::NoModel,
             Self::BodyTimeout(_) => ErrorType::BodyTimeout,
             Self::Unauthorized => ErrorType::Unauthorized,
+            Self::Busy(_) => ErrorType::Busy,
             Self::Internal(_) => ErrorType::Internal,
         }
     }
@@ -232,7 +239,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if matches!(self, Self::Overloaded | Self::Timeout(_) | Self::NoModel) {
+        if matches!(
+            self,
+            Self::Overloaded | Self::Timeout(_) | Self::NoModel | Self::Busy(_)
+        ) {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

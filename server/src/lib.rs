@@ -157,6 +157,7 @@ pub async fn serve_with_source(
             header_timeout: args.header_timeout,
             idle_timeout: args.idle_timeout,
             drain: args.shutdown_timeout,
+            max_connections: args.limits.max_connections,
         },
         shutdown::signal(),
     )

@@ -59,6 +59,8 @@ struct Shared {
     metrics: Metrics,
     limits: Limits,
     permits: Semaphore,
+    /// One permit per byte of request body held (`--max-buffered-bytes`).
+    buffered: Semaphore,
     options: ServingOptions,
 }
 
@@ -104,6 +106,7 @@ impl AppState {
     /// A [`prometheus::Error`] if the metrics cannot be registered (a bug).
     pub fn new(limits: Limits) -> Result<Self, prometheus::Error> {
         let permits = Semaphore::new(limits.max_concurrent_requests.min(Semaphore::MAX_PERMITS));
+        let buffered = Semaphore::new(limits.max_buffered_bytes.min(Semaphore::MAX_PERMITS));
         Ok(Self {
             inner: Arc::new(Shared {
                 model: ArcSwapOption::empty(),
@@ -111,6 +114,7 @@ impl AppState {
                 metrics: Metrics::new()?,
                 limits,
                 permits,
+                buffered,
                 options: ServingOptions::default(),
             }),
         })
@@ -186,6 +190,11 @@ impl AppState {
     /// The request limits.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// The request-body byte budget: one permit per byte.
+    pub(crate) fn buffered(&self) -> &Semaphore {
+        &self.inner.buffered
     }
 
     /// The `/predict` concurrency permits.

@@ -332,6 +332,95 @@ async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
     assert!(resp.contains(r#""error_type":"body_too_large""#), "{resp}");
 }
 
+/// Sends the headers of a /predict request declaring `len` bytes and `sent` bytes of its body.
+async fn partial_body(addr: std::net::SocketAddr, len: usize, sent: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&vec![b' '; sent]).await.unwrap();
+    s.flush().await.unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_beyond_the_byte_budget_get_503_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let limits = Limits {
+        max_body_bytes: 1000,
+        max_buffered_bytes: 2500,
+        request_timeout: Duration::from_secs(3),
+        ..Limits::default()
+    };
+    let srv = common::start(common::state(&path, limits).await, None).await;
+    // two bodies of 1,000 declared bytes in flight hold 2,000 of the 2,500
+    let mut held = vec![
+        partial_body(srv.addr, 1000, 999).await,
+        partial_body(srv.addr, 1000, 999).await,
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t0 = std::time::Instant::now();
+    let mut third = partial_body(srv.addr, 1000, 0).await;
+    let resp = read_response(&mut third).await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(resp.contains(r#""error_type":"busy""#), "{resp}");
+    assert!(resp.to_ascii_lowercase().contains("retry-after: 1"), "{resp}");
+    assert!(t0.elapsed() < Duration::from_secs(1), "answered at once");
+    // a small body still fits in what is left
+    let c = reqwest::Client::new();
+    assert_eq!(srv.predict(&c, "great").await.status(), 200);
+    // the held bytes come back when the bodies end: finish one (a 400, it is blanks), drop the other
+    let mut first = held.remove(0);
+    first.write_all(b" ").await.unwrap();
+    assert!(read_response(&mut first).await.starts_with("HTTP/1.1 400"));
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = format!(r#"{{"text": "great fun{}"}}"#, " ".repeat(900));
+    for _ in 0..2 {
+        let r = c
+            .post(srv.url("/predict"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_get_503_and_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let srv = common::start(common::state(&path, limits).await, None).await;
+    let a = TcpStream::connect(srv.addr).await.unwrap();
+    let _b = TcpStream::connect(srv.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(srv.addr).await.unwrap();
+    let resp = read_response(&mut third).await;
+    assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+    assert!(resp.contains(r#""error_type":"busy""#), "{resp}");
+    let mut rest = [0u8; 16];
+    assert_eq!(third.read(&mut rest).await.unwrap(), 0, "then closed");
+    // a slot comes back when a connection closes
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = TcpStream::connect(srv.addr).await.unwrap();
+    again
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_response(&mut again).await.starts_with("HTTP/1.1 200"));
+}
+
 /// Sends raw bytes and reads the whole answer.
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();

@@ -32,9 +32,11 @@ fn errors(types: &[ErrorType]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// What every route can answer whatever it is: the connection layer's errors.
+/// What every route can answer whatever it is: the connection layer's errors (`busy`: past the connection
+/// limit; the prediction routes also when the body budget is full).
 const PROTOCOL: &[ErrorType] = &[
     ErrorType::BadRequest,
+    ErrorType::Busy,
     ErrorType::UriTooLong,
     ErrorType::HeadersTooLarge,
     ErrorType::BodyTimeout,

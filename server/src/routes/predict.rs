@@ -203,8 +203,9 @@ struct BatchOut<'a> {
     model_version: &'a str,
 }
 
-/// Middleware on `/predict` only (see the module docs): the body is read first (413 `body_too_large`, 408
-/// `body_timeout`), then a permit is taken (429 `overloaded` beyond the concurrency limit), then the
+/// Middleware on the prediction routes (see the module docs): the body's declared length (or
+/// `--max-body-bytes` when chunked) is reserved from the server's body budget (503 `busy` at once when it
+/// does not fit), the body is read (413 `body_too_large`, 408 `body_timeout`), then a permit is taken (429 `overloaded` beyond the concurrency limit), then the
 /// prediction runs under the request timeout (503 `timeout`). `/health`, `/ready` and `/metrics` stay
 /// reachable under overload.
 pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -218,6 +219,18 @@ pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Resp
     if declared.is_some_and(|n| n > max as u64) {
         return ApiError::BodyTooLarge { limit: max }.into_response();
     }
+    // the body's bytes are reserved before it is read, and held until the answer is made
+    let reserve = declared.map_or(max, |n| n as usize).max(1);
+    let Ok(_buffered) = st
+        .buffered()
+        .try_acquire_many(u32::try_from(reserve).unwrap_or(u32::MAX))
+    else {
+        return ApiError::Busy(format!(
+            "the server holds its limit of request bodies ({} bytes)",
+            limits.max_buffered_bytes
+        ))
+        .into_response();
+    };
     let (parts, body) = req.into_parts();
     let limit = limits.request_timeout;
     let bytes = match tokio::time::timeout(limit, axum::body::to_bytes(body, max)).await {

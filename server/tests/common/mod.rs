@@ -175,6 +175,7 @@ pub async fn start_timed(
             header_timeout,
             idle_timeout,
             drain: Duration::from_secs(10),
+            max_connections: state.limits().max_connections,
         },
         async {
             let _ = rx.await;
