@@ -151,12 +151,21 @@ struct Records {
     generated_at: u64,
 }
 
+/// True when `data` is a records input (the seeds must be, or the target would test nothing).
+pub fn parses_as_records(data: &[u8]) -> bool {
+    serde_json::from_slice::<Records>(data).is_ok()
+}
+
+/// How many inputs the records target has rendered (the others did not parse as records).
+pub static RECORDS_RENDERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The records target (see the crate docs).
 pub fn records(data: &[u8]) {
     use polarity_pipeline::report::{ClassTerms, ReportData, render};
     let Ok(r) = serde_json::from_slice::<Records>(data) else {
         return;
     };
+    RECORDS_RENDERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let status = polarity_pipeline::registry::status_of(
         &r.pointer,
         &r.history,

@@ -73,7 +73,16 @@ fn artifact() {
 
 #[test]
 fn records() {
+    for (i, seed) in corpus("records").iter().enumerate() {
+        assert!(
+            polarity_fuzz::parses_as_records(seed),
+            "seed {i} of corpus/records does not parse as records"
+        );
+    }
     fuzz("records");
+    let rendered = polarity_fuzz::RECORDS_RENDERED.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("records: {rendered} inputs parsed as records and rendered");
+    assert!(rendered > 0, "no input parsed as records");
 }
 
 #[test]

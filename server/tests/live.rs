@@ -367,7 +367,10 @@ async fn bodies_beyond_the_byte_budget_get_503_at_once() {
     let resp = read_response(&mut third).await;
     assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
     assert!(resp.contains(r#""error_type":"busy""#), "{resp}");
-    assert!(resp.to_ascii_lowercase().contains("retry-after: 1"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("retry-after: 1"),
+        "{resp}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(1), "answered at once");
     // a small body still fits in what is left
     let c = reqwest::Client::new();

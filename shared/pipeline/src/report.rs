@@ -695,13 +695,9 @@ fn confusion_svg(names: &[String], confusion: &[Vec<u64>]) -> String {
             .draw()?;
         let mut cells = Vec::new();
         for (t, row) in confusion.iter().enumerate() {
-            let total: u64 = row.iter().sum();
+            let total: f64 = row.iter().map(|&n| n as f64).sum();
             for (p, &n) in row.iter().enumerate() {
-                let share = if total > 0 {
-                    n as f64 / total as f64
-                } else {
-                    0.0
-                };
+                let share = if total > 0.0 { n as f64 / total } else { 0.0 };
                 let (x, y) = (
                     i32::try_from(p).unwrap_or(0),
                     k - 1 - i32::try_from(t).unwrap_or(0),
@@ -735,6 +731,16 @@ fn confusion_svg(names: &[String], confusion: &[Vec<u64>]) -> String {
     })
 }
 
+/// A stored share drawn on a `0..1` axis: out-of-range values at the edge (a record from elsewhere may hold
+/// anything; drawing must not fail on it).
+fn unit(v: f64) -> f64 {
+    if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
 /// The reliability diagram of the candidate (and production on the same rows).
 fn reliability_svg(c: &Calibration, production: Option<(&Calibration, &str)>) -> String {
     svg((460, 420), |root| {
@@ -759,12 +765,17 @@ fn reliability_svg(c: &Calibration, production: Option<(&Calibration, &str)>) ->
             .label("perfect calibration")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY));
         let mut series = |cal: &Calibration, color: RGBColor, name: String| -> Drawn {
-            let total = cal.bins.iter().map(|b| b.count).sum::<u64>().max(1) as f64;
+            let total = cal
+                .bins
+                .iter()
+                .map(|b| b.count as f64)
+                .sum::<f64>()
+                .max(1.0);
             let pts: Vec<(f64, f64, f64)> = cal
                 .bins
                 .iter()
                 .filter(|b| b.count > 0)
-                .map(|b| (b.confidence, b.accuracy, b.count as f64 / total))
+                .map(|b| (unit(b.confidence), unit(b.accuracy), b.count as f64 / total))
                 .collect();
             chart
                 .draw_series(LineSeries::new(
@@ -858,11 +869,15 @@ fn timeline_svg(entries: &[HistoryEntry], highlight: &str, now: u64) -> String {
         }
     }
     let rows = i32::try_from(versions.len()).unwrap_or(1).max(1);
-    let start = entries.first().map_or(now, |e| e.at);
-    let end = now
-        .max(entries.last().map_or(now, |e| e.at))
-        .max(start + 60);
-    let span = (end - start) as f64;
+    // times come from different machines' clocks and may go backwards: the axis spans all of them
+    let start = entries.iter().map(|e| e.at).min().unwrap_or(now);
+    let end = entries
+        .iter()
+        .map(|e| e.at)
+        .fold(now, u64::max)
+        .max(start.saturating_add(60));
+    let span = end.saturating_sub(start) as f64;
+    let x = |at: u64| at.saturating_sub(start) as f64;
     let row_of = |v: &str| {
         let i = versions.iter().position(|x| x == v).unwrap_or(0);
         rows - 1 - i32::try_from(i).unwrap_or(0)
@@ -887,7 +902,7 @@ fn timeline_svg(entries: &[HistoryEntry], highlight: &str, now: u64) -> String {
             .x_label_formatter(&|x| {
                 // whole seconds after the first move
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let at = start + x.max(0.0).round() as u64;
+                let at = start.saturating_add(x.max(0.0).round() as u64);
                 short_time(at)
             })
             .y_label_formatter(&|v| segment_label(&names, v))
@@ -895,13 +910,13 @@ fn timeline_svg(entries: &[HistoryEntry], highlight: &str, now: u64) -> String {
             .draw()?;
         let mut bars = Vec::new();
         for (i, e) in entries.iter().enumerate() {
-            let until = entries.get(i + 1).map_or(end, |n| n.at);
+            let until = entries.get(i + 1).map_or(end, |n| n.at).max(e.at);
             let y = row_of(&e.to);
             let color = if e.to == highlight { BLUE } else { GREY };
             bars.push(Rectangle::new(
                 [
-                    ((e.at - start) as f64, SegmentValue::Exact(y)),
-                    ((until - start) as f64, SegmentValue::Exact(y + 1)),
+                    (x(e.at), SegmentValue::Exact(y)),
+                    (x(until), SegmentValue::Exact(y + 1)),
                 ],
                 color.mix(0.55).filled(),
             ));
@@ -910,7 +925,7 @@ fn timeline_svg(entries: &[HistoryEntry], highlight: &str, now: u64) -> String {
         for (kind, color) in MOVE_COLORS {
             chart.draw_series(entries.iter().filter(|e| e.kind == kind).map(|e| {
                 Circle::new(
-                    ((e.at - start) as f64, SegmentValue::CenterOf(row_of(&e.to))),
+                    (x(e.at), SegmentValue::CenterOf(row_of(&e.to))),
                     5,
                     color.filled(),
                 )
