@@ -109,7 +109,18 @@ compose = yaml.safe_load(open("docker-compose.yml"))
 assert {"localstack", "server", "prometheus", "alertmanager", "grafana", "pushgateway"} <= set(compose["services"]), compose["services"].keys()
 no_restart = [n for n, svc in compose["services"].items() if svc.get("restart") != "unless-stopped"]
 assert not no_restart, f"services without restart: unless-stopped: {no_restart}"
-print(f"parsed {len(files)} YAML files and {len(dash)} dashboards")
+# CD's apply job: its AWS session must outlast the apply plus the instance-refresh wait, within what the
+# bootstrap's apply role allows (terraform/bootstrap/oidc.tf max_session_duration, asserted by its test)
+import re
+cd = yaml.safe_load(open(".github/workflows/cd.yml"))
+creds = [s["with"] for s in cd["jobs"]["apply"]["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials")]
+wait = int(re.search(r'REFRESH_TIMEOUT_SECONDS:-(\d+)', open("terraform/deploy/instance-refresh.sh").read()).group(1))
+allowed = int(re.search(r'resource "aws_iam_role" "apply" [{].*?max_session_duration\s*=\s*(\d+)', open("terraform/bootstrap/oidc.tf").read(), re.S).group(1))
+for w in creds:
+    d = int(w.get("role-duration-seconds", 3600))
+    assert wait + 1800 <= d <= allowed, f"cd.yml apply: role-duration-seconds {d} must cover the {wait} s refresh wait plus 30 min of apply, within the role's {allowed} s"
+assert creds, "cd.yml apply job assumes no AWS role"
+print(f"parsed {len(files)} YAML files and {len(dash)} dashboards; CD apply session {d} s covers the {wait} s refresh wait (role allows {allowed} s)")
 EOF
 
   step "promtool, amtool"

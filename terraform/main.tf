@@ -72,6 +72,7 @@ module "network" {
   name               = var.name
   cidr               = var.vpc_cidr
   az_count           = var.az_count
+  instance_types     = distinct([var.instance_type, var.monitoring_instance_type])
   single_nat_gateway = var.single_nat_gateway
   kms_key_arn        = module.encryption.key_arn
   log_retention_days = var.log_retention_days

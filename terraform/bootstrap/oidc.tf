@@ -126,17 +126,19 @@ resource "aws_iam_role_policy" "apply_state" {
   policy = data.aws_iam_policy_document.state.json
 }
 
-# `terraform plan` refreshes the Grafana password parameter (SecureString), which needs kms:Decrypt through SSM;
-# ReadOnlyAccess has no kms:Decrypt.
+# `terraform plan` refreshes the Grafana password parameter (SecureString), which needs kms:Decrypt through SSM,
+# and the functions, whose environments are encrypted with the project's key: Lambda returns a function's
+# environment to a caller only if it may decrypt it through Lambda (otherwise every plan shows all five
+# functions' environments changing). ReadOnlyAccess has no kms:Decrypt.
 data "aws_iam_policy_document" "plan_ssm_decrypt" {
   statement {
-    sid       = "DecryptSecureStringsViaSsm"
+    sid       = "DecryptViaSsmAndLambda"
     actions   = ["kms:Decrypt"]
     resources = ["arn:${data.aws_partition.current.partition}:kms:${var.region}:${data.aws_caller_identity.current.account_id}:key/*"]
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["ssm.${var.region}.amazonaws.com"]
+      values   = ["ssm.${var.region}.amazonaws.com", "lambda.${var.region}.amazonaws.com"]
     }
   }
 }

@@ -19,6 +19,7 @@ run "network_three_azs" {
     name               = "polarity"
     cidr               = "10.40.0.0/16"
     az_count           = 3
+    instance_types     = ["t4g.small"]
     single_nat_gateway = false
     kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
     log_retention_days = 30
@@ -26,6 +27,10 @@ run "network_three_azs" {
   override_data {
     target = data.aws_availability_zones.available
     values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+  }
+  override_data {
+    target = data.aws_ec2_instance_type_offerings.by_type
+    values = { locations = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
   }
   assert {
     condition = (
@@ -42,6 +47,61 @@ run "network_three_azs" {
     condition     = alltrue([for s in aws_subnet.public : !s.map_public_ip_on_launch])
     error_message = "Public subnets must not hand out public IPs by default."
   }
+}
+
+# a zone that does not offer the instance type is skipped: eu-west-1b lacks it here
+run "network_skips_zones_without_the_instance_type" {
+  command = plan
+  module {
+    source = "./modules/network"
+  }
+  variables {
+    name               = "polarity"
+    cidr               = "10.40.0.0/16"
+    az_count           = 2
+    instance_types     = ["c7g.large", "t4g.small"]
+    single_nat_gateway = true
+    kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    log_retention_days = 30
+  }
+  override_data {
+    target = data.aws_availability_zones.available
+    values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+  }
+  override_data {
+    target = data.aws_ec2_instance_type_offerings.by_type
+    values = { locations = ["eu-west-1a", "eu-west-1c"] }
+  }
+  assert {
+    condition     = toset(aws_subnet.private[*].availability_zone) == toset(["eu-west-1a", "eu-west-1c"]) && toset(aws_subnet.public[*].availability_zone) == toset(["eu-west-1a", "eu-west-1c"])
+    error_message = "Subnets must go only to zones that offer every instance type (not eu-west-1b)."
+  }
+}
+
+# more zones asked for than offer the type: the plan stops with a message naming the zones
+run "network_refuses_too_few_offering_zones" {
+  command = plan
+  module {
+    source = "./modules/network"
+  }
+  variables {
+    name               = "polarity"
+    cidr               = "10.40.0.0/16"
+    az_count           = 3
+    instance_types     = ["c7g.large"]
+    single_nat_gateway = true
+    kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    log_retention_days = 30
+  }
+  override_data {
+    target = data.aws_availability_zones.available
+    values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+  }
+  override_data {
+    target = data.aws_ec2_instance_type_offerings.by_type
+    values = { locations = ["eu-west-1a", "eu-west-1c"] }
+  }
+  expect_failures = [aws_vpc.this]
 }
 
 run "monitoring" {

@@ -40,6 +40,10 @@ override_data {
   values = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
 }
 override_data {
+  target = module.network.data.aws_ec2_instance_type_offerings.by_type
+  values = { locations = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+}
+override_data {
   target = module.serving.data.aws_ssm_parameter.al2023_arm64
   values = { insecure_value = "ami-0123456789abcdef0", value = "ami-0123456789abcdef0" }
 }

@@ -49,6 +49,20 @@ run "defaults" {
     condition     = aws_iam_role_policy_attachment.plan_read_only.policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
     error_message = "The plan role is read-only."
   }
+  # plan refreshes SSM SecureStrings and the functions' KMS-encrypted environments: decrypt through both
+  # services, and only through them
+  assert {
+    condition = toset(flatten([
+      one(jsondecode(data.aws_iam_policy_document.plan_ssm_decrypt.json).Statement).Condition.StringEquals["kms:ViaService"]
+    ])) == toset(["ssm.eu-west-1.amazonaws.com", "lambda.eu-west-1.amazonaws.com"])
+    error_message = "The plan role must decrypt through SSM and Lambda (the functions' environments), nothing else."
+  }
+  # CD's apply job waits up to REFRESH_TIMEOUT_SECONDS (3600) for the instance refresh after the apply: its
+  # session (role-duration-seconds in cd.yml, checked by scripts/check-infra.sh) needs the role to allow 2 h
+  assert {
+    condition     = aws_iam_role.apply.max_session_duration == 7200 && aws_iam_role.plan.max_session_duration == 3600
+    error_message = "The apply role must allow 2-hour sessions (apply + instance refresh), the plan role 1 hour."
+  }
   # The apply role's IAM is limited to the project's own roles and instance profiles.
   assert {
     condition = alltrue([

@@ -3,12 +3,27 @@
 # security group.
 
 data "aws_availability_zones" "available" {
-  #checkov:skip=CKV_AWS_394:Only the first az_count zones are used (slice below); AWS appends new zone letters, so the selection does not move.
+  #checkov:skip=CKV_AWS_394:Only the first az_count zones that offer the instance types are used (below); AWS appends new zone letters, so the selection does not move.
   state = "available"
 }
 
+# An instance type is not offered in every zone (Graviton types especially): an ASG given a subnet in a zone
+# without its type fails to launch there. Only zones offering every type the stack runs are used.
+data "aws_ec2_instance_type_offerings" "by_type" {
+  for_each      = toset(var.instance_types)
+  location_type = "availability-zone"
+  filter {
+    name   = "instance-type"
+    values = [each.value]
+  }
+}
+
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  offering = [
+    for z in data.aws_availability_zones.available.names : z
+    if alltrue([for t in var.instance_types : contains(data.aws_ec2_instance_type_offerings.by_type[t].locations, z)])
+  ]
+  azs = slice(local.offering, 0, min(var.az_count, length(local.offering)))
 }
 
 resource "aws_vpc" "this" {
@@ -16,6 +31,12 @@ resource "aws_vpc" "this" {
   enable_dns_support   = true
   enable_dns_hostnames = true
   tags                 = { Name = var.name }
+  lifecycle {
+    precondition {
+      condition     = length(local.offering) >= var.az_count
+      error_message = "az_count = ${var.az_count}, but only ${length(local.offering)} zones offer ${join(" and ", var.instance_types)}: ${join(", ", local.offering)}. Lower az_count or pick other instance types."
+    }
+  }
 }
 
 resource "aws_default_security_group" "this" {

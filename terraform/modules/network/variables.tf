@@ -13,6 +13,11 @@ variable "az_count" {
   type        = number
 }
 
+variable "instance_types" {
+  description = "Instance types the stack runs in these zones (server, monitoring host): only zones offering all of them are used."
+  type        = list(string)
+}
+
 variable "single_nat_gateway" {
   description = "One NAT gateway for all AZs (cheaper) instead of one per AZ (survives an AZ loss)."
   type        = bool
