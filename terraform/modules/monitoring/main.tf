@@ -199,7 +199,7 @@ resource "aws_instance" "monitoring" {
   iam_instance_profile        = aws_iam_instance_profile.monitoring.name
   associate_public_ip_address = true
   ebs_optimized               = true
-  monitoring                  = true
+  monitoring                  = var.detailed_monitoring
   # user-data holds no configs (they are synced from S3), so it changes only when this template does; such a
   # change must not destroy the host silently. Re-run it with `terraform apply -replace=...` (the data volume
   # survives).

@@ -73,3 +73,9 @@ variable "data_volume_size" {
   type        = number
   default     = 20
 }
+
+variable "detailed_monitoring" {
+  description = "1-minute CloudWatch metrics for the host (EC2 detailed monitoring)."
+  type        = bool
+  default     = true
+}

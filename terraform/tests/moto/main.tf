@@ -1,5 +1,6 @@
-# Test root for scripts/check-aws.sh: the modules moto can emulate (encryption, storage, registry, pipeline),
-# composed as in ../../main.tf with the same access.json, applied to a moto server on 127.0.0.1. Not a
+# Test root for scripts/check-aws.sh: every module (encryption, storage, registry, pipeline, and the serving
+# side: network, servers behind the ALB, monitoring host), composed as in ../../main.tf with the same
+# access.json, applied to a moto server on 127.0.0.1. Not a
 # deployment: dummy credentials, every endpoint pointed at moto. The train task (ECS, ECR) runs in a bare VPC
 # and two subnets made here (the network module's NAT, flow logs and endpoints add nothing to what is checked).
 
@@ -50,20 +51,23 @@ provider "aws" {
   s3_use_path_style           = true
 
   endpoints {
-    cloudwatch = var.endpoint
-    dynamodb   = var.endpoint
-    ec2        = var.endpoint
-    ecr        = var.endpoint
-    ecs        = var.endpoint
-    events     = var.endpoint
-    iam        = var.endpoint
-    kms        = var.endpoint
-    lambda     = var.endpoint
-    logs       = var.endpoint
-    s3         = var.endpoint
-    sns        = var.endpoint
-    sqs        = var.endpoint
-    sts        = var.endpoint
+    cloudwatch  = var.endpoint
+    dynamodb    = var.endpoint
+    autoscaling = var.endpoint
+    ec2         = var.endpoint
+    elbv2       = var.endpoint
+    ssm         = var.endpoint
+    ecr         = var.endpoint
+    ecs         = var.endpoint
+    events      = var.endpoint
+    iam         = var.endpoint
+    kms         = var.endpoint
+    lambda      = var.endpoint
+    logs        = var.endpoint
+    s3          = var.endpoint
+    sns         = var.endpoint
+    sqs         = var.endpoint
+    sts         = var.endpoint
   }
 }
 
@@ -122,6 +126,95 @@ module "pipeline" {
   vpc_id               = aws_vpc.train.id
   task_subnet_ids      = aws_subnet.train[*].id
   force_destroy        = true
+}
+
+# --- the serving side: network, servers behind the ALB, monitoring host ------------------------------------
+module "network" {
+  source             = "../../modules/network"
+  name               = "polarity"
+  cidr               = "10.50.0.0/16"
+  az_count           = 2
+  instance_types     = ["t4g.small"]
+  single_nat_gateway = true
+  kms_key_arn        = module.encryption.key_arn
+  log_retention_days = 365
+}
+
+module "serving" {
+  source                = "../../modules/serving"
+  name                  = "polarity"
+  vpc_id                = module.network.vpc_id
+  public_subnet_ids     = module.network.public_subnet_ids
+  private_subnet_ids    = module.network.private_subnet_ids
+  logs_bucket_id        = module.storage.logs_bucket_id
+  bucket_id             = module.storage.bucket_id
+  bucket_arn            = module.storage.bucket_arn
+  registry_table_name   = module.registry.table_name
+  registry_table_arn    = module.registry.table_arn
+  serve_access          = local.access.serve
+  kms_key_arn           = module.encryption.key_arn
+  server_version        = "moto"
+  server_sha256         = "0000000000000000000000000000000000000000000000000000000000000000"
+  instance_type         = "t4g.small"
+  min_size              = 1
+  max_size              = 2
+  desired_capacity      = 1
+  cpu_target_percent    = 60
+  certificate_arn       = ""
+  allowed_ingress_cidrs = ["0.0.0.0/0"]
+  deletion_protection   = false
+  waf_web_acl_arn       = ""
+  alarm_topic_arn       = module.pipeline.alarm_topic_arn
+  api_key_parameter     = aws_ssm_parameter.api_key.name
+}
+
+resource "aws_ssm_parameter" "api_key" {
+  name   = "/polarity/api-key"
+  type   = "SecureString"
+  value  = "moto-api-key-0123456789"
+  key_id = module.encryption.key_arn
+}
+
+module "monitoring" {
+  source                   = "../../modules/monitoring"
+  name                     = "polarity"
+  vpc_id                   = module.network.vpc_id
+  public_subnet_id         = module.network.public_subnet_ids[0]
+  allowed_cidrs            = ["203.0.113.10/32"]
+  server_security_group_id = module.serving.server_security_group_id
+  bucket_id                = aws_s3_bucket.ops.id
+  bucket_arn               = aws_s3_bucket.ops.arn
+  kms_key_arn              = module.encryption.key_arn
+  monitoring_dir           = "${path.root}/../../../monitoring"
+  instance_type            = "t4g.small"
+  prometheus_image         = "prom/prometheus:v2.55.1"
+  grafana_image            = "grafana/grafana:11.5.2"
+  alertmanager_image       = "prom/alertmanager:v0.28.1"
+  alarm_topic_arn          = module.pipeline.alarm_topic_arn
+  detailed_monitoring      = false # moto does not implement MonitorInstances (the provider would retry forever)
+}
+
+# The monitoring host's configuration goes to a bucket of its own here: moto evaluates only StringEquals
+# conditions, so the data bucket's TLS-only policy (Deny unless aws:SecureTransport) denies every request to
+# moto's plain-HTTP endpoint, and Terraform could neither upload nor refresh the objects.
+resource "aws_s3_bucket" "ops" {
+  #checkov:skip=CKV2_AWS_62:Test bucket inside a local moto server.
+  #checkov:skip=CKV_AWS_144:Test bucket inside a local moto server.
+  #checkov:skip=CKV_AWS_145:Test bucket inside a local moto server.
+  #checkov:skip=CKV_AWS_18:Test bucket inside a local moto server.
+  #checkov:skip=CKV_AWS_21:Test bucket inside a local moto server.
+  #checkov:skip=CKV2_AWS_61:Test bucket inside a local moto server.
+  #checkov:skip=CKV2_AWS_6:Test bucket inside a local moto server.
+  bucket        = "polarity-moto-ops"
+  force_destroy = true
+}
+
+output "alb_dns_name" {
+  value = module.serving.alb_dns_name
+}
+
+output "launch_template_id" {
+  value = module.serving.launch_template_id
 }
 
 output "bucket" {
