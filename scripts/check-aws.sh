@@ -126,11 +126,15 @@ CURRENT_STEP="terraform apply to moto"
 t=$SECONDS
 MOTO_ROOT="$WORK/terraform/tests/moto"
 MDATA="$WORK/.tf-moto"
+# the server binary the launch template's user-data will install (its checksum is baked into the user-data)
+SERVER_BIN="${POLARITY_SERVER_BIN:-$ROOT/target/debug/polarity-server}"
+[ -x "$SERVER_BIN" ] || (cd "$ROOT" && cargo build -q -p polarity-server --locked)
 cat >"$WORK/moto.tfvars" <<EOF
 endpoint       = "$ENDPOINT"
 access_key     = "$ADMIN_KEY"
 secret_key     = "$ADMIN_SECRET"
 lambda_zip_dir = "$ZIPS"
+server_sha256  = "$(sha256sum "$SERVER_BIN" | cut -d' ' -f1)"
 EOF
 tf "$MOTO_ROOT" "$MDATA" init -backend=false -input=false -plugin-dir="$MIRROR"
 tf "$MOTO_ROOT" "$MDATA" apply -auto-approve -input=false -var-file="$WORK/moto.tfvars" -state="$WORK/moto.tfstate"
@@ -149,6 +153,15 @@ if ! (cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform show -json "$WORK/plan2.
   exit 1
 fi
 summary "ok   $(tail -1 "$WORK/plan2.txt") ($((SECONDS - t)) s)"
+
+CURRENT_STEP="the servers' user-data booted offline"
+t=$SECONDS
+mout() { (cd "$MOTO_ROOT" && TF_DATA_DIR="$MDATA" terraform output -state="$WORK/moto.tfstate" -raw "$1"); }
+"$VENV/bin/python" terraform/tests/moto/boot_check.py --endpoint "$ENDPOINT" --admin "$WORK/admin" \
+  --aws "$VENV/bin/aws" --launch-template "$(mout launch_template_id)" --bucket "$(mout bucket)" \
+  --table "$(mout registry_table)" --binary "$SERVER_BIN" --api-key-parameter "$(mout api_key_parameter)" \
+  --expect-key moto-api-key-0123456789 --monitoring-instance "$(mout monitoring_instance_id)" | tee "$WORK/boot.log"
+summary "ok   the servers' user-data (from the applied launch template) passes shellcheck and boots in a sandbox against moto and an IMDSv2 stand-in: /health 200; a corrupted artifact stops it at the checksum ($((SECONDS - t)) s)"
 
 CURRENT_STEP="IAM: stage roles vs access.json"
 t=$SECONDS

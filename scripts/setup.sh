@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine with the Rust toolchain (idempotent; re-running is
-# cheap): Debian packages (promtool, pushgateway, GNU time, curl, chromium and node for the page tests), the
+# cheap): Debian packages (promtool, pushgateway, GNU time, curl, chromium and node for the page tests,
+# shellcheck for the servers' user-data), the
 # browser driver (scripts/browser, playwright-core from npm, driving the Debian chromium), Python tools in venvs
 # under the repository
 # (gitignored): .venv-moto (moto server + awscli), .venv-tools (cargo-lambda, checkov), .venv-mlflow (MLflow
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 missing=()
-for p in prometheus prometheus-pushgateway time curl python3-venv chromium; do
+for p in prometheus prometheus-pushgateway time curl python3-venv chromium shellcheck; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 # Node may come from another source than Debian (NodeSource's nodejs ships npm and conflicts with Debian's npm

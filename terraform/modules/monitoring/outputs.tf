@@ -27,3 +27,8 @@ output "user_data" {
   description = "The monitoring host's rendered user-data (no secrets: the password is generated on the host)."
   value       = local.user_data
 }
+
+output "instance_id" {
+  description = "The monitoring host's instance id."
+  value       = aws_instance.monitoring.id
+}

@@ -35,6 +35,12 @@ variable "lambda_zip_dir" {
   type        = string
 }
 
+variable "server_sha256" {
+  description = "SHA-256 of the polarity-server binary check-aws.sh uploads as the artifact the user-data installs."
+  type        = string
+  default     = "0000000000000000000000000000000000000000000000000000000000000000"
+}
+
 variable "bucket_name" {
   description = "Data bucket name."
   type        = string
@@ -154,7 +160,7 @@ module "serving" {
   serve_access          = local.access.serve
   kms_key_arn           = module.encryption.key_arn
   server_version        = "moto"
-  server_sha256         = "0000000000000000000000000000000000000000000000000000000000000000"
+  server_sha256         = var.server_sha256
   instance_type         = "t4g.small"
   min_size              = 1
   max_size              = 2
@@ -215,6 +221,14 @@ output "alb_dns_name" {
 
 output "launch_template_id" {
   value = module.serving.launch_template_id
+}
+
+output "monitoring_instance_id" {
+  value = module.monitoring.instance_id
+}
+
+output "api_key_parameter" {
+  value = aws_ssm_parameter.api_key.name
 }
 
 output "bucket" {
