@@ -6,7 +6,7 @@
 //!
 //! | error_type           | status | when |
 //! |----------------------|--------|------|
-//! | `bad_request`        | 400 | the HTTP request itself is malformed (request line, header syntax) |
+//! | `bad_request`        | 400 | the HTTP request itself is malformed (request line, header syntax, chunked body framing) |
 //! | `invalid_json`       | 400 | the body is not JSON |
 //! | `invalid_utf8`       | 400 | the body is not UTF-8 |
 //! | `unauthorized`       | 401 | `--api-key` is set and the bearer token is missing or wrong |
@@ -165,6 +165,9 @@ pub enum ApiError {
     /// Missing or wrong bearer token.
     #[error("missing or invalid bearer token (Authorization: Bearer <key>)")]
     Unauthorized,
+    /// The body's HTTP framing is broken (a malformed chunk): a protocol error, like a bad request line.
+    #[error("could not read the body: {0}")]
+    BadBody(String),
     /// The server holds its limit of request bodies (or connections): what is full.
     #[error("{0}; retry shortly")]
     Busy(String),
@@ -192,6 +195,7 @@ impl ApiError {
             Self::BodyTimeout(_) => ErrorType::BodyTimeout,
             Self::Unauthorized => ErrorType::Unauthorized,
             Self::Busy(_) => ErrorType::Busy,
+            Self::BadBody(_) => ErrorType::BadRequest,
             Self::Internal(_) => ErrorType::Internal,
         }
     }

@@ -424,6 +424,27 @@ async fn connections_beyond_the_limit_get_503_and_are_closed() {
     assert!(read_response(&mut again).await.starts_with("HTTP/1.1 200"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_chunked_body_is_a_400_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let srv = common::start(common::state(&path, Limits::default()).await, None).await;
+    for bad in [
+        "zz\r\n{}\r\n0\r\n\r\n",  // a chunk size that is not hex
+        "2\r\n{}XX\r\n0\r\n\r\n", // chunk data not followed by CRLF
+    ] {
+        let mut s = TcpStream::connect(srv.addr).await.unwrap();
+        let req = format!(
+            "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{bad}"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let resp = read_response(&mut s).await;
+        assert!(resp.starts_with("HTTP/1.1 400"), "{bad:?}: {resp}");
+        assert!(resp.contains(r#""error_type":"bad_request""#), "{resp}");
+    }
+}
+
 /// Sends raw bytes and reads the whole answer.
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();

@@ -239,8 +239,7 @@ pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Resp
             return ApiError::BodyTooLarge { limit: max }.into_response();
         }
         Ok(Err(e)) => {
-            return ApiError::InvalidRequest(format!("could not read the body: {e}"))
-                .into_response();
+            return ApiError::BadBody(e.to_string()).into_response();
         }
         Ok(Ok(b)) => b,
     };
@@ -357,7 +356,7 @@ fn parse(body: Result<Bytes, BytesRejection>, max_body: usize) -> Result<Predict
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::BodyTooLarge { limit: max_body }
         } else {
-            ApiError::InvalidRequest(format!("could not read the body: {r}"))
+            ApiError::BadBody(r.to_string())
         }
     })?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::InvalidUtf8)?;
