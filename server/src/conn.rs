@@ -28,7 +28,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
-use crate::error::ErrorType;
+use crate::error::{ApiError, ErrorType};
 
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
@@ -112,11 +112,13 @@ pub async fn serve(
 async fn refuse(mut tcp: tokio::net::TcpStream, limit: usize) {
     use tokio::io::AsyncWriteExt;
     tracing::debug!(limit, "connection refused: at the connection limit");
-    let body = ErrorType::Busy.body(&format!(
-        "the server has its limit of {limit} connections open; retry shortly"
+    let e = ApiError::Busy(format!(
+        "the server has its limit of {limit} connections open"
     ));
+    let (status, error_type) = e.kind();
+    let body = error_type.body(&e.to_string());
     let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

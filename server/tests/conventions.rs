@@ -159,6 +159,20 @@ async fn tei_inputs_get_teis_answer() {
     )
     .await;
     assert_eq!(v["error_type"], "invalid_request");
+    // TEI's fields belong to TEI's shape: with our own {"text"} they are refused, not ignored
+    for bad in [
+        r#"{"text": "x", "raw_scores": true}"#,
+        r#"{"text": "x", "truncate": true}"#,
+        r#"{"text": "x", "truncation_direction": "Left"}"#,
+        r#"{"texts": ["x"], "parameters": {"top_k": 1}}"#,
+    ] {
+        let (s, v) = call(&st, "POST", "/predict", bad, None).await;
+        assert_eq!(
+            (s, v["error_type"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")),
+            "{bad}: {v}"
+        );
+    }
 }
 
 #[tokio::test]

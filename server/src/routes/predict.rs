@@ -63,11 +63,9 @@ pub struct PredictRequest {
     pub inputs: Option<serde_json::Value>,
     /// TEI: accepted, changes nothing (module docs).
     #[serde(default)]
-    #[allow(dead_code)]
     pub truncate: Option<bool>,
     /// TEI: accepted, changes nothing (module docs).
     #[serde(default)]
-    #[allow(dead_code)]
     pub truncation_direction: Option<TruncationDirection>,
     /// TEI: log-probabilities instead of probabilities.
     #[serde(default)]
@@ -477,9 +475,13 @@ pub async fn predict(
         }
         return tei(&st, &m, req);
     }
-    if req.raw_scores || req.parameters.is_some() || req.truncate.is_some() {
+    if req.raw_scores
+        || req.parameters.is_some()
+        || req.truncate.is_some()
+        || req.truncation_direction.is_some()
+    {
         return Err(ApiError::InvalidRequest(
-            "\"raw_scores\", \"truncate\" and \"parameters\" go with TEI's \"inputs\"".into(),
+            "\"raw_scores\", \"truncate\", \"truncation_direction\" and \"parameters\" go with TEI's \"inputs\"".into(),
         ));
     }
     let body = match (req.text, req.texts) {
