@@ -72,8 +72,8 @@ def wait_ready(port, limit=60.0):
     raise RuntimeError(f"no 200 from :{port} within {limit}s")
 
 
-def start_polarity(port, model=None, extra=()):
-    cmd = [SERVER, "--model", model or a.model, "--addr", f"127.0.0.1:{port}", *extra]
+def start_polarity(port, model=None, extra=(), binary=SERVER):
+    cmd = [binary, "--model", model or a.model, "--addr", f"127.0.0.1:{port}", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -134,8 +134,7 @@ def shapes_cost(runs):
     try:
         for name, binary in servers:
             ports[name] = free_port()
-            procs[name] = subprocess.Popen([binary, "--model", a.model, "--addr", f"127.0.0.1:{ports[name]}"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs[name] = start_polarity(ports[name], binary=binary)
             wait_ready(ports[name]); wrk(ports[name], 16, 2, "text")
         for i in range(runs):
             for name, _ in servers:
