@@ -6,7 +6,13 @@
 //!   connection between requests is closed after `idle_timeout`, a separate setting whose default (75 s)
 //!   outlasts any load balancer's idle timeout (ALB: 60 s by default), so the balancer, not the server,
 //!   closes idle connections and never sends a request on one the server just closed (a 502). See
-//!   [`Deadlines`]; hyper's own header timeout also counts idle time, so it is not used.
+//!   [`Tracked`]; hyper's own header timeout also counts idle time, so it is not used.
+//! * A chunked body whose chunk sizes add up to more than `max_body_bytes` fails its read as soon as the size
+//!   line arrives ([`BodyOverLimit`]), so the router answers 413 `body_too_large` at once instead of waiting
+//!   for data that may never come (a chunk size of 2^64−1).
+//! * A connection that opens with the HTTP/2 preface (h2c with prior knowledge) gets an HTTP/2 `GOAWAY`
+//!   frame with the error code `HTTP_1_1_REQUIRED` (RFC 9113 §7), which HTTP/2 clients understand, instead
+//!   of a silent close.
 //! * hyper answers a malformed request line or header (400), an overlong URI (414) and an oversized
 //!   header block (431) itself, with an empty body, before the router sees anything. [`JsonErrors`] turns
 //!   those into the same `{"error", "error_type"}` bodies as every other error ([`ErrorType`]).
@@ -41,6 +47,8 @@ pub struct ConnSettings {
     pub drain: Duration,
     /// Connections open at once; one more is answered 503 `busy` and closed.
     pub max_connections: usize,
+    /// The largest body a chunked request may announce (`--max-body-bytes`).
+    pub max_body_bytes: usize,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains (see the module docs).
@@ -83,7 +91,7 @@ pub async fn serve(
                 if let Err(e) = tcp.set_nodelay(true) {
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
-                let io = TokioIo::new(JsonErrors::new(Deadlines::new(tcp, settings)));
+                let io = TokioIo::new(JsonErrors::new(Tracked::new(tcp, settings)));
                 let svc = TowerToHyperService::new(app.clone());
                 let conn = http.serve_connection(io, svc);
                 let watched = graceful.watch(conn);
@@ -140,19 +148,103 @@ enum Phase {
     Idle,
 }
 
-/// Read deadlines by request phase: a request's headers must arrive within `header_timeout` of its first
-/// byte, and an idle keep-alive connection may wait `idle_timeout` for the next request. A passed deadline
-/// fails the read with `TimedOut`, which ends the connection. The phase follows the bytes: the blank line
-/// ending a header block starts the body, a response (any write but an interim `1xx`) starts idling, the
-/// first byte after that starts the next request's headers.
-pub struct Deadlines<T> {
+/// The read error a chunked body gets when its chunk sizes add up to more than the body limit; the router
+/// finds it in the body's error chain ([`is_body_over_limit`]) and answers 413 `body_too_large`.
+#[derive(Debug, thiserror::Error)]
+#[error("the chunked body announces more than {limit} bytes")]
+pub struct BodyOverLimit {
+    /// The limit, in bytes.
+    pub limit: usize,
+}
+
+/// True when `e`'s chain holds a [`BodyOverLimit`] (through hyper's I/O error).
+pub fn is_body_over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<BodyOverLimit>()
+            || err
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .is_some_and(|inner| inner.is::<BodyOverLimit>())
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Where a chunked body's framing is (RFC 9112 §7.1), as far as its size is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading a chunk-size line: the size's hex digits so far.
+    Size { n: u64 },
+    /// In a chunk extension, up to the end of the size line; `n` is the chunk's size.
+    Ext { n: u64 },
+    /// In a chunk's data: `left` bytes to go.
+    Data { left: u64 },
+    /// After a chunk's data, up to its line end.
+    AfterData,
+    /// The last chunk, or framing hyper will refuse by itself: nothing more to follow.
+    Done,
+}
+
+/// The most head bytes kept to find `Transfer-Encoding: chunked`; a larger head is not followed (hyper
+/// refuses heads far smaller than this anyway).
+const HEAD_KEPT: usize = 16 << 10;
+
+/// The start of the HTTP/2 connection preface.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+/// The answer to an HTTP/2 preface: an empty SETTINGS frame (a server's preface) and a GOAWAY frame, last
+/// stream 0, error code `HTTP_1_1_REQUIRED` (0xd), with a debug text.
+fn h2_goaway() -> Vec<u8> {
+    let debug = b"this server speaks HTTP/1.1 only";
+    let mut out = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    let len = 8 + debug.len();
+    out.extend_from_slice(&[
+        (len >> 16) as u8,
+        (len >> 8) as u8,
+        len as u8,
+        0x7,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0xd]);
+    out.extend_from_slice(debug);
+    out
+}
+
+/// A connection as the server follows it from the bytes that pass (see the module docs): read deadlines by
+/// request phase, a chunked body's announced size, and an HTTP/2 preface.
+///
+/// Deadlines: a request's headers must arrive within `header_timeout` of its first byte, and an idle
+/// keep-alive connection may wait `idle_timeout` for the next request. A passed deadline fails the read with
+/// `TimedOut`, which ends the connection. The phase follows the bytes: the blank line ending a header block
+/// starts the body, a response (any write but an interim `1xx`) starts idling, the first byte after that
+/// starts the next request's headers.
+pub struct Tracked<T> {
     inner: T,
     settings: ConnSettings,
     phase: Phase,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// No byte read yet on this connection.
+    fresh: bool,
+    /// The current request's head so far (up to [`HEAD_KEPT`] bytes).
+    head: Vec<u8>,
+    /// The current chunked body's framing, and the bytes its chunks announced so far.
+    chunk: Option<(Chunk, u64)>,
+    /// A chunked body went over the limit: the error is due on the next read (`Some(true)`), or was given.
+    over: Option<bool>,
+    /// An answer of our own (the HTTP/2 GOAWAY) still being written; hyper's writes are dropped after it.
+    own: Vec<u8>,
+    own_written: usize,
 }
 
-impl<T> Deadlines<T> {
+impl<T> Tracked<T> {
     /// Wraps a connection just accepted: its first request's headers are due within `header_timeout`.
     pub fn new(inner: T, settings: ConnSettings) -> Self {
         Self {
@@ -160,6 +252,12 @@ impl<T> Deadlines<T> {
             settings,
             phase: Phase::Head { matched: 0 },
             deadline: Box::pin(tokio::time::sleep(settings.header_timeout)),
+            fresh: true,
+            head: Vec::new(),
+            chunk: None,
+            over: None,
+            own: Vec::new(),
+            own_written: 0,
         }
     }
 
@@ -168,18 +266,25 @@ impl<T> Deadlines<T> {
         self.deadline.as_mut().reset(at);
     }
 
-    /// Follows the bytes just read.
-    fn saw(&mut self, bytes: &[u8]) {
+    /// Follows the bytes just read. Returns how many of them hyper may see now: all, unless a chunked body
+    /// went over the limit in a read that also held its head (the head goes first, the error on the next
+    /// read, so the router sees the request and answers it).
+    fn saw(&mut self, bytes: &[u8]) -> usize {
         if bytes.is_empty() {
-            return;
+            return 0;
         }
         if self.phase == Phase::Idle {
             self.phase = Phase::Head { matched: 0 };
+            self.head.clear();
+            self.chunk = None;
             self.due_in(self.settings.header_timeout);
         }
+        let mut at = 0;
         if let Phase::Head { mut matched } = self.phase {
             const END: &[u8] = b"\r\n\r\n";
-            for &b in bytes {
+            while at < bytes.len() {
+                let b = bytes[at];
+                at += 1;
                 matched = if b == END[matched] {
                     matched + 1
                 } else if b == b'\r' {
@@ -188,12 +293,66 @@ impl<T> Deadlines<T> {
                     0
                 };
                 if matched == END.len() {
-                    self.phase = Phase::Body;
-                    return;
+                    break;
                 }
             }
-            self.phase = Phase::Head { matched };
+            let room = HEAD_KEPT.saturating_sub(self.head.len());
+            self.head.extend_from_slice(&bytes[..at.min(room)]);
+            if matched < END.len() {
+                self.phase = Phase::Head { matched };
+                return bytes.len();
+            }
+            self.phase = Phase::Body;
+            self.chunk = is_chunked(&self.head).then_some((Chunk::Size { n: 0 }, 0));
         }
+        let head_end = at;
+        if self.follow_chunks(&bytes[at..]) {
+            self.over = Some(true);
+            return head_end;
+        }
+        bytes.len()
+    }
+
+    /// Follows a chunked body's bytes; true when its chunks announce more than the limit.
+    fn follow_chunks(&mut self, bytes: &[u8]) -> bool {
+        let Some((mut state, mut total)) = self.chunk else {
+            return false;
+        };
+        let limit = self.settings.max_body_bytes as u64;
+        let mut i = 0;
+        while i < bytes.len() && state != Chunk::Done {
+            let b = bytes[i];
+            i += 1;
+            state = match state {
+                Chunk::Size { n } => match (b as char).to_digit(16) {
+                    Some(d) => {
+                        let n = n.saturating_mul(16).saturating_add(u64::from(d));
+                        if total.saturating_add(n) > limit {
+                            self.chunk = None;
+                            return true;
+                        }
+                        Chunk::Size { n }
+                    }
+                    None if b == b'\n' => end_of_size(n, &mut total),
+                    None if matches!(b, b';' | b' ' | b'\t' | b'\r') => Chunk::Ext { n },
+                    None => Chunk::Done,
+                },
+                Chunk::Ext { n } if b == b'\n' => end_of_size(n, &mut total),
+                Chunk::Ext { n } => Chunk::Ext { n },
+                Chunk::Data { left } => {
+                    let take = (left - 1).min((bytes.len() - i) as u64);
+                    i += take as usize;
+                    match left - 1 - take {
+                        0 => Chunk::AfterData,
+                        left => Chunk::Data { left },
+                    }
+                }
+                Chunk::AfterData if b == b'\n' => Chunk::Size { n: 0 },
+                other => other,
+            };
+        }
+        self.chunk = Some((state, total));
+        false
     }
 
     /// Follows a response being written. The idle deadline is registered with the writing task (the
@@ -207,23 +366,93 @@ impl<T> Deadlines<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Deadlines<T> {
+/// The end of a chunk-size line: the last chunk, or the data of a chunk of `n` bytes.
+fn end_of_size(n: u64, total: &mut u64) -> Chunk {
+    *total = total.saturating_add(n);
+    if n == 0 {
+        Chunk::Done
+    } else {
+        Chunk::Data { left: n }
+    }
+}
+
+/// True when a request head says `Transfer-Encoding: ... chunked`.
+fn is_chunked(head: &[u8]) -> bool {
+    head.split(|&b| b == b'\n').any(|line| {
+        let line = line.to_ascii_lowercase();
+        line.strip_prefix(b"transfer-encoding:")
+            .is_some_and(|v| v.windows(7).any(|w| w == b"chunked"))
+    })
+}
+
+impl<T: AsyncWrite + Unpin> Tracked<T> {
+    /// Writes what is left of our own answer.
+    fn drain_own(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.own_written < self.own.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.own[self.own_written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.own_written += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Tracked<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if !this.own.is_empty() {
+            // our answer is out (or going out): hyper sees the end of the connection
+            let _ = this.drain_own(cx)?;
+            return Poll::Ready(Ok(()));
+        }
+        match this.over {
+            Some(true) => {
+                this.over = Some(false);
+                let limit = this.settings.max_body_bytes;
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    BodyOverLimit { limit },
+                )));
+            }
+            Some(false) => return Poll::Ready(Ok(())),
+            None => {}
+        }
         let before = buf.filled().len();
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let this = &mut *self;
-                this.saw(&buf.filled()[before..]);
+                let got = &buf.filled()[before..];
+                if std::mem::take(&mut this.fresh) && got.starts_with(H2_PREFACE) {
+                    tracing::debug!("HTTP/2 preface on an HTTP/1.1 server: answered GOAWAY");
+                    this.own = h2_goaway();
+                    buf.set_filled(before);
+                    let _ = this.drain_own(cx)?;
+                    return Poll::Ready(Ok(()));
+                }
+                let keep = this.saw(got);
+                if keep < buf.filled().len() - before {
+                    buf.set_filled(before + keep);
+                    if keep == 0 {
+                        this.over = Some(false);
+                        let limit = this.settings.max_body_bytes;
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            BodyOverLimit { limit },
+                        )));
+                    }
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                if self.phase != Phase::Body && self.deadline.as_mut().poll(cx).is_ready() {
-                    let what = if self.phase == Phase::Idle {
+                if this.phase != Phase::Body && this.deadline.as_mut().poll(cx).is_ready() {
+                    let what = if this.phase == Phase::Idle {
                         "idle keep-alive connection closed"
                     } else {
                         "request headers not received in time"
@@ -239,12 +468,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for Deadlines<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if !self.own.is_empty() {
+            ready!(self.drain_own(cx))?;
+            return Poll::Ready(Ok(buf.len()));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.wrote(buf, cx);
@@ -257,6 +490,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if !self.own.is_empty() {
+            ready!(self.drain_own(cx))?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             let first = bufs
@@ -273,10 +510,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Deadlines<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.drain_own(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.drain_own(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -13,7 +13,7 @@
 //! | `not_found`          | 404 | unknown route (or model name) |
 //! | `method_not_allowed` | 405 | known route, wrong method |
 //! | `body_timeout`       | 408 | the body (or the request headers) did not arrive within `--request-timeout` |
-//! | `body_too_large`     | 413 | the body exceeds `--max-body-bytes` (a declared `Content-Length` is refused at once) |
+//! | `body_too_large`     | 413 | the body exceeds `--max-body-bytes` (a declared `Content-Length` is refused at once, a chunked body as soon as its chunk sizes pass the limit) |
 //! | `uri_too_long`       | 414 | the request target is too long |
 //! | `invalid_request`    | 422 | JSON of the wrong shape: wrong types, unknown fields, neither or both of `text`/`texts`, empty `texts` |
 //! | `empty_text`         | 422 | a text is empty or only whitespace |

@@ -158,6 +158,7 @@ pub async fn serve_with_source(
             idle_timeout: args.idle_timeout,
             drain: args.shutdown_timeout,
             max_connections: args.limits.max_connections,
+            max_body_bytes: args.limits.max_body_bytes,
         },
         shutdown::signal(),
     )

@@ -445,6 +445,98 @@ async fn a_malformed_chunked_body_is_a_400_bad_request() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_announcing_more_than_the_limit_is_a_413_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let limits = Limits {
+        max_body_bytes: 1000,
+        request_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let srv = common::start(common::state(&path, limits).await, None).await;
+    let head = "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let filler = format!("1f4\r\n{}\r\n", " ".repeat(500));
+    for (name, first, then) in [
+        // 2^64-1 in the same write as the head, and alone after it
+        (
+            "max in one write",
+            format!("{head}ffffffffffffffff\r\n"),
+            None,
+        ),
+        (
+            "max after the head",
+            head.to_string(),
+            Some("ffffffffffffffff\r\n".to_string()),
+        ),
+        // two chunks of 500 and 501 bytes: over 1000 in total, with no data of the second yet
+        (
+            "sum",
+            format!("{head}{filler}"),
+            Some("1f5;ext=1\r\n".to_string()),
+        ),
+    ] {
+        let mut s = TcpStream::connect(srv.addr).await.unwrap();
+        s.write_all(first.as_bytes()).await.unwrap();
+        if let Some(then) = then {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            s.write_all(then.as_bytes()).await.unwrap();
+        }
+        // read_response gives up after 5 s; the request timeout is 60 s
+        let resp = read_response(&mut s).await;
+        assert!(resp.starts_with("HTTP/1.1 413"), "{name}: {resp}");
+        assert!(
+            resp.contains(r#""error_type":"body_too_large""#),
+            "{name}: {resp}"
+        );
+    }
+    // a chunked body within the limit, with an extension and split chunks, is read and answered as before,
+    // twice on one keep-alive connection
+    let body = br#"{"text": "a great , witty film"}"#;
+    let chunked = format!(
+        "{head}5;name=v\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        std::str::from_utf8(&body[..5]).unwrap(),
+        body.len() - 5,
+        std::str::from_utf8(&body[5..]).unwrap()
+    );
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    for _ in 0..2 {
+        s.write_all(chunked.as_bytes()).await.unwrap();
+        let resp = read_response(&mut s).await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(resp.contains(r#""label""#), "{resp}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_preface_gets_goaway_http_1_1_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.plm");
+    std::fs::write(&path, common::artifact(0)).unwrap();
+    let srv = common::start(common::state(&path, Limits::default()).await, None).await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    // frame header: 24-bit length, type, flags, stream id
+    assert!(got.len() >= 18, "{got:?}");
+    assert_eq!(got[3], 0x4, "a SETTINGS frame first: {got:?}");
+    let len = usize::from(got[0]) << 16 | usize::from(got[1]) << 8 | usize::from(got[2]);
+    let goaway = &got[9 + len..];
+    assert_eq!(goaway[3], 0x7, "then GOAWAY: {got:?}");
+    assert_eq!(
+        &goaway[13..17],
+        &[0, 0, 0, 0xd],
+        "HTTP_1_1_REQUIRED: {got:?}"
+    );
+}
+
 /// Sends raw bytes and reads the whole answer.
 async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();

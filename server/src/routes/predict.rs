@@ -251,8 +251,12 @@ pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Resp
     }
 }
 
-/// True when reading the body stopped at the size limit.
+/// True when reading the body stopped at the size limit: the body went past it, or a chunked body announced
+/// more than it (the connection layer's [`crate::conn::BodyOverLimit`]).
 fn is_length_limit(e: &axum::Error) -> bool {
+    if crate::conn::is_body_over_limit(e) {
+        return true;
+    }
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if err.to_string().contains("length limit exceeded") {

@@ -176,6 +176,7 @@ pub async fn start_timed(
             idle_timeout,
             drain: Duration::from_secs(10),
             max_connections: state.limits().max_connections,
+            max_body_bytes: state.limits().max_body_bytes,
         },
         async {
             let _ = rx.await;
