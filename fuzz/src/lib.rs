@@ -8,7 +8,7 @@
 //! |------------|-------|---------|
 //! | `readers`  | [`polarity_core::reader::read_bytes`] in every format, with and without a header row, columns by name and position; then the labels and the one data preparation | `rows_in = accepted + rejected`, one line per text, label indices in range, nothing lost by [`polarity_core::prepare::prepare`] |
 //! | `artifact` | [`polarity_core::artifact::decode`] of mutated payloads whose length and checksum are recomputed (what anyone can forge) | an error or a model that predicts a probability distribution and re-decodes |
-//! | `records`  | registry and decision records as stored (a version record, the pointer, its history, a model card, a decision record, top n-grams, any times and numbers) through [`polarity_pipeline::report::render`] | the page renders, whatever the values (no panic on times of 0 or in the far future, NaN-free inputs of any size, empty or huge lists) and no stored value reaches it unescaped (the page has no `<script`) |
+//! | `records`  | registry and decision records as stored (a version record, the pointer, its history, a model card, a decision record, top n-grams, any times and numbers) and dataset listings through [`polarity_pipeline::report::render`] and the CLI's tables ([`polarity_pipeline::tables`]) | the page and the tables render, whatever the values (no panic on times of 0 or in the far future, NaN-free inputs of any size, empty or huge lists); no stored value reaches the page unescaped (the page has no `<script`) or the terminal raw (no control character but the line ends; one line per row) |
 //! | `s3_event` | the S3 event JSON through [`polarity_pipeline::events::object_refs`], and [`polarity_pipeline::layout::decode_s3_key`] on arbitrary strings | decoded keys route without panicking; encode → decode round-trips |
 //!
 //! `POLARITY_FUZZ_SECONDS=60 cargo test -p polarity-fuzz` runs each target for a minute (the test command
@@ -149,6 +149,8 @@ struct Records {
     top_terms: Vec<(String, Vec<(String, f64)>)>,
     #[serde(default)]
     generated_at: u64,
+    #[serde(default)]
+    datasets: Vec<polarity_pipeline::datasets::DatasetView>,
 }
 
 /// True when `data` is a records input (the seeds must be, or the target would test nothing).
@@ -172,6 +174,7 @@ pub fn records(data: &[u8]) {
         &r.record.version,
         r.decision.as_ref().map(|d| d.verdict),
     );
+    terminal_tables(&r, status);
     let page = render(&ReportData {
         record: r.record,
         status,
@@ -192,6 +195,51 @@ pub fn records(data: &[u8]) {
     assert!(
         !page.to_ascii_lowercase().contains("<script"),
         "a stored value reached the page unescaped"
+    );
+}
+
+/// The CLI's views of the same records: they format, show no control character but line ends, and have one
+/// line per row (a stored value cannot forge a row or reach the terminal as an escape sequence).
+fn terminal_tables(r: &Records, status: polarity_pipeline::registry::VersionStatus) {
+    use polarity_pipeline::tables;
+    let clean = |what: &str, text: &str, rows: usize| {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && polarity_core::reader::is_unprintable(c)),
+            "{what}: a control character reached the terminal"
+        );
+        assert_eq!(text.lines().count(), rows, "{what}: one line per row");
+    };
+    let view = polarity_pipeline::registry::VersionView {
+        record: r.record.clone(),
+        status,
+        verdict: None,
+        same_artifact_as: r.record.parent.clone(),
+    };
+    let frozen = r.pointer.frozen;
+    clean(
+        "registry list",
+        &tables::versions(std::slice::from_ref(&view), frozen),
+        1 + 1 + 3 + usize::from(frozen),
+    );
+    let show = tables::version(&r.record, Some(status), r.decision.as_ref());
+    let decision_lines = r.decision.as_ref().map_or(0, |d| 2 + d.checks.len());
+    clean(
+        "registry show",
+        &show,
+        7 + decision_lines
+            + usize::from(status == polarity_pipeline::registry::VersionStatus::Held),
+    );
+    clean(
+        "registry history",
+        &tables::history(&r.history),
+        1 + r.history.len(),
+    );
+    clean(
+        "dataset list",
+        &tables::datasets(&r.datasets),
+        1 + r.datasets.len(),
     );
 }
 

@@ -103,37 +103,7 @@ async fn run_async(a: &DatasetArgs) -> Result<()> {
                 println!("no datasets in {}", b.store.url());
                 return Ok(());
             }
-            println!(
-                "{:<18} {:<20} {:<24} {:<20} {:>8} {:>8} {:>6}  {:<11} classes / reason",
-                "DATASET",
-                "NAME",
-                "FILE",
-                "UPLOADED (UTC)",
-                "ROWS IN",
-                "ACCEPTED",
-                "QUAR.",
-                "STATUS"
-            );
-            for d in &all {
-                let classes: Vec<String> =
-                    d.classes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                println!(
-                    "{:<18} {:<20} {:<24} {:<20} {:>8} {:>8} {:>6}  {:<11} {}{}",
-                    d.dataset,
-                    cut(&d.name, 20),
-                    cut(&d.file_name, 24),
-                    iso(d.uploaded_at),
-                    d.rows_in,
-                    d.accepted,
-                    d.quarantined,
-                    d.status.as_str(),
-                    classes.join(" "),
-                    match d.status {
-                        datasets::DatasetStatus::Active => String::new(),
-                        _ => format!(" — {}", d.reason),
-                    }
-                );
-            }
+            print!("{}", polarity_pipeline::tables::datasets(&all));
         }
         DatasetCommand::Show { dataset } => {
             let d = find(&all, dataset)?;
@@ -233,14 +203,4 @@ async fn run_async(a: &DatasetArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `s` as a table cell: control characters escaped ([`visible`]), at most `n` characters.
-fn cut(s: &str, n: usize) -> String {
-    let s = visible(s);
-    if s.chars().count() <= n {
-        s
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
-    }
 }

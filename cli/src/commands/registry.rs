@@ -12,10 +12,9 @@ use polarity_pipeline::records::Decision;
 use polarity_pipeline::records::clock::now_secs;
 use polarity_pipeline::registry::{self, Registry, VersionStatus, rollback_target};
 use polarity_pipeline::store::ObjectStore;
-use polarity_pipeline::tracker;
+use polarity_pipeline::{tables, tracker};
 
 use crate::context::{connect, runtime};
-use crate::report::iso;
 
 /// `polarity registry`.
 #[derive(Debug, Args)]
@@ -123,37 +122,8 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 println!("no versions in {}", reg.url());
                 return Ok(());
             }
-            println!(
-                "{:<14} {:<10} {:<20} {:>12} {:>9} {:>8}  DATASETS",
-                "VERSION", "STATUS", "CREATED (UTC)", "OWN-TEST-F1", "ACCURACY", "N_TEST",
-            );
-            for s in &list {
-                println!(
-                    "{:<14} {:<10} {:<20} {:>12.4} {:>9.4} {:>8}  {}{}",
-                    s.record.version,
-                    s.status.as_str(),
-                    iso(s.record.created_at),
-                    s.record.scores.macro_f1,
-                    s.record.scores.accuracy,
-                    s.record.scores.n,
-                    s.record.datasets.join(","),
-                    s.same_artifact_as
-                        .as_deref()
-                        .map(|f| format!("  (same artifact as {f})"))
-                        .unwrap_or_default()
-                );
-            }
-            println!(
-                "OWN-TEST-F1, ACCURACY: each version's macro-F1 and accuracy on its own held-out rows when it was trained;\n\
-                 versions trained on different datasets were scored on different rows, so compare them with the decision records\n\
-                 (`polarity registry show VERSION`), which score candidate and production on the same rows."
-            );
-            let p = reg.pointer().await?;
-            if p.frozen {
-                println!(
-                    "frozen: automatic promotions are stopped (`polarity registry unfreeze` resumes them)"
-                );
-            }
+            let frozen = reg.pointer().await?.frozen;
+            print!("{}", tables::versions(&list, frozen));
         }
         RegistryCommand::Show { version } => {
             let Some(rec) = reg.version(version).await? else {
@@ -172,53 +142,10 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 let v = serde_json::json!({ "version": rec, "status": status.as_ref().map(|s| s.status), "verdict": status.and_then(|s| s.verdict), "decision": decision, "card": card });
                 return print_json(&v);
             }
-            println!(
-                "version   {} ({})",
-                rec.version,
-                status.as_ref().map_or("?", |s| s.status.as_str())
+            print!(
+                "{}",
+                tables::version(&rec, status.map(|s| s.status), decision.as_ref())
             );
-            println!(
-                "created   {} (git {})",
-                iso(rec.created_at),
-                rec.git_sha.as_deref().unwrap_or("unknown")
-            );
-            println!("classes   {}", rec.labels.join(", "));
-            println!("datasets  {}", rec.datasets.join(", "));
-            println!(
-                "parent    {}",
-                rec.parent.as_deref().unwrap_or("(none: first model)")
-            );
-            println!("artifact  {} (sha256 {})", rec.artifact_key, rec.sha256);
-            println!(
-                "own test  macro-F1 {:.4}, accuracy {:.4} on {} rows",
-                rec.scores.macro_f1, rec.scores.accuracy, rec.scores.n
-            );
-            if let Some(d) = decision {
-                println!("decision  {} at {} — {}", d.verdict, iso(d.at), d.reason);
-                println!(
-                    "          on {} rows of {}: candidate macro-F1 {:.4}{}",
-                    d.eval_rows,
-                    d.eval_datasets.join(","),
-                    d.candidate_scores.macro_f1,
-                    match (&d.production, &d.production_scores) {
-                        (Some(p), Some(s)) => format!(", production {p} {:.4}", s.macro_f1),
-                        _ => String::new(),
-                    }
-                );
-                for c in &d.checks {
-                    println!(
-                        "          {} {}",
-                        if c.passed { "pass" } else { "FAIL" },
-                        c.describe()
-                    );
-                }
-            }
-            if status
-                .as_ref()
-                .is_some_and(|s| s.status == VersionStatus::Held)
-            {
-                println!("held: promote it with `polarity registry promote {version}`");
-            }
         }
         RegistryCommand::History => {
             let h = reg.history().await?;
@@ -229,21 +156,7 @@ async fn run_async(a: &RegistryArgs) -> Result<()> {
                 println!("no moves yet in {}", reg.url());
                 return Ok(());
             }
-            println!(
-                "{:<5} {:<14}   {:<14} {:<15} {:<20} REASON",
-                "SEQ", "FROM", "TO", "KIND", "AT (UTC)"
-            );
-            for e in h {
-                println!(
-                    "{:<5} {:<14} → {:<14} {:<15} {:<20} {}",
-                    e.seq,
-                    e.from.as_deref().unwrap_or("(none)"),
-                    e.to,
-                    e.kind.as_str(),
-                    iso(e.at),
-                    e.reason
-                );
-            }
+            print!("{}", tables::history(&h));
         }
         RegistryCommand::Promote {
             version,

@@ -184,7 +184,7 @@ pub async fn decide(
 }
 
 /// One dataset as `polarity dataset list` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetView {
     /// Dataset id.
     pub dataset: String,

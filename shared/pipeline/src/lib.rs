@@ -36,6 +36,7 @@ pub mod report;
 pub mod stages;
 pub mod store;
 pub mod stored;
+pub mod tables;
 pub mod telemetry;
 pub mod tracker;
 
