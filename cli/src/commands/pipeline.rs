@@ -124,12 +124,18 @@ pub fn run(a: &PipelineArgs) -> Result<()> {
     }
 }
 
-/// `--name` as the folder under `incoming/`: one non-empty folder name without `/` or control
-/// characters, used as given (never rewritten).
+/// `--name` as the folder under `incoming/`: one non-empty folder name of at most 255 bytes (a file
+/// name's limit on Linux) without `/` or control characters, used as given (never rewritten).
 fn folder_name(n: &str) -> Result<&str> {
-    if n.is_empty() || n == "." || n == ".." || n.contains('/') || n.chars().any(is_unprintable) {
+    if n.is_empty()
+        || n.len() > 255
+        || n == "."
+        || n == ".."
+        || n.contains('/')
+        || n.chars().any(is_unprintable)
+    {
         bail!(
-            "--name {} must be one folder name: not empty, no '/', no control characters",
+            "--name {} must be one folder name: not empty, at most 255 bytes, no '/', no control characters",
             quoted(n)
         );
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use polarity_core::reader::{quoted, visible};
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod conformance;
@@ -33,23 +34,23 @@ pub struct Object {
     pub modified_ms: Option<u64>,
 }
 
-/// Why a store call failed.
+/// Why a store call failed. Keys are shown [`visible`] (escaped, at most 80 characters): they carry upload names.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No object has the key.
-    #[error("object not found: {key}")]
+    #[error("object not found: {}", visible(.key))]
     NotFound {
         /// The key.
         key: String,
     },
     /// The key is not acceptable (empty, absolute, or with `..`).
-    #[error("invalid object key {key:?}")]
+    #[error("invalid object key {}", quoted(.key))]
     InvalidKey {
         /// The key.
         key: String,
     },
     /// Throttling, a 5xx, a timeout or a dropped connection: try again.
-    #[error("{op} {key}: transient store error: {message}")]
+    #[error("{op} {}: transient store error: {message}", visible(.key))]
     Transient {
         /// The operation.
         op: &'static str,
@@ -60,7 +61,7 @@ pub enum StoreError {
     },
     /// The caller's scope does not allow this (the same rule IAM enforces in AWS; see
     /// [`crate::layout::ROUTES`]).
-    #[error("{op} {key}: not allowed for {principal} (see terraform/access.json)")]
+    #[error("{op} {}: not allowed for {principal} (see terraform/access.json)", visible(.key))]
     Denied {
         /// The operation.
         op: &'static str,
@@ -70,7 +71,7 @@ pub enum StoreError {
         principal: String,
     },
     /// Any other failure (permissions, missing bucket, local I/O).
-    #[error("{op} {key}: {message}")]
+    #[error("{op} {}: {message}", visible(.key))]
     Other {
         /// The operation.
         op: &'static str,
