@@ -58,6 +58,8 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=2, help="wrk threads (default: %(default)s)")
     ap.add_argument("--slow-body", type=int, default=200, help="slow-body clients (default: %(default)s)")
     ap.add_argument("--slow-header", type=int, default=200, help="slow-header clients (default: %(default)s)")
+    ap.add_argument("--hostile", type=int, default=2,
+                    help="threads sending bench/attacks.py's server attacks in a loop (default: %(default)s)")
     ap.add_argument("--swap-interval", type=float, default=3.0,
                     help="seconds between hot swaps of the served file (default: %(default)s)")
     ap.add_argument("--poll-interval", type=float, default=1.0,
@@ -339,6 +341,29 @@ def polite_client(port, stop, texts, gap, out):
         conn.close()
 
 
+def hostile_client(port, stop, out):
+    """Sends bench/attacks.py's server attacks (those without --api-key) in turn until stopped; records
+    (attack, why it was wrong or None)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import attacks
+    plain = [x for x in attacks.SERVER_ATTACKS if not x[3]]
+    i = 0
+    while not stop.is_set():
+        name, data, check, _ = plain[i % len(plain)]
+        i += 1
+        try:
+            if isinstance(data, tuple):
+                raw, secs = attacks.exchange(port, data[0], data[1], data[2], timeout=10)
+            else:
+                raw, secs = attacks.exchange(port, data, timeout=10)
+            # under full load answers may be slower than the standalone 2 s; the shape must be right
+            why = check(raw, 0.0)
+            status = attacks.http_answer(raw)[0]
+        except OSError as e:
+            why, status = f"connection error: {e}", None
+        out.append((name, why, status))
+
+
 def swapper(served, artifacts, stop, interval, swaps):
     k = 1
     while not stop.wait(interval):
@@ -409,14 +434,14 @@ def main():
 
         # 3. the soak
         stop = threading.Event()
-        polite, swaps, body_res, header_res = [], [], Results(), Results()
+        polite, swaps, body_res, header_res, hostile = [], [], Results(), Results(), []
         slow_body = json.dumps({"text": "a slow client that never finishes sending this body " * 4}).encode()
         threads = [
             threading.Thread(target=polite_client, args=(port, stop, dev_texts, a.client_gap, polite), daemon=True),
             threading.Thread(target=swapper, args=(served, models, stop, a.swap_interval, swaps), daemon=True),
             threading.Thread(target=run_slow_clients, args=(port, a.slow_body, a.slow_header, a.seconds, slow_body, a,
                                                             body_res, header_res), daemon=True),
-        ]
+        ] + [threading.Thread(target=hostile_client, args=(port, stop, hostile), daemon=True) for _ in range(a.hostile)]
         load0 = os.getloadavg()[0]
         print(f"soak: {a.seconds} s, wrk -t{a.threads} -c{a.connections}, {a.slow_body} slow-body + {a.slow_header} "
               f"slow-header clients, a swap every {a.swap_interval} s, one polite client", flush=True)
@@ -487,6 +512,13 @@ def main():
             failures.append(f"the well-behaved client saw {len(p_bad)} non-200 (first: {p_bad[0]})")
         if server_5xx:
             failures.append(f"the server answered {server_5xx:.0f} 5xx: {dict((s, v) for s, v in delta.items() if s.startswith('5'))}")
+        hostile_bad = [(n, w) for n, w, _ in hostile if w]
+        hostile_status = {}
+        for _, _, st in hostile:
+            if st:
+                hostile_status[str(st)] = hostile_status.get(str(st), 0) + 1
+        if hostile_bad:
+            failures.append(f"{len(hostile_bad)} attacks got a wrong answer (first: {hostile_bad[0]})")
         if rel_fail:
             warnings.append(f"{rel_fail:.0f} reloads failed")
         if rel_ok != len(swaps):
@@ -520,6 +552,8 @@ def main():
             ("server responses by status during the soak (/metrics)",
              ", ".join(f"{s}: {v:.0f}" for s, v in sorted(delta.items()) if v) or "–"),
             ("server 5xx", f"{server_5xx:.0f}"),
+            (f"hostile clients ({a.hostile}, bench/attacks.py's server attacks in turn): sent / wrong answers",
+             f"{len(hostile)} / {len(hostile_bad)}"),
             (f"slow-body clients ({a.slow_body}): attempts completed", f"{len(body_res)} (+{body_res.stalled_at_end} "
              "still stalled when the soak ended, closed by the test)"),
             ("slow-body: 408 body_timeout (JSON)", f"{len(b_408)} of {len(body_res)}"),
@@ -543,13 +577,13 @@ def main():
         lines += [f"| {k} | {v} |" for k, v in rows]
         lines.append("")
         lines.append("Result: " + ("**PASS**" if not failures else "**FAIL** — " + "; ".join(failures)))
-        if delta.get("422"):
-            lines.append("")
-            lines.append(f"The {delta['422']:.0f} responses 422 belong to the slow-body connections the test closes at the "
-                         f"end ({body_res.stalled_at_end} were stalled mid-body then): a body cut short by the client is "
-                         "answered 422 invalid_request (\"could not read the body\"), which no client reads. Server 408 + 422 = "
-                         f"{delta.get('408', 0) + delta['422']:.0f}; slow-body attempts received + closed by the test = "
-                         f"{len(body_res) + body_res.stalled_at_end}.")
+        cut = delta.get("400", 0) - hostile_status.get("400", 0)
+        lines.append("")
+        lines.append("4xx by source: the hostile clients' answers by status "
+                     + (", ".join(f"{k}: {v}" for k, v in sorted(hostile_status.items())) or "none")
+                     + f"; the slow-body clients' 408s; {cut:.0f} responses 400 for the slow-body connections the test "
+                     f"closes at the end ({body_res.stalled_at_end} were stalled mid-body then): a body cut short by the "
+                     "client is answered 400 bad_request (\"could not read the body\"), which no client reads.")
         if warnings:
             lines.append("")
             lines.append("Notes: " + "; ".join(warnings) + ".")
