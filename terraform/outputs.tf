@@ -82,3 +82,8 @@ output "train_limits" {
   description = "Training rows one train function takes (POLARITY_TRAIN_MAX_ROWS) and one train task, by the rows-per-GB rule."
   value       = module.pipeline.train_limits
 }
+
+output "sizing" {
+  description = "Each stage function's memory and timeout, the upload bytes ingest accepts and the held-out rows validate holds (terraform/modules/pipeline/sizing.tf)."
+  value       = module.pipeline.sizing
+}

@@ -73,6 +73,7 @@ fn terraform_settings_json_lists_every_pipeline_setting() {
         "MLFLOW_TRACKING_TOKEN",
         "POLARITY_TASK_CLUSTER",
         "POLARITY_TRAIN_MAX_ROWS",
+        "POLARITY_VALIDATE_MAX_ROWS",
     ] {
         assert!(
             !names.iter().any(|n| n == never),

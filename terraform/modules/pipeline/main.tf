@@ -34,20 +34,6 @@ locals {
     ]
   ])
 
-  # Sizing (memory MB / timeout s) is set from measurements and can be overridden with var.stage_sizing:
-  #   train: sparse L-BFGS fit of SST-2 (67k docs x 20k features) took 1.6 s on one core and the whole
-  #          train command stays in a few hundred MB; 2048 MB buys > 1 vCPU (1769 MB = 1 vCPU) and room for
-  #          larger datasets, 900 s is the Lambda ceiling so a big upload fails loudly instead of silently.
-  #   ingest/process: streaming CSV/JSONL passes, I/O bound: 1024 MB / 300 s.
-  #   validate: loads two models and scores the test split: 1024 MB / 300 s.
-  # Re-measure with the `Max Memory Used` / `Duration` fields of each REPORT log line and adjust.
-  default_sizing = {
-    ingest   = { memory = 1024, timeout = 300 }
-    process  = { memory = 1024, timeout = 300 }
-    train    = { memory = 2048, timeout = 900 }
-    validate = { memory = 1024, timeout = 300 }
-  }
-  sizing = merge(local.default_sizing, var.stage_sizing)
 
   # ARNs the policies name, spelled from names rather than read from the resources: a policy document that
   # references a resource being created is only rendered at apply time, and terraform/tests compare the
@@ -320,8 +306,9 @@ resource "aws_lambda_function" "stage" {
   reserved_concurrent_executions = local.concurrency[each.key]
 
   environment {
-    # train also gets its row limit and, with a task image, where to start the train task (train_task.tf)
-    variables = each.key == "train" ? local.train_env : local.function_env
+    # ingest, train and validate also get their limits from the sizing rules (sizing.tf); train, with a task
+    # image, where to start the train task (train_task.tf)
+    variables = lookup(local.stage_env, each.key, local.function_env)
   }
 
   dynamic "logging_config" {

@@ -43,6 +43,11 @@ output "train_limits" {
   value       = { function_max_rows = local.train_max_rows, task_max_rows = local.task_max_rows }
 }
 
+output "sizing" {
+  description = "Each stage function's memory (MB) and timeout (s), and the limits the sizing rules give them (sizing.tf): the upload bytes ingest accepts, the held-out rows validate holds."
+  value       = { stages = local.sizing, upload_max_bytes = local.upload_max_bytes, validate_max_rows = local.validate_max_rows }
+}
+
 output "train_task_repository_url" {
   description = "ECR repository of the train task image (CD pushes <url>:<commit> and passes the tag as train_task_image_tag)."
   value       = aws_ecr_repository.train_task.repository_url

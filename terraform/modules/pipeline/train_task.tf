@@ -1,5 +1,5 @@
 # Training past one Lambda (terraform/README.md, "Training past one Lambda"). The train function takes at most
-# local.train_max_rows training rows (POLARITY_TRAIN_MAX_ROWS, the rows-per-GB rule below). Above that, once an
+# local.train_max_rows training rows (POLARITY_TRAIN_MAX_ROWS, the rows-per-GB rule in sizing.tf). Above that, once an
 # image is deployed (var.train_task_image_tag, set by CD), it starts the SAME train binary as an ECS Fargate task
 # on the same key (POLARITY_TASK_KEY as a container override); the task writes what the function would have.
 #
@@ -14,14 +14,6 @@ locals {
   task_container = "train"
   task_log_group = "/ecs/${local.task_name}"
 
-  # The rows-per-GB rule: a training run peaks at about var.train_bytes_per_row bytes per training row
-  # (1024 B: 1 048 576 rows per GiB), and vectorise + fit handles about var.train_rows_per_second rows per
-  # second. One train function takes min(memory rule, time rule) rows; the train task's memory gives its own.
-  train_max_rows = min(
-    floor(local.sizing.train.memory * 1048576 / var.train_bytes_per_row),
-    floor(local.sizing.train.timeout * var.train_rows_per_second),
-  )
-  task_max_rows = floor(var.train_task_memory * 1048576 / var.train_bytes_per_row)
 
   # Fargate's CPU/memory pairs (MiB): cpu => [min, max, step].
   fargate_memory = {

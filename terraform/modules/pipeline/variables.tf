@@ -151,6 +151,28 @@ variable "train_bytes_per_row" {
   }
 }
 
+variable "upload_bytes_per_byte" {
+  description = "The upload rule: peak memory of the ingest and process functions per byte of a (decompressed) upload (measured 6.7-7.3 for ingest, 9.4-11.1 for process; bench/results/stage-memory.md). The ingest function's POLARITY_MAX_UPLOAD_BYTES = min(the setting, the smaller of their memories / this)."
+  type        = number
+  default     = 12
+  nullable    = false
+  validation {
+    condition     = var.upload_bytes_per_byte >= 1 && var.upload_bytes_per_byte <= 1024
+    error_message = "upload_bytes_per_byte must be between 1 and 1024."
+  }
+}
+
+variable "validate_bytes_per_row" {
+  description = "The validate rule: peak memory of the validate function per held-out row (measured 480-525 B on SST-2-length texts; bench/results/stage-memory.md). Validate's default memory holds the held-out rows of the largest training run; its POLARITY_VALIDATE_MAX_ROWS = memory / this."
+  type        = number
+  default     = 768
+  nullable    = false
+  validation {
+    condition     = var.validate_bytes_per_row >= 16 && var.validate_bytes_per_row <= 1048576
+    error_message = "validate_bytes_per_row must be between 16 and 1048576."
+  }
+}
+
 variable "train_rows_per_second" {
   description = "The time rule: training rows vectorised and fitted per second (the train stage did 39 000/s on 2 vCPUs; a 2 GB Lambda has ~1.2). POLARITY_TRAIN_MAX_ROWS of the train function is at most its timeout times this."
   type        = number

@@ -51,6 +51,10 @@ pub struct DispatchArgs {
     /// task when one is configured, else trains anyway and logs a warning.
     #[arg(long, env = "POLARITY_TRAIN_MAX_ROWS", value_parser = clap::value_parser!(u64).range(1..))]
     pub train_max_rows: Option<u64>,
+    /// Most held-out rows one validate process holds (unset: no limit). Above it the validate stage logs a
+    /// warning naming the setting and runs anyway (there is no validate task; see terraform/README.md).
+    #[arg(long, env = "POLARITY_VALIDATE_MAX_ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub validate_max_rows: Option<u64>,
     /// ECS cluster of the train task (name or ARN).
     #[arg(long, env = "POLARITY_TASK_CLUSTER", hide = true)]
     pub task_cluster: Option<String>,
@@ -103,6 +107,8 @@ pub struct TaskSettings {
 pub struct DispatchConfig {
     /// Most training rows one process takes; `None`: no limit.
     pub max_rows: Option<u64>,
+    /// Most held-out rows one validate process holds; `None`: no limit.
+    pub validate_max_rows: Option<u64>,
     /// The task to start above the limit; `None`: train in process (with a warning above the limit).
     pub task: Option<TaskSettings>,
 }
@@ -154,6 +160,7 @@ impl DispatchArgs {
         };
         Ok(DispatchConfig {
             max_rows: self.train_max_rows,
+            validate_max_rows: self.validate_max_rows,
             task,
         })
     }
@@ -189,6 +196,12 @@ pub fn decide(rows: u64, max_rows: Option<u64>, task_available: bool) -> Placeme
 /// datasets, so never fewer than the rows loaded): the unit of the rows-per-GB rule.
 pub fn training_rows(datasets: &[ProcessManifest]) -> u64 {
     datasets.iter().flat_map(|d| d.train.values()).sum()
+}
+
+/// The held-out rows of `datasets` as their process manifests count them: the unit of validate's
+/// rows-per-GB rule.
+pub fn held_out_rows(datasets: &[ProcessManifest]) -> u64 {
+    datasets.iter().flat_map(|d| d.test.values()).sum()
 }
 
 /// Why a task could not be started.

@@ -175,6 +175,17 @@ async fn eval_rows(
     ctx: Ctx<'_>,
 ) -> Result<(Vec<PreparedRow>, Vec<ProcessManifest>), PipelineError> {
     let datasets = crate::datasets::active(ctx.store).await?;
+    let held_out = crate::dispatch::held_out_rows(&datasets);
+    if let Some(limit) = ctx.cfg.dispatch.validate_max_rows
+        && held_out > limit
+    {
+        tracing::warn!(
+            stage = "validate",
+            rows = held_out,
+            limit,
+            "the held-out rows exceed POLARITY_VALIDATE_MAX_ROWS (the rows-per-GB rule for this function's memory); validating anyway: if the function runs out of memory, raise stage_sizing.validate.memory or validate_max_held_out_rows (terraform/README.md)"
+        );
+    }
     let rows = load_split(ctx.store, &datasets, "test", ctx.cfg).await?;
     Ok((rows, datasets))
 }
