@@ -18,7 +18,6 @@ use std::panic::AssertUnwindSafe;
 
 use polarity_core::contract::Contract;
 use polarity_core::reader::{Column, Format, ReadOptions, read_bytes};
-use sha2::{Digest, Sha256};
 
 /// A fuzz target: takes any bytes; panics on a defect.
 pub type Target = fn(&[u8]);
@@ -83,15 +82,10 @@ pub fn readers(data: &[u8]) {
     }
 }
 
-/// Length-and-checksum-corrected artifact bytes: the payload after the 52-byte header gets a true header.
+/// Length-and-checksum-corrected artifact bytes: the payload gets a true header
+/// ([`polarity_core::artifact::seal`]).
 pub fn reseal(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(52 + payload.len());
-    out.extend_from_slice(polarity_core::artifact::MAGIC);
-    out.extend_from_slice(&polarity_core::artifact::FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(payload));
-    out.extend_from_slice(payload);
-    out
+    polarity_core::artifact::seal(payload)
 }
 
 /// The artifact target (see the crate docs): `data` is a payload; it is sealed first, so the checksum

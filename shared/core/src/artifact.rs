@@ -100,12 +100,19 @@ pub fn encode(c: &Classifier) -> Vec<u8> {
         .iter()
         .chain(&c.model.intercept)
         .for_each(|v| p.extend_from_slice(&v.to_le_bytes()));
-    let mut out = Vec::with_capacity(HEADER + p.len());
+    seal(&p)
+}
+
+/// An artifact from its payload: the header (magic, format version, payload length, the payload's SHA-256)
+/// followed by the payload. [`encode`] seals what it serialises; a forged payload sealed here passes the
+/// checksum, so only [`decode`]'s own checks stand between it and a served model.
+pub fn seal(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(p.len() as u64).to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&p));
-    out.extend_from_slice(&p);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(payload);
     out
 }
 
