@@ -1,7 +1,8 @@
 //! Pages in a real browser: the report page `polarity report` writes and the server's `/docs` page are
 //! loaded by headless Chromium (the Debian package, driven by `scripts/browser/render.mjs`; `setup.sh`
 //! installs both). Each must render (a screenshot that is not blank), log nothing to the console, raise
-//! no page error, and request nothing beyond itself (the pages are self-contained).
+//! no page error, and request nothing beyond itself (the pages are self-contained). The tests are
+//! `#[ignore]`d with that need, so a bare `cargo test` lists them as skipped; the test command runs them.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -106,6 +107,7 @@ fn assert_clean(r: &Rendered, origin: &str) {
 }
 
 #[test]
+#[ignore = "needs headless Chromium and node (bash scripts/setup.sh installs both); the test command runs it"]
 fn report_page_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
@@ -173,6 +175,7 @@ impl Drop for Server {
 }
 
 #[test]
+#[ignore = "needs headless Chromium and node (bash scripts/setup.sh installs both); the test command runs it"]
 fn docs_page_renders_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.plm");
@@ -228,6 +231,7 @@ fn docs_page_renders_in_chromium() {
 }
 
 #[test]
+#[ignore = "needs headless Chromium and node (bash scripts/setup.sh installs both); the test command runs it"]
 fn the_blank_check_sees_a_blank_page() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("blank.html");

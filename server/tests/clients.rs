@@ -2,7 +2,8 @@
 //! `InferenceClient` (TEI) and `tritonclient.http` (KServe V2) — run against the real server, with and
 //! without `--api-key`, through `scripts/clients_check.py` (the calls it makes and what each must answer are
 //! listed there). Python comes from `POLARITY_CLIENTS_PYTHON` or `.venv-clients` (made by `scripts/setup.sh`);
-//! without it the test is skipped, unless `CI` is set.
+//! the test is `#[ignore]`d with that need, so a bare `cargo test` lists it as skipped; the test command
+//! (`scripts/test.sh`) runs it.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -15,25 +16,19 @@ use polarity_server::{AppState, Limits, ServingOptions};
 
 const KEY: &str = "client-test-key-0123456789";
 
-fn python() -> Option<PathBuf> {
+fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("POLARITY_CLIENTS_PYTHON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+        return PathBuf::from(p);
     }
     let venv = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../.venv-clients/bin/python"
     ));
-    if venv.exists() {
-        return Some(venv);
-    }
     assert!(
-        std::env::var_os("CI").is_none(),
-        "the client libraries are not installed (run scripts/setup.sh, or set POLARITY_CLIENTS_PYTHON) and CI is set"
+        venv.exists(),
+        "the client libraries are not installed: run bash scripts/setup.sh (it makes .venv-clients), or set POLARITY_CLIENTS_PYTHON"
     );
-    eprintln!(
-        "\n!!! SKIPPING the client-library test: run scripts/setup.sh (it makes .venv-clients)\n"
-    );
-    None
+    venv
 }
 
 fn loaded(artifact: &[u8], version: &str) -> LoadedModel {
@@ -79,8 +74,9 @@ async fn run(py: &PathBuf, api_key: Option<&str>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs huggingface_hub and tritonclient (bash scripts/setup.sh makes .venv-clients); the test command runs it"]
 async fn teis_and_kserves_own_clients_get_predicts_answers() {
-    let Some(py) = python() else { return };
+    let py = python();
     run(&py, None).await;
     run(&py, Some(KEY)).await;
 }
