@@ -90,7 +90,7 @@ variable "stage_sizing" {
 # Reserved concurrency is opt-in. A new account's concurrency quota can be as low as 10 and Lambda keeps 10 of
 # it unreserved, so ANY reservation fails `terraform apply` there (InvalidParameterValueException). Correctness
 # does not need one: train writes content-addressed versions and validate promotes through conditional writes.
-# Reserve only after raising the quota (Service Quotas -> Lambda -> Concurrent executions); see README "Quotas".
+# Reserve only after raising the quota (Service Quotas -> Lambda -> Concurrent executions); see terraform/README.md ("No reserved concurrency by default").
 variable "ingest_process_concurrency" {
   description = "Reserved concurrency of ingest and of process (each). null (default): unreserved."
   type        = number
@@ -181,7 +181,7 @@ variable "alarm_email" {
   }
 }
 
-# Training past one Lambda (README "Training past one Lambda"). null: the pipeline module's defaults
+# Training past one Lambda (terraform/README.md "Training past one Lambda"). null: the pipeline module's defaults
 # (modules/pipeline/variables.tf), where the rule is computed.
 variable "train_bytes_per_row" {
   description = "The rows-per-GB rule: peak bytes of a training run per training row (null: the module default, 1024 B = 1 048 576 rows per GiB). The train function's POLARITY_TRAIN_MAX_ROWS = min(memory / this, timeout x train_rows_per_second)."

@@ -596,3 +596,26 @@ fn promtool_check(text: &str) {
         "promtool check metrics: {msg}"
     );
 }
+
+/// `docs/serving.md` carries the route table of the OpenAPI document (every path, method and summary,
+/// in the document's order): the page cannot list a route the server lacks or miss one it has.
+#[test]
+fn the_serving_page_lists_every_route() {
+    let spec = polarity_server::routes::openapi::spec();
+    let mut table = String::from("| method | path | what |\n|---|---|---|\n");
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let summary = op["summary"].as_str().unwrap_or("").replace('|', "/");
+            table.push_str(&format!(
+                "| {} | `{path}` | {summary} |\n",
+                method.to_uppercase()
+            ));
+        }
+    }
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/serving.md"))
+        .unwrap();
+    assert!(
+        page.contains(&table),
+        "docs/serving.md must contain the route table of the OpenAPI document, exactly:\n\n{table}"
+    );
+}

@@ -1,4 +1,4 @@
-//! What the near-duplicate split key changes on SST-2 (the numbers quoted in the README and the bench
+//! What the near-duplicate split key changes on SST-2 (the numbers quoted in docs/pipeline.md and the bench
 //! notes): `cargo run --release -p polarity-core --example split_study -- ../shared/data/sst2`.
 //!
 //! Compares the split by a hash of the cleaned text (before) with the split by a hash of the sorted

@@ -1,4 +1,4 @@
-//! What `--tune` does on SST-2 (the numbers quoted in the README): `cargo run --release -p polarity-core
+//! What `--tune` does on SST-2 (the numbers quoted in docs/cli.md): `cargo run --release -p polarity-core
 //! --example tune_study -- ../shared/data/sst2`. Cross-validates C and sublinear tf on train.tsv with each
 //! fold key, trains the chosen setting on all of train.tsv and scores dev.tsv, beside the default setting.
 

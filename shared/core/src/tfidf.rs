@@ -5,7 +5,7 @@
 //! * `min_df` (a document count) and `max_df` (a fraction of documents) filter terms first, then
 //!   `max_features` keeps the terms with the highest corpus frequency (total count over all documents).
 //!   Ties at that boundary go to shorter n-grams first, then by term, ascending (scikit-learn's own order
-//!   there is unspecified; on SST-2 this rule scored best of the four measured, see the README).
+//!   there is unspecified; on SST-2 this rule scored best of the four measured, see docs/cli.md).
 //! * Features are numbered in ascending term order (byte order of the UTF-8 string, as Python sorts `str`).
 //! * `idf(t) = ln((1 + n) / (1 + df(t))) + 1` with `smooth_idf` (else `ln(n / df(t)) + 1`);
 //!   `tf` is the raw count, or `1 + ln(count)` with `sublinear_tf`; each row is scaled to unit L2 norm.
@@ -42,7 +42,7 @@ pub struct TfidfConfig {
     /// Add one to document counts, as if one extra document held every term.
     pub smooth_idf: bool,
     /// Shortest token, in characters: 2 is scikit-learn's default pattern, 1 also keeps one-letter words
-    /// such as "i" and "a" (Polarity's default: +0.3 points of SST-2 dev accuracy, see the README).
+    /// such as "i" and "a" (Polarity's default: +0.3 points of SST-2 dev accuracy, see docs/cli.md).
     pub min_token_chars: usize,
 }
 

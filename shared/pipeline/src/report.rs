@@ -210,7 +210,7 @@ pub fn render(d: &ReportData) -> String {
     let _ = write!(
         h,
         "<p class=\"note\">Generated {} UTC by Polarity {}. Scores are on held-out rows the model never \
-trained on; see the README's promotion rules for what each rule means.</p></main></body></html>",
+trained on; see docs/pipeline.md (Promotion rules) for what each rule means.</p></main></body></html>",
         iso(d.generated_at),
         escape(env!("CARGO_PKG_VERSION"))
     );

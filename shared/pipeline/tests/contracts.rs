@@ -80,6 +80,16 @@ fn terraform_settings_json_lists_every_pipeline_setting() {
             "{never} must not be a user setting"
         );
     }
+    // the settings page names every one
+    let page = std::fs::read_to_string(repo().join("docs/settings.md")).unwrap();
+    let unnamed: Vec<&String> = names
+        .iter()
+        .filter(|n| !page.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "docs/settings.md does not name {unnamed:?}"
+    );
     // both validations read the file instead of keeping a list
     for tf in [
         "terraform/variables.tf",

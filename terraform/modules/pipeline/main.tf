@@ -14,7 +14,7 @@ locals {
   stages = var.access
 
   # Reserved concurrency per stage: null (the default) leaves the function in the unreserved pool, which a new
-  # account (concurrency quota 10, of which Lambda keeps 10 unreserved) needs; see README "Quotas".
+  # account (concurrency quota 10, of which Lambda keeps 10 unreserved) needs; see terraform/README.md ("No reserved concurrency by default").
   concurrency = {
     ingest   = var.ingest_process_concurrency
     process  = var.ingest_process_concurrency
@@ -318,7 +318,7 @@ resource "aws_lambda_function" "stage" {
       log_group             = aws_cloudwatch_log_group.fn[each.key].name
       application_log_level = "INFO"
       # INFO keeps the platform's START/END/REPORT lines (duration, billed time, max memory used),
-      # which the README sizes the functions from; WARN would drop them
+      # which terraform/README.md (Sizing) sizes the functions from; WARN would drop them
       system_log_level = "INFO"
     }
   }

@@ -81,7 +81,7 @@ resource "aws_lambda_function" "predict" {
       log_group             = aws_cloudwatch_log_group.fn["predict"].name
       application_log_level = "INFO"
       # INFO keeps the platform's START/END/REPORT lines (duration, billed time, max memory used),
-      # which the README sizes the functions from; WARN would drop them
+      # which terraform/README.md (Sizing) sizes the functions from; WARN would drop them
       system_log_level = "INFO"
     }
   }

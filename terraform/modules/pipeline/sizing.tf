@@ -41,7 +41,7 @@ locals {
   validate_need_mb    = ceil(local.held_out_rows * var.validate_bytes_per_row / 1048576 / 64) * 64
   validate_default_mb = min(max(local.validate_need_mb, 1024), 10240)
   # a stage_sizing entry for validate (in base_sizing) wins over the computed memory
-  sizing = merge({ validate = { memory = local.validate_default_mb, timeout = 300 } }, local.base_sizing)
+  sizing            = merge({ validate = { memory = local.validate_default_mb, timeout = 300 } }, local.base_sizing)
   validate_max_rows = floor(local.sizing.validate.memory * 1048576 / var.validate_bytes_per_row)
 
   # ingest/process: the upload rule; the user's POLARITY_MAX_UPLOAD_BYTES (default 512 MiB) when smaller
