@@ -16,7 +16,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The middleware (a no-op without `--api-key`).
-pub async fn require_key(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_key(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let Some(key) = st.options().api_key.as_deref() else {
         return next.run(req).await;
     };

@@ -202,7 +202,7 @@ impl Limits {
 }
 
 /// The shortest API key accepted.
-pub const MIN_API_KEY_CHARS: usize = 16;
+pub(crate) const MIN_API_KEY_CHARS: usize = 16;
 
 /// Checks an API key at start (the message never repeats it; a clap value parser would): at least [`MIN_API_KEY_CHARS`] characters, no
 /// whitespace or control characters anywhere (a bearer token cannot carry them, so a key with a trailing
@@ -210,7 +210,7 @@ pub const MIN_API_KEY_CHARS: usize = 16;
 ///
 /// # Errors
 /// A message saying what is wrong.
-pub fn parse_api_key(s: &str) -> Result<String, String> {
+pub(crate) fn parse_api_key(s: &str) -> Result<String, String> {
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the API key contains whitespace or control characters (a trailing newline from a file?); no client could send it".into());
     }
@@ -226,7 +226,7 @@ pub fn parse_api_key(s: &str) -> Result<String, String> {
 ///
 /// # Errors
 /// A message when the value is not such a number.
-pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .trim()
         .parse()

@@ -6,18 +6,18 @@
 //!   connection between requests is closed after `idle_timeout`, a separate setting whose default (75 s)
 //!   outlasts any load balancer's idle timeout (ALB: 60 s by default), so the balancer, not the server,
 //!   closes idle connections and never sends a request on one the server just closed (a 502). See
-//!   [`Tracked`]; hyper's own header timeout also counts idle time, so it is not used.
+//!   `Tracked`; hyper's own header timeout also counts idle time, so it is not used.
 //! * A chunked body whose chunk sizes add up to more than `max_body_bytes` fails its read as soon as the size
-//!   line arrives ([`BodyOverLimit`]), so the router answers 413 `body_too_large` at once instead of waiting
+//!   line arrives (`BodyOverLimit`), so the router answers 413 `body_too_large` at once instead of waiting
 //!   for data that may never come (a chunk size of 2^64−1).
 //! * A connection that opens with the HTTP/2 preface (h2c with prior knowledge) gets an HTTP/2 `GOAWAY`
 //!   frame with the error code `HTTP_1_1_REQUIRED` (RFC 9113 §7), which HTTP/2 clients understand, instead
 //!   of a silent close.
 //! * hyper answers a malformed request line or header (400), an overlong URI (414) and an oversized
-//!   header block (431) itself, with an empty body, before the router sees anything. [`JsonErrors`] turns
+//!   header block (431) itself, with an empty body, before the router sees anything. `JsonErrors` turns
 //!   those into the same `{"error", "error_type"}` bodies as every other error ([`ErrorType`]).
 //! * At most `max_connections` connections are served at once; one more is answered 503 `busy` and closed
-//!   at once (see [`refuse`]), so descriptors and per-connection buffers stay bounded.
+//!   at once (see `refuse`), so descriptors and per-connection buffers stay bounded.
 //! * On shutdown: stop accepting, let in-flight requests finish (idle keep-alive connections close), and
 //!   return after at most `drain`.
 
@@ -152,13 +152,13 @@ enum Phase {
 /// finds it in the body's error chain ([`is_body_over_limit`]) and answers 413 `body_too_large`.
 #[derive(Debug, thiserror::Error)]
 #[error("the chunked body announces more than {limit} bytes")]
-pub struct BodyOverLimit {
+pub(crate) struct BodyOverLimit {
     /// The limit, in bytes.
     pub limit: usize,
 }
 
 /// True when `e`'s chain holds a [`BodyOverLimit`] (through hyper's I/O error).
-pub fn is_body_over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_body_over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
         if err.is::<BodyOverLimit>()
@@ -226,7 +226,7 @@ fn h2_goaway() -> Vec<u8> {
 /// `TimedOut`, which ends the connection. The phase follows the bytes: the blank line ending a header block
 /// starts the body, a response (any write but an interim `1xx`) starts idling, the first byte after that
 /// starts the next request's headers.
-pub struct Tracked<T> {
+pub(crate) struct Tracked<T> {
     inner: T,
     settings: ConnSettings,
     phase: Phase,
@@ -561,7 +561,7 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
 
 /// A connection whose writes pass through unchanged, except hyper's own empty-bodied error responses,
 /// which become JSON (see [`replacement`]).
-pub struct JsonErrors<T> {
+pub(crate) struct JsonErrors<T> {
     inner: T,
     /// A replacement response still being written.
     pending: Vec<u8>,

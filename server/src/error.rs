@@ -224,7 +224,7 @@ struct Body<'a> {
 /// The longest error message a response carries, in characters: messages quote user input cut
 /// (`reader::quoted`), and this bounds what they quote through other layers (a JSON parser naming an
 /// unknown field, say).
-pub const MAX_MESSAGE_CHARS: usize = 300;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 300;
 
 /// `message` cut to [`MAX_MESSAGE_CHARS`].
 fn bounded(message: &str) -> String {

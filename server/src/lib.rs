@@ -140,7 +140,7 @@ pub async fn source_from_args(args: &ServeArgs) -> anyhow::Result<Arc<dyn ModelS
 ///
 /// # Errors
 /// Invalid limits, a `--model` file that cannot be loaded, or an address that cannot be bound.
-pub async fn serve_with_source(
+pub(crate) async fn serve_with_source(
     args: ServeArgs,
     source: Arc<dyn ModelSource>,
 ) -> anyhow::Result<()> {

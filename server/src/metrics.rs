@@ -3,7 +3,7 @@
 //!
 //! `polarity_class_drift` is the total-variation distance `½ Σ_k |m_k − p_k|` between the recent class mix
 //! `m` of predictions and the training prior `p` carried in the artifact. `m` is an exponentially decayed
-//! count (half-life [`DRIFT_HALF_LIFE`]) of the predictions made since the model was installed, updated when
+//! count (half-life `DRIFT_HALF_LIFE`) of the predictions made since the model was installed, updated when
 //! `/metrics` is scraped from the per-label prediction
 //! counters, so the request path pays nothing for it. It is 0 until the current model has predicted.
 
@@ -22,22 +22,24 @@ use prometheus::{
 };
 
 /// Request latency buckets, seconds.
-pub const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
 /// Texts per `/predict` request.
-pub const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+pub(crate) const BATCH_BUCKETS: &[f64] =
+    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// Probability of the predicted class.
-pub const CONFIDENCE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
+pub(crate) const CONFIDENCE_BUCKETS: &[f64] =
+    &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 /// Input length in characters.
-pub const CHARS_BUCKETS: &[f64] = &[
+pub(crate) const CHARS_BUCKETS: &[f64] = &[
     10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0,
 ];
 /// Fraction of tokens outside the vocabulary.
-pub const OOV_BUCKETS: &[f64] = &[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0];
+pub(crate) const OOV_BUCKETS: &[f64] = &[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0];
 /// Half-life of the decayed class mix behind `polarity_class_drift`.
-pub const DRIFT_HALF_LIFE: Duration = Duration::from_secs(600);
+pub(crate) const DRIFT_HALF_LIFE: Duration = Duration::from_secs(600);
 
 /// The server's metrics, in their own registry.
 #[derive(Debug)]
@@ -342,7 +344,7 @@ impl Metrics {
 
 /// Total-variation distance between the distribution proportional to `counts` and `prior`:
 /// `½ Σ_k |counts_k / Σcounts − prior_k|`; 0 when there are no counts or the lengths differ.
-pub fn total_variation(counts: &[f64], prior: &[f64]) -> f64 {
+pub(crate) fn total_variation(counts: &[f64], prior: &[f64]) -> f64 {
     let total: f64 = counts.iter().sum();
     if total <= 0.0 || counts.len() != prior.len() {
         return 0.0;
@@ -370,7 +372,11 @@ fn method_label(m: &Method) -> &'static str {
 /// Middleware on the whole router: counts every request by matched route template (unknown routes:
 /// `unmatched`), method and status, times it, and tracks requests in flight. Its state is anything that
 /// holds the [`Metrics`].
-pub async fn track<S: AsRef<Metrics>>(State(st): State<S>, req: Request, next: Next) -> Response {
+pub(crate) async fn track<S: AsRef<Metrics>>(
+    State(st): State<S>,
+    req: Request,
+    next: Next,
+) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = method_label(req.method());
@@ -389,7 +395,7 @@ pub async fn track<S: AsRef<Metrics>>(State(st): State<S>, req: Request, next: N
 
 /// Middleware (with `--access-log`): one line per request at info level: method, matched route, status and
 /// duration; never the body or the query string.
-pub async fn access_log(req: Request, next: Next) -> Response {
+pub(crate) async fn access_log(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -60,7 +60,7 @@ async fn fetch_and_prepare(r: &ModelRef, bytes: Bytes) -> Result<LoadedModel, Lo
 ///
 /// # Errors
 /// The last [`LoadError`].
-pub async fn load_initial(
+pub(crate) async fn load_initial(
     state: &AppState,
     source: &dyn ModelSource,
     attempts: u32,

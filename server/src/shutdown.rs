@@ -2,7 +2,7 @@
 //! accepting, lets in-flight requests finish within a drain deadline, and returns so the process exits 0.
 
 /// Resolves on SIGTERM or ctrl-c.
-pub async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

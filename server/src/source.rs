@@ -4,7 +4,7 @@
 //! read such as the registry's production pointer) and what its bytes are ([`ModelSource::fetch`]). The
 //! server verifies and smoke-tests whatever it gets (see [`crate::reload`]); a source only moves bytes.
 //! A registry source (local registry or DynamoDB + S3) implements the same trait and is passed to
-//! [`crate::serve_with_source`].
+//! `crate::serve_with_source`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

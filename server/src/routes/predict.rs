@@ -13,7 +13,7 @@
 //! `function_to_apply`: `softmax` and `sigmoid` give the probabilities, `none` the log-probabilities) and
 //! is answered with a list per text, a single text included, as that API does.
 //!
-//! [`guard`] reads the body first, bounded by `--max-body-bytes` (a larger declared `Content-Length` is
+//! `guard` reads the body first, bounded by `--max-body-bytes` (a larger declared `Content-Length` is
 //! refused at once with 413) and by `--request-timeout` (a body that never arrives is the client's fault:
 //! 408 `body_timeout`), and only then takes a concurrency permit, so slow clients cannot hold permits
 //! while they trickle bytes. The body is parsed with `serde_json` (so non-UTF-8 and non-JSON bodies map to
@@ -37,9 +37,9 @@ use crate::error::ApiError;
 use crate::state::{AppState, LoadedModel};
 
 /// Response header naming the model that answered.
-pub const MODEL_VERSION_HEADER: HeaderName = HeaderName::from_static("x-model-version");
+pub(crate) const MODEL_VERSION_HEADER: HeaderName = HeaderName::from_static("x-model-version");
 /// How many n-grams `"explain": true` returns.
-pub const EXPLAIN_TOP: usize = 10;
+pub(crate) const EXPLAIN_TOP: usize = 10;
 
 thread_local! {
     pub(crate) static SCRATCH: RefCell<PredictScratch> = RefCell::new(PredictScratch::default());
@@ -206,7 +206,7 @@ struct BatchOut<'a> {
 /// does not fit), the body is read (413 `body_too_large`, 408 `body_timeout`), then a permit is taken (429 `overloaded` beyond the concurrency limit), then the
 /// prediction runs under the request timeout (503 `timeout`). `/health`, `/ready` and `/metrics` stay
 /// reachable under overload.
-pub async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let limits = st.limits();
     let max = limits.max_body_bytes;
     let declared = req

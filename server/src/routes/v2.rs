@@ -1,5 +1,5 @@
 //! The KServe Open Inference Protocol V2 beside Polarity's own routes, with the same limits, body handling
-//! ([`super::predict::guard`]) and error table: server metadata (`GET /v2`), health (`/v2/health/live`,
+//! (`super::predict::guard`) and error table: server metadata (`GET /v2`), health (`/v2/health/live`,
 //! `/v2/health/ready`, open like `/health` when `--api-key` is set), model metadata and readiness
 //! (`/v2/models/{name}[/versions/{version}][/ready]`) and inference
 //! (`POST /v2/models/{name}[/versions/{version}]/infer`). A version is the production one, or the one it
@@ -29,13 +29,14 @@ use crate::error::ApiError;
 use crate::state::{AppState, LoadedModel};
 
 /// The binary tensor data extension's header: the length of the JSON part of a body.
-pub const HEADER_LENGTH: HeaderName = HeaderName::from_static("inference-header-content-length");
+pub(crate) const HEADER_LENGTH: HeaderName =
+    HeaderName::from_static("inference-header-content-length");
 
 /// The outputs, in the order they are answered.
 const OUTPUTS: [&str; 3] = ["label", "score", "probabilities"];
 
 /// `GET /v2`: the server's name, version and protocol extensions.
-pub async fn server_metadata() -> Json<Value> {
+pub(crate) async fn server_metadata() -> Json<Value> {
     Json(json!({
         "name": "polarity",
         "version": env!("CARGO_PKG_VERSION"),
@@ -117,7 +118,7 @@ pub async fn metadata(
 ///
 /// # Errors
 /// 404 for another name or version, 503 before the first model.
-pub async fn version_metadata(
+pub(crate) async fn version_metadata(
     State(st): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -129,7 +130,7 @@ pub async fn version_metadata(
 ///
 /// # Errors
 /// 404 for another name, 503 before the first model.
-pub async fn model_ready(
+pub(crate) async fn model_ready(
     State(st): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -141,7 +142,7 @@ pub async fn model_ready(
 ///
 /// # Errors
 /// 404 for another name or version, 503 before the first model.
-pub async fn version_ready(
+pub(crate) async fn version_ready(
     State(st): State<AppState>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -243,7 +244,7 @@ pub async fn infer(
 ///
 /// # Errors
 /// As [`infer`]; 404 for a version not served.
-pub async fn infer_version(
+pub(crate) async fn infer_version(
     State(st): State<AppState>,
     Path((name, version)): Path<(String, String)>,
     headers: HeaderMap,

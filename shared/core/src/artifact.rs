@@ -28,11 +28,9 @@ use crate::reader::quoted;
 use crate::tfidf::Tfidf;
 
 /// Magic bytes at the start of every artifact.
-pub const MAGIC: &[u8; 8] = b"POLARITY";
+pub(crate) const MAGIC: &[u8; 8] = b"POLARITY";
 /// The format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
-/// Conventional file extension (Polarity Linear Model).
-pub const EXTENSION: &str = "plm";
 const HEADER: usize = 8 + 4 + 8 + 32;
 
 /// Why an artifact was refused. None of these is retryable: the bytes are wrong.
@@ -234,18 +232,18 @@ pub fn decode(bytes: &[u8]) -> Result<Classifier, ArtifactError> {
 }
 
 /// Text every loaded model must classify into a probability distribution (also the server's warm-up).
-pub const SMOKE_TEXT: &str = "a smoke test : this film was good , not bad .";
+pub(crate) const SMOKE_TEXT: &str = "a smoke test : this film was good , not bad .";
 
 /// The largest weight or intercept magnitude a model may have. A trained model's weights stay far below
 /// (L2-regularised, a bounded number of iterations); within it, a row's logits (its values have unit L2
 /// norm) are finite sums, so every probability a model gives is finite by construction.
-pub const MAX_WEIGHT: f64 = 1e6;
+pub(crate) const MAX_WEIGHT: f64 = 1e6;
 
 /// The largest idf a model may have: `ln(n) + 1` for 10^43 documents. Both idf formulas give at least 1.
-pub const MAX_IDF: f64 = 100.0;
+pub(crate) const MAX_IDF: f64 = 100.0;
 
 /// The one validation of a loaded model: at least two distinct labels, a class prior per label that is a
-/// distribution, weights within ±[`MAX_WEIGHT`], idf in `[1, MAX_IDF]`, valid settings, and a smoke
+/// distribution, weights within ±`MAX_WEIGHT`, idf in `[1, MAX_IDF]`, valid settings, and a smoke
 /// prediction that is a probability distribution over the labels.
 ///
 /// # Errors

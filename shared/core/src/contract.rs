@@ -209,7 +209,7 @@ fn parse_delimiter(v: &str) -> Result<char, ContractError> {
 ///
 /// # Errors
 /// [`ContractError`] for a group without `=`, an empty value or class, or a value mapped twice.
-pub fn parse_label_map(spec: &str) -> Result<BTreeMap<String, String>, ContractError> {
+pub(crate) fn parse_label_map(spec: &str) -> Result<BTreeMap<String, String>, ContractError> {
     let mut map = BTreeMap::new();
     for group in spec
         .split([';', '\n'])

@@ -31,11 +31,11 @@ pub enum LabelScheme {
 }
 
 /// Canonical negative class name.
-pub const NEGATIVE: &str = "negative";
+pub(crate) const NEGATIVE: &str = "negative";
 /// Canonical neutral class name.
-pub const NEUTRAL: &str = "neutral";
+pub(crate) const NEUTRAL: &str = "neutral";
 /// Canonical positive class name.
-pub const POSITIVE: &str = "positive";
+pub(crate) const POSITIVE: &str = "positive";
 
 fn as_int(v: &str) -> Option<i64> {
     let f: f64 = v.trim().parse().ok()?;
@@ -94,7 +94,7 @@ impl LabelScheme {
 }
 
 /// A raw label value in canonical form: trimmed, lower-cased, whole numbers in plain form (`5.0` → `5`).
-pub fn canonical_value(raw: &str) -> String {
+pub(crate) fn canonical_value(raw: &str) -> String {
     let v = raw.trim().to_lowercase();
     match as_int(&v) {
         Some(i) => i.to_string(),
@@ -102,7 +102,7 @@ pub fn canonical_value(raw: &str) -> String {
     }
 }
 
-/// A model's classes in their fixed order (see [`sort_classes`]); class indices are positions here.
+/// A model's classes in their fixed order (see `sort_classes`); class indices are positions here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Labels(Vec<String>);
@@ -149,7 +149,7 @@ impl Labels {
 }
 
 /// Orders class names: negative, neutral, positive first (in that order), then the rest alphabetically.
-pub fn sort_classes(classes: &mut [String]) {
+pub(crate) fn sort_classes(classes: &mut [String]) {
     let rank = |c: &str| match c {
         NEGATIVE => 0,
         NEUTRAL => 1,

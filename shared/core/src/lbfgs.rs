@@ -8,7 +8,7 @@
 
 /// Optimiser settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LbfgsConfig {
+pub(crate) struct LbfgsConfig {
     /// History size (scipy and scikit-learn use 10).
     pub memory: usize,
     /// Iteration limit.
@@ -54,7 +54,7 @@ fn max_abs(a: &[f64]) -> f64 {
 }
 
 /// Minimises `f` from `x` (updated in place). `f(x, grad)` returns the value and writes the gradient.
-pub fn minimize(
+pub(crate) fn minimize(
     cfg: &LbfgsConfig,
     x: &mut [f64],
     mut f: impl FnMut(&[f64], &mut [f64]) -> f64,

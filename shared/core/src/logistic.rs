@@ -216,7 +216,7 @@ pub struct LogisticModel {
 }
 
 /// What the optimiser reported for a fit.
-pub type FitReport = LbfgsReport;
+pub(crate) type FitReport = LbfgsReport;
 
 impl LogisticConfig {
     /// Checks every setting.

@@ -6,7 +6,7 @@
 //! 3. drop rows that clean to nothing (`empty_after_cleaning`);
 //! 4. de-duplicate by cleaned text: **the latest row wins** (later in a file, a later file, a newer upload),
 //!    so a correction uploaded later replaces what it corrects;
-//! 5. split by [`split_key`] (hashed by [`split_hash`]): near duplicates (the same words in another order, a retweet of a text) land
+//! 5. split by [`split_key`] (hashed by `split_hash`): near duplicates (the same words in another order, a retweet of a text) land
 //!    on the same side, so the held-out rows never have a twin in training.
 //!
 //! Every input row is kept or dropped with a reason, so counts are conserved.
@@ -147,7 +147,7 @@ pub fn split_key(cleaned: &str) -> String {
 
 /// The hash of [`split_key`] without building it: FNV-1a over the sorted, distinct FNV-1a hashes of the
 /// key's words (little-endian), or of the whole cleaned text when no word is left.
-pub fn split_hash(cleaned: &str) -> u64 {
+pub(crate) fn split_hash(cleaned: &str) -> u64 {
     use crate::split::fnv1a64;
     thread_local! {
         static WORDS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -172,7 +172,7 @@ pub fn split_hash(cleaned: &str) -> u64 {
     })
 }
 
-/// True when the row with this cleaned text is held out: [`split_hash`] through
+/// True when the row with this cleaned text is held out: `split_hash` through
 /// [`crate::split::is_test_hash`]. Texts with the same [`split_key`] are always on the same side.
 pub fn is_test(cleaned: &str, test_fraction: f64) -> bool {
     crate::split::is_test_hash(split_hash(cleaned), test_fraction)

@@ -5,7 +5,7 @@
 //!   `.gz`), else sniffed from the content (`{` first → JSONL; else tabs vs commas on the first line). Gzip
 //!   is detected by its magic bytes, whatever the name.
 //! * **Columns**: `text_col` / `label_col` when given (case-insensitive), else the first header that matches
-//!   [`TEXT_COLUMNS`] / [`LABEL_COLUMNS`]. CSV/TSV need a header row; a UTF-8 byte-order mark is ignored.
+//!   `TEXT_COLUMNS` / `LABEL_COLUMNS`. CSV/TSV need a header row; a UTF-8 byte-order mark is ignored.
 //! * **Rows**: every data row (blank lines are not rows) is either accepted or rejected with a
 //!   [`RejectReason`]; `rows_in == accepted + rejected` always holds. Rows are never silently dropped.
 
@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// Text column names recognised automatically, in order of preference.
-pub const TEXT_COLUMNS: &[&str] = &[
+pub(crate) const TEXT_COLUMNS: &[&str] = &[
     "text",
     "sentence",
     "content",
@@ -30,7 +30,7 @@ pub const TEXT_COLUMNS: &[&str] = &[
     "utterance",
 ];
 /// Label column names recognised automatically, in order of preference.
-pub const LABEL_COLUMNS: &[&str] = &[
+pub(crate) const LABEL_COLUMNS: &[&str] = &[
     "label",
     "sentiment",
     "polarity",
@@ -387,7 +387,7 @@ pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table,
 }
 
 /// The format a file name and content imply. See the module docs.
-pub fn detect_format(name: &str, data: &[u8]) -> Format {
+pub(crate) fn detect_format(name: &str, data: &[u8]) -> Format {
     let lower = name.to_ascii_lowercase();
     let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
     if stem.ends_with(".csv") {

@@ -140,7 +140,7 @@ pub struct ScaledCounts {
 
 /// The tf weight of a count.
 #[inline]
-pub fn tf_weight(count: u16, sublinear: bool) -> f64 {
+pub(crate) fn tf_weight(count: u16, sublinear: bool) -> f64 {
     if count == 1 {
         1.0
     } else if sublinear {

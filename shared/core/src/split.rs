@@ -11,7 +11,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// MurmurHash3's 64-bit finaliser: spreads FNV's weak high bits over the whole word.
-pub fn fmix64(mut k: u64) -> u64 {
+pub(crate) fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
     k ^= k >> 33;

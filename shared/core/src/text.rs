@@ -6,8 +6,8 @@
 //! 1. **Unicode NFKC** normalisation (`ｆｕｌｌ` → `full`, `ﬁ` → `fi`), skipped for pure-ASCII text.
 //! 2. **HTML**: tags (`<br/>`, `<b>`) become a space, then entities (`&amp;`, `&#39;`, `&#x27;`, `&nbsp;`…)
 //!    are decoded.
-//! 3. **URLs** (`http://…`, `https://…`, `www.…`, up to the next whitespace) become the token [`URL_TOKEN`].
-//! 4. **@mentions** (`@` + letters, digits or `_`, at a word start) become the token [`USER_TOKEN`].
+//! 3. **URLs** (`http://…`, `https://…`, `www.…`, up to the next whitespace) become the token `URL_TOKEN`.
+//! 4. **@mentions** (`@` + letters, digits or `_`, at a word start) become the token `USER_TOKEN`.
 //! 5. **Case folding** (Unicode lower case).
 //! 6. **Whitespace**: runs of whitespace become one space; leading and trailing space is dropped.
 //!
@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 /// Token that replaces every URL when [`CleanConfig::urls`] is on.
-pub const URL_TOKEN: &str = "xxurl";
+pub(crate) const URL_TOKEN: &str = "xxurl";
 /// Token that replaces every @mention when [`CleanConfig::mentions`] is on.
-pub const USER_TOKEN: &str = "xxuser";
+pub(crate) const USER_TOKEN: &str = "xxuser";
 
 /// Which cleaning steps run. Stored in the model artifact so prediction cleans exactly like training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +30,9 @@ pub struct CleanConfig {
     pub unicode_nfkc: bool,
     /// Strip HTML tags and decode HTML entities.
     pub html: bool,
-    /// Replace URLs with [`URL_TOKEN`].
+    /// Replace URLs with `URL_TOKEN`.
     pub urls: bool,
-    /// Replace @mentions with [`USER_TOKEN`].
+    /// Replace @mentions with `USER_TOKEN`.
     pub mentions: bool,
     /// Lower-case the text.
     pub lowercase: bool,
@@ -95,7 +95,7 @@ pub fn clean(text: &str, cfg: &CleanConfig) -> String {
 }
 
 /// Cleans `text` with `cfg` into `out` (cleared first), reusing its allocation: the hot-path form of [`clean`].
-pub fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
+pub(crate) fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
     out.clear();
     let b = text.as_bytes();
     let f = scan(b);
@@ -345,7 +345,7 @@ fn starts_url(s: &str) -> bool {
 
 /// A word character for tokenisation: Unicode alphanumeric or `_` (Python's `\w`).
 #[inline]
-pub fn is_word_char(c: char) -> bool {
+pub(crate) fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
@@ -353,7 +353,7 @@ pub fn is_word_char(c: char) -> bool {
 /// long), in order. `min_chars = 2` is scikit-learn's default `(?u)\b\w\w+\b`; `1` is `(?u)\b\w+\b`.
 /// Allocation-free.
 #[inline]
-pub fn for_each_token<'a>(text: &'a str, min_chars: usize, mut f: impl FnMut(&'a str)) {
+pub(crate) fn for_each_token<'a>(text: &'a str, min_chars: usize, mut f: impl FnMut(&'a str)) {
     let b = text.as_bytes();
     if text.is_ascii() {
         let mut start = 0;
@@ -392,7 +392,7 @@ pub fn for_each_token<'a>(text: &'a str, min_chars: usize, mut f: impl FnMut(&'a
     }
 }
 
-/// Tokens of `text` (at least `min_chars` characters) as a vector: convenience over [`for_each_token`].
+/// Tokens of `text` (at least `min_chars` characters) as a vector: convenience over `for_each_token`.
 pub fn tokens(text: &str, min_chars: usize) -> Vec<&str> {
     let mut v = Vec::new();
     for_each_token(text, min_chars, |t| v.push(t));

@@ -1,6 +1,6 @@
 //! TF-IDF with scikit-learn `TfidfVectorizer` semantics, over already-cleaned text.
 //!
-//! * Tokens come from [`crate::text::for_each_token`] (scikit-learn's default token pattern); word n-grams
+//! * Tokens come from `crate::text::for_each_token` (scikit-learn's default token pattern); word n-grams
 //!   for `n` in `ngram_min..=ngram_max` are the tokens joined by one space.
 //! * `min_df` (a document count) and `max_df` (a fraction of documents) filter terms first, then
 //!   `max_features` keeps the terms with the highest corpus frequency (total count over all documents).
@@ -18,7 +18,7 @@ use crate::sparse::{Cols, Csr, ScaledCounts, tf_weight};
 use crate::text::for_each_token;
 
 /// Largest supported `ngram_max` (n-grams are keyed by packed word ids).
-pub const MAX_NGRAM: usize = 3;
+pub(crate) const MAX_NGRAM: usize = 3;
 const ID_BITS: u32 = 21;
 /// Word ids must stay below this so that three of them pack into one `u64` key.
 const MAX_WORD_ID: u32 = (1 << ID_BITS) - 2;
@@ -29,7 +29,7 @@ const NO_FEATURE: u32 = u32::MAX;
 pub struct TfidfConfig {
     /// Smallest n-gram length (≥ 1).
     pub ngram_min: usize,
-    /// Largest n-gram length (≥ `ngram_min`, ≤ [`MAX_NGRAM`]).
+    /// Largest n-gram length (≥ `ngram_min`, ≤ `MAX_NGRAM`).
     pub ngram_max: usize,
     /// Keep at most this many terms, by corpus frequency; `None` keeps all.
     pub max_features: Option<usize>,

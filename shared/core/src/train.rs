@@ -177,7 +177,7 @@ pub fn fit_classifier(
 ///
 /// # Errors
 /// As [`fit_classifier`].
-pub fn fit_observed(
+pub(crate) fn fit_observed(
     cfg: &ValidTrainConfig,
     texts: &[String],
     classes: &[u32],

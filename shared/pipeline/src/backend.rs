@@ -92,7 +92,7 @@ impl RegistryUrl {
 }
 
 /// The home used when no backend is named.
-pub const DEFAULT_HOME: &str = ".polarity";
+pub(crate) const DEFAULT_HOME: &str = ".polarity";
 
 /// Where the bucket and the registry are (see the module docs).
 #[derive(Debug, Clone, Default, Args)]
@@ -216,7 +216,7 @@ impl std::fmt::Debug for Backends {
 }
 
 /// Builds the store for a URL (loads the AWS configuration only when needed; pass one to reuse it).
-pub async fn connect_store(
+pub(crate) async fn connect_store(
     url: &StoreUrl,
     aws: &AwsSettings,
     sdk: Option<&aws_config::SdkConfig>,
@@ -231,7 +231,7 @@ pub async fn connect_store(
 }
 
 /// Builds the registry for a URL.
-pub async fn connect_registry(
+pub(crate) async fn connect_registry(
     url: &RegistryUrl,
     aws: &AwsSettings,
     sdk: Option<&aws_config::SdkConfig>,

@@ -125,7 +125,7 @@ impl TrainingArgs {
 ///
 /// # Errors
 /// A message for anything else.
-pub fn parse_ngram(s: &str) -> Result<(usize, usize), String> {
+pub(crate) fn parse_ngram(s: &str) -> Result<(usize, usize), String> {
     let (a, b) = s
         .split_once(',')
         .ok_or_else(|| format!("expected MIN,MAX, got '{s}'"))?;

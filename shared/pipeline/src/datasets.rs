@@ -143,7 +143,9 @@ pub async fn active(store: &dyn ObjectStore) -> Result<Vec<ProcessManifest>, Pip
 ///
 /// # Errors
 /// A store error, or an unreadable record.
-pub async fn controls(store: &dyn ObjectStore) -> Result<BTreeMap<String, Control>, PipelineError> {
+pub(crate) async fn controls(
+    store: &dyn ObjectStore,
+) -> Result<BTreeMap<String, Control>, PipelineError> {
     let mut out = BTreeMap::new();
     for key in store.list(DATASETS).await? {
         let Some(id) = layout::control_owner(&key) else {

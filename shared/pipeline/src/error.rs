@@ -74,7 +74,7 @@ impl PipelineError {
 ///
 /// # Errors
 /// [`PipelineError::Corrupt`] when the bytes are not the expected JSON.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     key: &str,
     bytes: &[u8],
 ) -> Result<T, PipelineError> {

@@ -45,29 +45,29 @@ polarity_core::named_enum! {
 /// Uploads land here.
 pub const INCOMING: &str = "incoming/";
 /// Named data contracts.
-pub const CONTRACTS: &str = "contracts/";
+pub(crate) const CONTRACTS: &str = "contracts/";
 /// Canonical JSONL of accepted rows, per dataset.
 pub const RAW: &str = "raw/";
 /// Rejected rows with reasons, per dataset.
-pub const QUARANTINE: &str = "quarantine/";
+pub(crate) const QUARANTINE: &str = "quarantine/";
 /// Cleaned, de-duplicated, split rows, per dataset.
-pub const PROCESSED: &str = "processed/";
+pub(crate) const PROCESSED: &str = "processed/";
 /// Operators' decisions on datasets (exclude/include).
-pub const DATASETS: &str = "datasets/";
+pub(crate) const DATASETS: &str = "datasets/";
 /// Model artifacts, cards and reports, per version.
-pub const MODELS: &str = "models/";
+pub(crate) const MODELS: &str = "models/";
 /// Validation decision records, per version.
-pub const DECISIONS: &str = "decisions/";
+pub(crate) const DECISIONS: &str = "decisions/";
 /// File name of every stage's commit marker.
 pub const MANIFEST: &str = "manifest.json";
 /// File name of a version's artifact.
-pub const ARTIFACT: &str = "model.plm";
+pub(crate) const ARTIFACT: &str = "model.plm";
 /// File name of a version's model card.
-pub const CARD: &str = "card.json";
+pub(crate) const CARD: &str = "card.json";
 /// File name of a version's report page.
-pub const REPORT: &str = "report.html";
+pub(crate) const REPORT: &str = "report.html";
 /// File name of the marker of a version's train task (see [`crate::dispatch`]).
-pub const DISPATCH: &str = "dispatch.json";
+pub(crate) const DISPATCH: &str = "dispatch.json";
 
 /// An S3 notification filter: keys with this prefix and suffix trigger a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -131,15 +131,15 @@ pub struct Route {
 }
 
 /// `dynamodb:GetItem`.
-pub const GET_ITEM: &str = "dynamodb:GetItem";
+pub(crate) const GET_ITEM: &str = "dynamodb:GetItem";
 /// `dynamodb:PutItem`.
-pub const PUT_ITEM: &str = "dynamodb:PutItem";
+pub(crate) const PUT_ITEM: &str = "dynamodb:PutItem";
 /// `dynamodb:Query`.
-pub const QUERY: &str = "dynamodb:Query";
+pub(crate) const QUERY: &str = "dynamodb:Query";
 /// `dynamodb:UpdateItem`.
-pub const UPDATE_ITEM: &str = "dynamodb:UpdateItem";
+pub(crate) const UPDATE_ITEM: &str = "dynamodb:UpdateItem";
 /// `dynamodb:ConditionCheckItem`.
-pub const CONDITION_CHECK_ITEM: &str = "dynamodb:ConditionCheckItem";
+pub(crate) const CONDITION_CHECK_ITEM: &str = "dynamodb:ConditionCheckItem";
 
 /// The routing table and each stage's permissions. A stage reads its own outputs too: that is how it
 /// finds out it already ran (idempotency).
@@ -237,7 +237,7 @@ pub fn route(key: &str) -> Option<Stage> {
 }
 
 /// IAM-style wildcard match: `*` matches any run of characters (including `/`), everything else itself.
-pub fn glob(pattern: &str, key: &str) -> bool {
+pub(crate) fn glob(pattern: &str, key: &str) -> bool {
     let (p, k) = (pattern.as_bytes(), key.as_bytes());
     let (mut pi, mut ki, mut star, mut mark) = (0, 0, None, 0);
     while ki < k.len() {
@@ -284,7 +284,7 @@ pub fn access_json() -> serde_json::Value {
 }
 
 /// Lower-case hex SHA-256 of `bytes`: the digest every id here derives from.
-pub fn digest_hex(bytes: &[u8]) -> String {
+pub(crate) fn digest_hex(bytes: &[u8]) -> String {
     polarity_core::artifact::hex(&Sha256::digest(bytes))
 }
 
@@ -302,7 +302,7 @@ pub fn dataset_id(bytes: &[u8], contract: Option<&str>) -> String {
 
 /// A version name: `v` + 12 hex digits of the SHA-256 of `inputs` (the canonical JSON of what was trained
 /// on and how).
-pub fn version_name(inputs: &serde_json::Value) -> String {
+pub(crate) fn version_name(inputs: &serde_json::Value) -> String {
     format!("v{}", &digest_hex(inputs.to_string().as_bytes())[..12])
 }
 
@@ -332,7 +332,7 @@ pub fn processed(dataset: &str, file: &str) -> String {
 }
 
 /// `datasets/<dataset>.json`.
-pub fn dataset_control(dataset: &str) -> String {
+pub(crate) fn dataset_control(dataset: &str) -> String {
     format!("{DATASETS}{dataset}.json")
 }
 
@@ -368,7 +368,7 @@ pub fn file_name(key: &str) -> &str {
 
 /// The dataset name of an upload key: the folder under `incoming/` when there is one
 /// (`incoming/tweets/jan.csv` → `tweets`, whose contract is `contracts/tweets.json`), else `None`.
-pub fn upload_folder(key: &str) -> Option<&str> {
+pub(crate) fn upload_folder(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(INCOMING)?;
     let (folder, file) = rest.split_once('/')?;
     (!folder.is_empty() && !file.is_empty()).then_some(folder)

@@ -121,7 +121,7 @@ pub fn show_p(p: f64) -> String {
 }
 
 /// `P(X ≤ k)` for `X ~ Binomial(n, p)`.
-pub fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
+pub(crate) fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
     if k >= n || p <= 0.0 {
         return 1.0;
     }
@@ -145,7 +145,7 @@ pub fn binomial_lower_tail(k: u64, n: u64, p: f64) -> f64 {
 
 /// `P(Z ≤ z)` for a standard normal `Z` (complementary error function with fractional error below
 /// 1.2e-7, Numerical Recipes' `erfcc`).
-pub fn normal_lower_tail(z: f64) -> f64 {
+pub(crate) fn normal_lower_tail(z: f64) -> f64 {
     if z.is_nan() {
         return 1.0;
     }
@@ -165,7 +165,7 @@ pub fn normal_lower_tail(z: f64) -> f64 {
 }
 
 /// One-sided exact McNemar p-value `P(X ≥ b)`, `X ~ Binomial(b + c, ½)`; 1 when `b + c = 0`.
-pub fn mcnemar_p(b: u64, c: u64) -> f64 {
+pub(crate) fn mcnemar_p(b: u64, c: u64) -> f64 {
     // P(X ≥ b) = P(Y ≤ c) for Y = n − X, which is Binomial(n, ½) too
     if b + c == 0 {
         return 1.0;

@@ -5,7 +5,7 @@
 //! paired counts, every rule), the datasets it was trained on, and the promotion history as a timeline.
 //!
 //! [`load`] gathers a [`ReportData`] from the store and the registry; [`render`] is a pure function of it.
-//! The validate stage writes the page beside the model ([`crate::layout::REPORT`]); `polarity report`
+//! The validate stage writes the page beside the model (`crate::layout::REPORT`); `polarity report`
 //! writes it anywhere.
 
 use std::fmt::Write as _;
@@ -27,10 +27,10 @@ use crate::store::ObjectStore;
 use crate::stored::read_json;
 
 /// N-grams listed per class.
-pub const TOP_TERMS: usize = 15;
+pub(crate) const TOP_TERMS: usize = 15;
 
 /// History entries drawn on the timeline (the most recent).
-pub const TIMELINE_ENTRIES: usize = 40;
+pub(crate) const TIMELINE_ENTRIES: usize = 40;
 
 /// One class's strongest n-grams with their weights.
 #[derive(Debug, Clone, PartialEq)]

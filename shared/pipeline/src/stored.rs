@@ -4,7 +4,7 @@ use crate::error::{PipelineError, parse_json};
 use crate::store::ObjectStore;
 
 /// Parses JSON Lines the pipeline wrote.
-pub fn from_jsonl<T: serde::de::DeserializeOwned>(
+pub(crate) fn from_jsonl<T: serde::de::DeserializeOwned>(
     key: &str,
     bytes: &[u8],
 ) -> Result<Vec<T>, PipelineError> {
@@ -19,7 +19,7 @@ pub fn from_jsonl<T: serde::de::DeserializeOwned>(
 ///
 /// # Errors
 /// A store error, or [`PipelineError::Corrupt`] when it is not the expected JSON.
-pub async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<T>, PipelineError> {

@@ -6,7 +6,7 @@
 //!   `polarity_pipeline_rows_total{stage,outcome="accepted"|"quarantined"}`,
 //!   `polarity_pipeline_last_success_timestamp_seconds{stage}`.
 //!
-//! Each process pushes to its own group, job `polarity_pipeline` and `instance` = [`instance_id`]: a push
+//! Each process pushes to its own group, job `polarity_pipeline` and `instance` = `instance_id`: a push
 //! replaces its whole group, so with one shared group two processes (two CLI runs, a runner restarted)
 //! would overwrite each other's counters. Queries sum over instances (`sum by (stage, outcome) (…)`).
 
@@ -30,7 +30,7 @@ static COUNTERS: Mutex<Option<Counters>> = Mutex::new(None);
 
 /// This process's Pushgateway `instance`: host name, process id and start time (ms), so that two
 /// processes never share a group, not even after a pid is reused.
-pub fn instance_id() -> &'static str {
+pub(crate) fn instance_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -66,7 +66,7 @@ fn rows(outcome: &StageOutcome) -> (u64, u64) {
 }
 
 /// The EMF line for one stage run.
-pub fn emf_line(
+pub(crate) fn emf_line(
     stage: Stage,
     result: Result<&StageOutcome, &PipelineError>,
     now_ms: u128,
@@ -161,7 +161,7 @@ pub async fn flush() {
 }
 
 /// Pushes the counters to a Pushgateway at `base`, group `job="polarity_pipeline"`,
-/// `instance=`[`instance_id`].
+/// `instance=``instance_id`.
 ///
 /// # Errors
 /// The HTTP failure.

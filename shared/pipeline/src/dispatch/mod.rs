@@ -4,7 +4,7 @@
 //! | training rows vs `POLARITY_TRAIN_MAX_ROWS` | a task is configured | the train stage |
 //! |---|---|---|
 //! | at most the limit, or no limit set | either | trains in process |
-//! | above the limit | yes | starts the same train binary as an ECS Fargate task on the same key ([`start_once`]) and returns [`crate::stages::StageOutcome::Dispatched`] |
+//! | above the limit | yes | starts the same train binary as an ECS Fargate task on the same key (`start_once`) and returns [`crate::stages::StageOutcome::Dispatched`] |
 //! | above the limit | no | trains in process anyway and logs a warning (embedded and laptop runs keep working) |
 //!
 //! The limit is computed by Terraform from the train Lambda's memory and timeout (the rows-per-GB rule,
@@ -12,7 +12,7 @@
 //! train stage with dispatch off (`polarity_functions::stage::run_task`) and writes exactly what the Lambda
 //! writes; its model manifest triggers validate through the bucket notification as usual.
 //!
-//! At most one task per version: [`start_once`] claims `models/<version>/dispatch.json` with
+//! At most one task per version: `start_once` claims `models/<version>/dispatch.json` with
 //! `put_if_absent`, then starts the task with an idempotency token taken from the claim (ECS returns the
 //! first task for a repeated token for 24 hours), then records the task ARN in the marker. A redelivered
 //! event finds the ARN and starts nothing; one that finds a claim without an ARN (the start failed, or the
@@ -41,7 +41,7 @@ pub use ecs::EcsLauncher;
 pub const TASK_KEY: &str = "POLARITY_TASK_KEY";
 
 /// The help heading of [`DispatchArgs`] (its variables are Terraform's, not a user's setting).
-pub const HEADING: &str = "Training past one Lambda";
+pub(crate) const HEADING: &str = "Training past one Lambda";
 
 /// Where training runs, as flags and `POLARITY_*` variables (Terraform sets them on the train function).
 #[derive(Debug, Clone, Args)]
@@ -194,13 +194,13 @@ pub fn decide(rows: u64, max_rows: Option<u64>, task_available: bool) -> Placeme
 
 /// The training rows of `datasets` as their process manifests count them (before merging duplicates across
 /// datasets, so never fewer than the rows loaded): the unit of the rows-per-GB rule.
-pub fn training_rows(datasets: &[ProcessManifest]) -> u64 {
+pub(crate) fn training_rows(datasets: &[ProcessManifest]) -> u64 {
     datasets.iter().flat_map(|d| d.train.values()).sum()
 }
 
 /// The held-out rows of `datasets` as their process manifests count them: the unit of validate's
 /// rows-per-GB rule.
-pub fn held_out_rows(datasets: &[ProcessManifest]) -> u64 {
+pub(crate) fn held_out_rows(datasets: &[ProcessManifest]) -> u64 {
     datasets.iter().flat_map(|d| d.test.values()).sum()
 }
 
@@ -272,7 +272,7 @@ pub async fn connect(cfg: &DispatchConfig, aws: &AwsSettings) -> Option<Arc<dyn 
 /// # Errors
 /// Store errors, and the launcher's error when the task could not be started (the claim stays, without an
 /// ARN, so a retried event starts the task with the same token).
-pub async fn start_once(
+pub(crate) async fn start_once(
     store: &dyn ObjectStore,
     launcher: &dyn TaskLauncher,
     claim: TaskDispatch,

@@ -113,7 +113,7 @@ fn yes() -> bool {
 }
 
 /// Bins of the reliability diagrams in decision records.
-pub const CALIBRATION_BINS: usize = 10;
+pub(crate) const CALIBRATION_BINS: usize = 10;
 
 /// Thresholds of the promotion rules (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 /// Serialises rows as JSON Lines.
-pub fn to_jsonl<T: Serialize>(rows: &[T]) -> Bytes {
+pub(crate) fn to_jsonl<T: Serialize>(rows: &[T]) -> Bytes {
     let mut out = Vec::new();
     for r in rows {
         serde_json::to_writer(&mut out, r).expect("the pipeline's rows are plain data");
@@ -17,7 +17,7 @@ pub fn to_jsonl<T: Serialize>(rows: &[T]) -> Bytes {
 ///
 /// # Panics
 /// Never for the pipeline's own types: they are plain data (strings, numbers, maps with string keys).
-pub fn to_json<T: Serialize>(v: &T) -> Bytes {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Bytes {
     Bytes::from(
         serde_json::to_vec_pretty(v).expect("pipeline records are plain data and always serialise"),
     )

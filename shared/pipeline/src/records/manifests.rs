@@ -82,7 +82,7 @@ pub struct QuarantinedRow {
 pub type ClassCounts = BTreeMap<String, u64>;
 
 /// The split rule's name, recorded in every manifest (part of the data contract).
-pub const SPLIT_RULE: &str = "tokens-v1";
+pub(crate) const SPLIT_RULE: &str = "tokens-v1";
 
 /// The process manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -121,7 +121,7 @@ pub struct ProcessManifest {
     /// The cleaning settings of the `clean` texts.
     #[serde(default)]
     pub clean: CleanConfig,
-    /// The split rule ([`SPLIT_RULE`]).
+    /// The split rule (`SPLIT_RULE`).
     #[serde(default)]
     pub split: String,
     /// The label-noise gate's finding (absent: no production model, or the gate is off).

@@ -1,9 +1,9 @@
 //! Ingest: an upload under `incoming/` → canonical JSONL under `raw/<dataset>/` and rejected rows (each
 //! with its reason) under `quarantine/<dataset>/`. `rows_in == accepted + quarantined`, always.
 //!
-//! Steps: [`fetch`] the upload → [`resolve_contract`] (object metadata over the named contract
+//! Steps: `fetch` the upload → `resolve_contract` (object metadata over the named contract
 //! `contracts/<folder>.json` of an upload under `incoming/<folder>/`) → the dataset id (bytes and
-//! contract) → [`read_rows`] under the contract → write quarantine, then raw, manifests last.
+//! contract) → `read_rows` under the contract → write quarantine, then raw, manifests last.
 //!
 //! A file that cannot be used at all (corrupt gzip, no header, a column the contract names is missing, a
 //! contract that does not parse) is copied whole to quarantine with the reason and the handler succeeds.
@@ -34,7 +34,7 @@ use crate::stored::read_json;
 /// # Errors
 /// A store error reading the named contract; the inner `Err` is a contract that cannot be used (the
 /// upload is quarantined with it).
-pub async fn resolve_contract(
+pub(crate) async fn resolve_contract(
     store: &dyn ObjectStore,
     key: &str,
     meta: &Metadata,
@@ -66,7 +66,7 @@ pub async fn resolve_contract(
 
 /// The dataset name of an upload key: its folder under `incoming/`, else its file name without
 /// extensions (`incoming/reviews.csv.gz` → `reviews`).
-pub fn dataset_name(key: &str) -> String {
+pub(crate) fn dataset_name(key: &str) -> String {
     match layout::upload_folder(key) {
         Some(f) => f.to_string(),
         None => {

@@ -1,4 +1,4 @@
-//! Process: `raw/<dataset>/` → `processed/<dataset>/`. Steps: [`read_raw`] → the core's one preparation
+//! Process: `raw/<dataset>/` → `processed/<dataset>/`. Steps: `read_raw` → the core's one preparation
 //! ([`polarity_core::prepare`]: clean with the training settings, drop rows that clean to nothing, drop
 //! duplicates keeping the latest) → split by the near-duplicate key → the label-noise [`gate`](super::gate)
 //! against the active datasets' labels and the production model → write the splits, the manifest last.

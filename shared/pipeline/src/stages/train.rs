@@ -2,7 +2,7 @@
 //! candidate version. Steps: [`choose_datasets`] (the active ones, see [`crate::datasets`]) → the version
 //! name from the inputs → above the in-process row limit, an ECS task that runs these same steps
 //! ([`crate::dispatch`]) → [`load_training_data`] (train and test splits merged, newest upload wins) →
-//! [`fit_and_register`] (or, after a crash between registering and the manifest, [`resume`]) → report to
+//! `fit_and_register` (or, after a crash between registering and the manifest, `resume`) → report to
 //! the tracker → the manifest last. The version name derives from the inputs, so a re-delivered or
 //! out-of-order event that sees the same datasets trains nothing new.
 
@@ -30,7 +30,7 @@ use crate::store::ObjectStore;
 use crate::stored::{from_jsonl, read_json};
 use crate::tracker::TrainedRun;
 
-/// The version name for training `datasets` with `cfg` (see [`layout::version_name`]). The same training
+/// The version name for training `datasets` with `cfg` (see `layout::version_name`). The same training
 /// input (the same active datasets, whose ids are their content, and the same settings) names the same
 /// version, however it came about (an exclude undone by an include, a re-delivered event): nothing is
 /// trained or registered twice.
@@ -75,7 +75,7 @@ pub struct TrainingData {
 ///
 /// # Errors
 /// A store error, or unreadable rows.
-pub async fn load_split(
+pub(crate) async fn load_split(
     store: &dyn ObjectStore,
     datasets: &[ProcessManifest],
     split: &str,
@@ -101,7 +101,7 @@ pub async fn load_split(
 /// Both splits of `datasets`.
 ///
 /// # Errors
-/// As [`load_split`].
+/// As `load_split`.
 pub async fn load_training_data(
     store: &dyn ObjectStore,
     datasets: &[ProcessManifest],

@@ -1,6 +1,6 @@
 //! Validate: a candidate's train manifest → a decision. Steps: load the candidate ([`load_verified`]: the
-//! same checks the server makes) → the held-out rows of the active datasets ([`eval_rows`]) → [`judge`]
-//! candidate and production on the **same** rows with the [`PromotionPolicy`] → [`commit`] (move the
+//! same checks the server makes) → the held-out rows of the active datasets (`eval_rows`) → [`judge`]
+//! candidate and production on the **same** rows with the [`PromotionPolicy`] → `commit` (move the
 //! production pointer with a conditional transition; if another validator moved it first, judge again
 //! against the new production model) → the decision record `decisions/<version>.json`, written once for
 //! every candidate, the verdict on the registry, and the version's [`report`] page

@@ -61,7 +61,7 @@ impl Tracker for MlflowTracker {
 }
 
 /// The alias that follows the production pointer.
-pub const CHAMPION_ALIAS: &str = "champion";
+pub(crate) const CHAMPION_ALIAS: &str = "champion";
 
 /// The tag that names a run's model version.
 pub const VERSION_TAG: &str = "polarity.version";
