@@ -213,7 +213,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         progress(
             a.json,
             &format!(
-                "tuning C and sublinear tf: {}-fold cross-validation on {} rows",
+                "tuning C, sublinear tf and class weights: {}-fold cross-validation on {} rows",
                 TuneGrid::default().folds,
                 train_rows.len()
             ),
@@ -291,21 +291,48 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         report.labels.join(", ")
     );
     if let Some(t) = &report.tuning {
-        println!(
-            "tuned on {} rows ({}-fold cross-validation): C {}, sublinear tf {} (macro-F1 {:.4}; the defaults C 1, sublinear tf false: {:.4})",
-            t.rows,
-            t.grid.folds,
-            t.c,
-            t.sublinear_tf,
+        let score = |c: f64, tf: bool, w| {
             t.scores
                 .iter()
-                .find(|s| s.c == t.c && s.sublinear_tf == t.sublinear_tf)
-                .map_or(f64::NAN, |s| s.macro_f1),
-            t.scores
-                .iter()
-                .find(|s| s.c == 1.0 && !s.sublinear_tf)
-                .map_or(f64::NAN, |s| s.macro_f1),
-        );
+                .find(|s| s.c == c && s.sublinear_tf == tf && s.class_weight == w)
+                .map_or(f64::NAN, |s| s.macro_f1)
+        };
+        let chosen = score(t.c, t.sublinear_tf, t.class_weight);
+        match &t.baseline {
+            Some(b)
+                if (b.c, b.sublinear_tf, b.class_weight)
+                    == (t.c, t.sublinear_tf, t.class_weight) =>
+            {
+                println!(
+                    "tuned on {} rows ({}-fold cross-validation x{}): kept C {}, sublinear tf {}, class weight {} (macro-F1 {:.4}); no setting was reliably better",
+                    t.rows,
+                    t.grid.folds,
+                    t.repeats,
+                    t.c,
+                    t.sublinear_tf,
+                    t.class_weight.as_str(),
+                    chosen
+                )
+            }
+            Some(b) => println!(
+                "tuned on {} rows ({}-fold cross-validation x{}): C {}, sublinear tf {}, class weight {} (macro-F1 {:.4}; the starting settings C {}, sublinear tf {}, class weight {}: {:.4})",
+                t.rows,
+                t.grid.folds,
+                t.repeats,
+                t.c,
+                t.sublinear_tf,
+                t.class_weight.as_str(),
+                chosen,
+                b.c,
+                b.sublinear_tf,
+                b.class_weight.as_str(),
+                b.macro_f1
+            ),
+            None => println!(
+                "tuned on {} rows ({}-fold cross-validation): C {}, sublinear tf {} (macro-F1 {:.4})",
+                t.rows, t.grid.folds, t.c, t.sublinear_tf, chosen
+            ),
+        }
     }
     print!(
         "held out {} rows: {}",

@@ -50,7 +50,7 @@ fn main() {
         "defaults (C 1, sublinear false): dev accuracy {:.4}, macro-F1 {:.4}",
         d.accuracy, d.macro_f1
     );
-    for key in [FoldKey::Text, FoldKey::RarestWord] {
+    for key in [FoldKey::RarestWord, FoldKey::Container] {
         let t0 = std::time::Instant::now();
         let grid = TuneGrid {
             fold_key: key,
@@ -71,17 +71,23 @@ fn main() {
             .iter()
             .map(|s| {
                 format!(
-                    "C{}{} {:.4}",
+                    "C{}{}{} {:.4}",
                     s.c,
                     if s.sublinear_tf { "s" } else { "" },
+                    if s.class_weight.as_str() == "balanced" {
+                        "b"
+                    } else {
+                        ""
+                    },
                     s.macro_f1
                 )
             })
             .collect();
         println!(
-            "fold key {key}: chose C {} sublinear {} in {secs:.1} s; dev accuracy {:.4}, macro-F1 {:.4}; CV: {}",
+            "fold key {key}: chose C {} sublinear {} class weight {} in {secs:.1} s; dev accuracy {:.4}, macro-F1 {:.4}; CV: {}",
             t.c,
             t.sublinear_tf,
+            t.class_weight.as_str(),
             m.accuracy,
             m.macro_f1,
             cv.join(", ")

@@ -41,7 +41,7 @@ crate::named_enum! {
 }
 
 impl ClassWeight {
-    fn is_none(&self) -> bool {
+    pub(crate) fn is_none(&self) -> bool {
         *self == ClassWeight::None
     }
 }

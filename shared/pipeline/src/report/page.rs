@@ -3,6 +3,7 @@
 //! escaped) are. The sections follow the module docs of [`super`].
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use polarity_core::logistic::ClassWeight;
 use polarity_core::metrics::{ClassMetrics, Metrics};
 
 use super::charts::{MOVE_COLORS, confusion_svg, reliability_svg, terms_svg, timeline_svg};
@@ -355,18 +356,26 @@ fn config(d: &ReportData) -> Markup {
             }
         }
         @if let Some(t) = &card.tuning {
+            @let columns: Vec<(bool, ClassWeight)> = t.grid.sublinear_tf.iter().flat_map(|&s| t.grid.class_weight.iter().map(move |&w| (s, w))).collect();
+            @let kept = t.baseline.as_ref().is_some_and(|b| (b.c, b.sublinear_tf, b.class_weight) == (t.c, t.sublinear_tf, t.class_weight));
             p {
-                "C and sublinear tf were chosen by " (t.grid.folds) "-fold cross-validation on the " (t.rows)
-                " training rows (" code { "--tune" } "); mean macro-F1 per setting:"
+                "C, sublinear tf and class weights were tuned by " (t.grid.folds) "-fold cross-validation"
+                @if t.repeats > 1 { " (" (t.repeats) " times, with differently drawn folds)" }
+                " on the " (t.rows) " training rows (" code { "--tune" } "), keeping the starting settings unless another was better by more than one standard error of its paired gains"
+                @if let Some(b) = &t.baseline {
+                    ": " @if kept { "kept" } @else { "replaced" } " C " (b.c) ", sublinear tf " (b.sublinear_tf)
+                    ", class weight " (b.class_weight.as_str())
+                }
+                ". Mean macro-F1 per setting (bold: chosen):"
             }
             table {
-                tr { th { "C" } @for s in &t.grid.sublinear_tf { th.n { "sublinear tf " (s) } } }
+                tr { th { "C" } @for (s, w) in &columns { th.n { "sublinear tf " (s) ", " (w.as_str()) } } }
                 @for cv in &t.grid.c {
                     tr {
                         td { (cv) }
-                        @for s in &t.grid.sublinear_tf {
-                            @let score = t.scores.iter().find(|x| x.c == *cv && x.sublinear_tf == *s).map_or(f64::NAN, |x| x.macro_f1);
-                            td.n.chosen[*cv == t.c && *s == t.sublinear_tf] { (f4(score)) }
+                        @for (s, w) in &columns {
+                            @let score = t.scores.iter().find(|x| x.c == *cv && x.sublinear_tf == *s && x.class_weight == *w).map_or(f64::NAN, |x| x.macro_f1);
+                            td.n.chosen[*cv == t.c && *s == t.sublinear_tf && *w == t.class_weight] { (f4(score)) }
                         }
                     }
                 }
