@@ -388,16 +388,36 @@ fn is_chunked(head: &[u8]) -> bool {
 impl<T: AsyncWrite + Unpin> Tracked<T> {
     /// Writes what is left of our own answer.
     fn drain_own(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        while self.own_written < self.own.len() {
-            let n =
-                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.own[self.own_written..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-            }
-            self.own_written += n;
-        }
-        Poll::Ready(Ok(()))
+        write_rest(&mut self.inner, &self.own, &mut self.own_written, cx)
     }
+
+    /// The read error of a chunked body over the limit (see [`BodyOverLimit`]); later reads see the end.
+    fn over_limit(&mut self) -> std::io::Error {
+        self.over = Some(false);
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            BodyOverLimit {
+                limit: self.settings.max_body_bytes,
+            },
+        )
+    }
+}
+
+/// Writes `buf[*written..]` to `inner`, advancing `written`, until all of it is out.
+fn write_rest<T: AsyncWrite + Unpin>(
+    inner: &mut T,
+    buf: &[u8],
+    written: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<()>> {
+    while *written < buf.len() {
+        let n = ready!(Pin::new(&mut *inner).poll_write(cx, &buf[*written..]))?;
+        if n == 0 {
+            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+        }
+        *written += n;
+    }
+    Poll::Ready(Ok(()))
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Tracked<T> {
@@ -413,14 +433,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Tracked<T> {
             return Poll::Ready(Ok(()));
         }
         match this.over {
-            Some(true) => {
-                this.over = Some(false);
-                let limit = this.settings.max_body_bytes;
-                return Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    BodyOverLimit { limit },
-                )));
-            }
+            Some(true) => return Poll::Ready(Err(this.over_limit())),
             Some(false) => return Poll::Ready(Ok(())),
             None => {}
         }
@@ -439,12 +452,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Tracked<T> {
                 if keep < buf.filled().len() - before {
                     buf.set_filled(before + keep);
                     if keep == 0 {
-                        this.over = Some(false);
-                        let limit = this.settings.max_body_bytes;
-                        return Poll::Ready(Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            BodyOverLimit { limit },
-                        )));
+                        return Poll::Ready(Err(this.over_limit()));
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -581,15 +589,7 @@ impl<T> JsonErrors<T> {
 
 impl<T: AsyncWrite + Unpin> JsonErrors<T> {
     fn drain_pending(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        while self.written < self.pending.len() {
-            let n =
-                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-            }
-            self.written += n;
-        }
-        Poll::Ready(Ok(()))
+        write_rest(&mut self.inner, &self.pending, &mut self.written, cx)
     }
 }
 

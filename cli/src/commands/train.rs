@@ -291,48 +291,27 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         report.labels.join(", ")
     );
     if let Some(t) = &report.tuning {
-        let score = |c: f64, tf: bool, w| {
-            t.scores
-                .iter()
-                .find(|s| s.c == c && s.sublinear_tf == tf && s.class_weight == w)
-                .map_or(f64::NAN, |s| s.macro_f1)
+        let setting = |s: &polarity_core::tune::TuneScore| {
+            format!(
+                "C {}, sublinear tf {}, class weight {} (macro-F1 {:.4})",
+                s.c,
+                s.sublinear_tf,
+                s.class_weight.as_str(),
+                s.macro_f1
+            )
         };
-        let chosen = score(t.c, t.sublinear_tf, t.class_weight);
-        match &t.baseline {
-            Some(b)
-                if (b.c, b.sublinear_tf, b.class_weight)
-                    == (t.c, t.sublinear_tf, t.class_weight) =>
-            {
-                println!(
-                    "tuned on {} rows ({}-fold cross-validation x{}): kept C {}, sublinear tf {}, class weight {} (macro-F1 {:.4}); no setting was reliably better",
-                    t.rows,
-                    t.grid.folds,
-                    t.repeats,
-                    t.c,
-                    t.sublinear_tf,
-                    t.class_weight.as_str(),
-                    chosen
-                )
+        let chosen = t.chosen().map_or_else(String::new, setting);
+        let outcome = match &t.baseline {
+            Some(_) if t.kept_baseline() => {
+                format!("kept {chosen}; no setting was reliably better")
             }
-            Some(b) => println!(
-                "tuned on {} rows ({}-fold cross-validation x{}): C {}, sublinear tf {}, class weight {} (macro-F1 {:.4}; the starting settings C {}, sublinear tf {}, class weight {}: {:.4})",
-                t.rows,
-                t.grid.folds,
-                t.repeats,
-                t.c,
-                t.sublinear_tf,
-                t.class_weight.as_str(),
-                chosen,
-                b.c,
-                b.sublinear_tf,
-                b.class_weight.as_str(),
-                b.macro_f1
-            ),
-            None => println!(
-                "tuned on {} rows ({}-fold cross-validation): C {}, sublinear tf {} (macro-F1 {:.4})",
-                t.rows, t.grid.folds, t.c, t.sublinear_tf, chosen
-            ),
-        }
+            Some(b) => format!("{chosen}; the starting settings {}", setting(b)),
+            None => chosen,
+        };
+        println!(
+            "tuned on {} rows ({}-fold cross-validation x{}): {outcome}",
+            t.rows, t.grid.folds, t.repeats
+        );
     }
     print!(
         "held out {} rows: {}",

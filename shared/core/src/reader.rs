@@ -210,13 +210,27 @@ pub fn visible(s: &str) -> String {
             out.push('…');
             break;
         }
-        if is_unprintable(c) {
-            out.push_str(&c.escape_unicode().to_string());
-        } else {
-            out.push(c);
-        }
+        push_printable(&mut out, c);
     }
     out
+}
+
+/// A stored sentence (a reason, a check) as it may be shown on a terminal: whole, with every
+/// [`is_unprintable`] character escaped as in [`visible`].
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_printable(&mut out, c);
+    }
+    out
+}
+
+fn push_printable(out: &mut String, c: char) {
+    if is_unprintable(c) {
+        out.extend(c.escape_unicode());
+    } else {
+        out.push(c);
+    }
 }
 
 /// What to read.

@@ -131,6 +131,22 @@ pub struct Tuning {
     pub rows: usize,
 }
 
+impl Tuning {
+    /// The chosen setting's score.
+    pub fn chosen(&self) -> Option<&TuneScore> {
+        self.scores
+            .iter()
+            .find(|s| s.setting() == (self.c, self.sublinear_tf, self.class_weight))
+    }
+
+    /// True when tuning kept the settings it started from (no setting was reliably better).
+    pub fn kept_baseline(&self) -> bool {
+        self.baseline
+            .as_ref()
+            .is_some_and(|b| b.setting() == (self.c, self.sublinear_tf, self.class_weight))
+    }
+}
+
 /// FNV-1a of `text`'s bytes, mixed with `salt` (0: the plain hash), modulo `folds`.
 fn fold_of(text: &str, folds: usize, salt: u64) -> usize {
     let h = crate::split::fnv1a64(text.as_bytes());
@@ -145,25 +161,36 @@ fn fold_of(text: &str, folds: usize, salt: u64) -> usize {
     f
 }
 
-/// Each row's rarest word (lowest document frequency among the rows; ties by the word), if it has one.
-fn rarest_words(texts: &[String], min_chars: usize) -> Vec<Option<&str>> {
-    let mut df: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+/// The rows each word occurs in (each row once per word).
+type Postings<'a> = rustc_hash::FxHashMap<&'a str, Vec<usize>>;
+
+fn postings(texts: &[String], min_chars: usize) -> Postings<'_> {
+    let mut postings = Postings::default();
     let mut seen: Vec<&str> = Vec::new();
-    for t in texts {
+    for (i, t) in texts.iter().enumerate() {
         seen.clear();
         crate::text::for_each_token(t, min_chars, |w| seen.push(w));
         seen.sort_unstable();
         seen.dedup();
         for w in &seen {
-            *df.entry(w).or_insert(0) += 1;
+            postings.entry(w).or_default().push(i);
         }
     }
+    postings
+}
+
+/// Each row's rarest word (fewest rows in `postings`; ties by the word), if it has one.
+fn rarest_words<'a>(
+    texts: &'a [String],
+    min_chars: usize,
+    postings: &Postings<'a>,
+) -> Vec<Option<&'a str>> {
     texts
         .iter()
         .map(|t| {
-            let mut best: Option<(u32, &str)> = None;
+            let mut best: Option<(usize, &str)> = None;
             crate::text::for_each_token(t, min_chars, |w| {
-                let c = (df[w], w);
+                let c = (postings[w].len(), w);
                 if best.is_none_or(|b| c < b) {
                     best = Some(c);
                 }
@@ -184,19 +211,8 @@ fn folds_of(
     match key {
         FoldKey::Text => texts.iter().map(|t| fold_of(t, folds, salt)).collect(),
         FoldKey::Container => {
-            let rarest = rarest_words(texts, min_chars);
-            let mut postings: rustc_hash::FxHashMap<&str, Vec<usize>> =
-                rustc_hash::FxHashMap::default();
-            let mut seen: Vec<&str> = Vec::new();
-            for (i, t) in texts.iter().enumerate() {
-                seen.clear();
-                crate::text::for_each_token(t, min_chars, |w| seen.push(w));
-                seen.sort_unstable();
-                seen.dedup();
-                for w in &seen {
-                    postings.entry(w).or_default().push(i);
-                }
-            }
+            let postings = postings(texts, min_chars);
+            let rarest = rarest_words(texts, min_chars, &postings);
             texts
                 .iter()
                 .zip(&rarest)
@@ -213,7 +229,7 @@ fn folds_of(
                 })
                 .collect()
         }
-        FoldKey::RarestWord => rarest_words(texts, min_chars)
+        FoldKey::RarestWord => rarest_words(texts, min_chars, &postings(texts, min_chars))
             .into_iter()
             .zip(texts)
             .map(|(w, t)| fold_of(w.unwrap_or(t.as_str()), folds, salt))
@@ -461,11 +477,7 @@ mod tests {
         );
         let baseline = ta.baseline.clone().unwrap();
         assert_eq!(baseline.setting(), (1.0, false, ClassWeight::None));
-        let chosen = ta
-            .scores
-            .iter()
-            .find(|s| s.setting() == (ta.c, ta.sublinear_tf, ta.class_weight))
-            .unwrap();
+        let chosen = ta.chosen().unwrap();
         assert_eq!(chosen, choose(&ta.scores, &baseline));
         assert!(chosen.macro_f1 >= baseline.macro_f1);
         assert_eq!(

@@ -7,36 +7,16 @@
 
 use std::fmt::Write as _;
 
-use polarity_core::reader::{is_unprintable, visible};
+use polarity_core::reader::{printable, visible};
 
 use crate::datasets::{DatasetStatus, DatasetView};
 use crate::records::Decision;
 use crate::registry::{HistoryEntry, VersionRecord, VersionStatus, VersionView};
-use crate::report::iso;
+use crate::report::{clip, iso};
 
 /// `s` as a table cell: [`visible`], at most `n` characters (then `…`).
 pub fn cell(s: &str, n: usize) -> String {
-    let s = visible(s);
-    if s.chars().count() <= n {
-        s
-    } else {
-        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
-
-/// A stored sentence (a reason, a check) in full, with [`is_unprintable`] characters escaped.
-fn plain(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if is_unprintable(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    clip(&visible(s), n)
 }
 
 /// A list of stored names, each [`visible`], joined by `sep`.
@@ -130,7 +110,7 @@ pub fn version(
             "decision  {} at {} — {}",
             d.verdict,
             iso(d.at),
-            plain(&d.reason)
+            printable(&d.reason)
         );
         let _ = writeln!(
             out,
@@ -148,7 +128,7 @@ pub fn version(
                 out,
                 "          {} {}",
                 if c.passed { "pass" } else { "FAIL" },
-                plain(&c.describe())
+                printable(&c.describe())
             );
         }
     }
@@ -177,7 +157,7 @@ pub fn history(h: &[HistoryEntry]) -> String {
             cell(&e.to, 40),
             e.kind.as_str(),
             iso(e.at),
-            plain(&e.reason)
+            printable(&e.reason)
         );
     }
     out
@@ -209,7 +189,7 @@ pub fn datasets(all: &[DatasetView]) -> String {
             classes.join(" "),
             match d.status {
                 DatasetStatus::Active => String::new(),
-                _ => format!(" — {}", plain(&d.reason)),
+                _ => format!(" — {}", printable(&d.reason)),
             }
         );
     }

@@ -5,7 +5,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use polarity_core::metrics::Calibration;
 
-use super::{ClassTerms, short_time};
+use super::{ClassTerms, clip, short_time};
 use crate::registry::{HistoryEntry, TransitionKind};
 
 const INK: RGBColor = RGBColor(31, 41, 51);
@@ -35,17 +35,6 @@ fn shade(t: f64) -> RGBColor {
         v
     };
     RGBColor(mix(255, 23), mix(255, 78), mix(255, 140))
-}
-
-/// `s` cut to `n` characters with an ellipsis.
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut c: String = s.chars().take(n.saturating_sub(1)).collect();
-        c.push('…');
-        c
-    }
 }
 
 /// Runs `draw` on a fresh SVG canvas and returns the markup; a drawing error (which only a bug in the

@@ -148,6 +148,17 @@ pub fn iso(secs: u64) -> String {
     )
 }
 
+/// `s` cut to `n` characters with an ellipsis.
+pub(crate) fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(n.saturating_sub(1)).collect();
+        c.push('…');
+        c
+    }
+}
+
 /// `secs` as `MM-DD HH:MM` (UTC), `-` for 0 (unknown).
 fn short_time(secs: u64) -> String {
     iso(secs).get(5..16).unwrap_or("-").to_string()

@@ -357,13 +357,12 @@ fn config(d: &ReportData) -> Markup {
         }
         @if let Some(t) = &card.tuning {
             @let columns: Vec<(bool, ClassWeight)> = t.grid.sublinear_tf.iter().flat_map(|&s| t.grid.class_weight.iter().map(move |&w| (s, w))).collect();
-            @let kept = t.baseline.as_ref().is_some_and(|b| (b.c, b.sublinear_tf, b.class_weight) == (t.c, t.sublinear_tf, t.class_weight));
             p {
                 "C, sublinear tf and class weights were tuned by " (t.grid.folds) "-fold cross-validation"
                 @if t.repeats > 1 { " (" (t.repeats) " times, with differently drawn folds)" }
                 " on the " (t.rows) " training rows (" code { "--tune" } "), keeping the starting settings unless another was better by more than one standard error of its paired gains"
                 @if let Some(b) = &t.baseline {
-                    ": " @if kept { "kept" } @else { "replaced" } " C " (b.c) ", sublinear tf " (b.sublinear_tf)
+                    ": " @if t.kept_baseline() { "kept" } @else { "replaced" } " C " (b.c) ", sublinear tf " (b.sublinear_tf)
                     ", class weight " (b.class_weight.as_str())
                 }
                 ". Mean macro-F1 per setting (bold: chosen):"
