@@ -378,10 +378,13 @@ fn end_of_size(n: u64, total: &mut u64) -> Chunk {
 
 /// True when a request head says `Transfer-Encoding: ... chunked`.
 fn is_chunked(head: &[u8]) -> bool {
+    const NAME: &[u8] = b"transfer-encoding:";
     head.split(|&b| b == b'\n').any(|line| {
-        let line = line.to_ascii_lowercase();
-        line.strip_prefix(b"transfer-encoding:")
-            .is_some_and(|v| v.windows(7).any(|w| w == b"chunked"))
+        line.len() > NAME.len()
+            && line[..NAME.len()].eq_ignore_ascii_case(NAME)
+            && line[NAME.len()..]
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
     })
 }
 
@@ -655,6 +658,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonErrors<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunked_body_is_found_in_any_case_and_only_in_its_header() {
+        let head =
+            |h: &str| format!("POST /predict HTTP/1.1\r\nhost: x\r\n{h}\r\n\r\n").into_bytes();
+        assert!(is_chunked(&head("Transfer-Encoding: chunked")));
+        assert!(is_chunked(&head("TRANSFER-ENCODING: gzip, ChUnKeD")));
+        assert!(!is_chunked(&head("X-Transfer-Encoding: chunked")));
+        assert!(!is_chunked(&head("x-note: transfer-encoding: chunked")));
+        assert!(!is_chunked(&head("transfer-encoding: gzip")));
+        assert!(!is_chunked(&head("transfer-encoding:")));
+    }
 
     #[test]
     fn only_hypers_empty_error_responses_are_replaced() {
