@@ -47,7 +47,7 @@ fn main() {
     };
     let d = score(&cfg);
     println!(
-        "defaults (C 1, sublinear false): dev accuracy {:.4}, macro-F1 {:.4}",
+        "defaults: dev accuracy {:.4}, macro-F1 {:.4}",
         d.accuracy, d.macro_f1
     );
     for key in [FoldKey::RarestWord, FoldKey::Container] {

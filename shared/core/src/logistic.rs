@@ -61,13 +61,26 @@ pub struct LogisticConfig {
 }
 
 impl Default for LogisticConfig {
-    /// The peer's settings: `C = 1`, `max_iter = 2000`, `tol = 1e-4`, no class weights.
+    /// Polarity's defaults: `C = 2` and balanced class weights (the peer: `C = 1`, none; see
+    /// [`crate::tfidf::TfidfConfig::default`] for how they were chosen), `max_iter = 2000`, `tol = 1e-4`.
     fn default() -> Self {
         Self {
-            c: 1.0,
+            c: 2.0,
             max_iter: 2000,
             tol: 1e-4,
+            class_weight: ClassWeight::Balanced,
+        }
+    }
+}
+
+impl LogisticConfig {
+    /// scikit-learn's `LogisticRegression` defaults, as the Python peer uses them: `C = 1`, no class
+    /// weights (`max_iter` and `tol` as [`LogisticConfig::default`]).
+    pub fn scikit_learn() -> Self {
+        Self {
+            c: 1.0,
             class_weight: ClassWeight::None,
+            ..Self::default()
         }
     }
 }
@@ -340,7 +353,8 @@ impl LogisticConfig {
             ..Default::default()
         };
         let mut evaluation = 0;
-        let report = lbfgs::minimize(&cfg, &mut theta, |th, grad| {
+        let h0 = inverse_hessian_diagonal(x, weights, n, reg, k);
+        let report = lbfgs::minimize(&cfg, &mut theta, Some(&h0), |th, grad| {
             let (w, b) = th.split_at(d * k);
             // Fold the column factor into the weights once per evaluation.
             let v: &[f64] = match x.col_scale() {
@@ -449,6 +463,38 @@ impl LogisticConfig {
             report,
         ))
     }
+}
+
+/// The inverse of the objective's Hessian diagonal where every class is equally likely (`q = p(1 − p)`,
+/// `p = 1/classes`): `1 / (q·Σ s_i·x_ij² / S + reg)` per weight, `1/q` per intercept — L-BFGS's
+/// preconditioner. Without it the intercept, in every row,
+/// and the rare columns, in a few, are scaled thousands of times apart, and the fit spends most iterations
+/// evening them out (SST-2 at C 2 with balanced weights: 55 iterations without, 22 with, to a lower
+/// objective).
+fn inverse_hessian_diagonal<D: Design>(
+    x: &D,
+    weights: Option<&[f64]>,
+    n: f64,
+    reg: f64,
+    k: usize,
+) -> Vec<f64> {
+    let d = x.n_cols();
+    let mut col = vec![0.0; d];
+    for r in 0..x.n_rows() {
+        let wr = weights.map_or(1.0, |w| w[r]);
+        x.for_each(r, |c, v| col[c] += wr * v * v);
+    }
+    if let Some(s) = x.col_scale() {
+        col.iter_mut().zip(s).for_each(|(c, s)| *c *= s * s);
+    }
+    let p = 1.0 / (k.max(2) as f64);
+    let q = p * (1.0 - p);
+    let mut h = Vec::with_capacity(d * k + k);
+    for c in col {
+        h.extend(std::iter::repeat_n(1.0 / (q * c / n + reg), k));
+    }
+    h.extend(std::iter::repeat_n(1.0 / q, k));
+    h
 }
 
 /// Outputs of the linear layer: 1 for two classes, else one per class.
@@ -630,7 +676,7 @@ mod tests {
             (vec![1u32, 1, 1, 0, 1, 1, 1, 0, 1, 1], 2usize),
             (vec![0, 1, 1, 2, 2, 2, 2, 2, 2, 2], 3),
         ] {
-            let (m, report) = LogisticConfig::default()
+            let (m, report) = LogisticConfig::scikit_learn()
                 .fit(&Csr::from_dense(&rows, 1), &y, k)
                 .unwrap();
             assert_eq!(report.iterations, 0, "{k} classes: {report:?}");
@@ -662,6 +708,7 @@ mod tests {
         ];
         let cfg = LogisticConfig {
             tol: 1e-10,
+            class_weight: ClassWeight::None,
             ..Default::default()
         };
         for (y, k) in [

@@ -47,7 +47,10 @@ pub struct TfidfConfig {
 }
 
 impl Default for TfidfConfig {
-    /// The peer's settings: word 1–2 grams, 20,000 features, `min_df` 1, smooth idf, raw tf.
+    /// Polarity's defaults: word 1–2 grams, 20,000 features, `min_df` 1, smooth idf and, unlike the
+    /// scikit-learn peer, sublinear tf and one-letter tokens. With the regression's defaults they are the
+    /// settings with the largest worst-case gain over the peer across eight public sets
+    /// (`bench/defaults_study.py`, `bench/results/defaults.md`).
     fn default() -> Self {
         Self {
             ngram_min: 1,
@@ -55,9 +58,21 @@ impl Default for TfidfConfig {
             max_features: Some(20_000),
             min_df: 1,
             max_df: 1.0,
-            sublinear_tf: false,
+            sublinear_tf: true,
             smooth_idf: true,
             min_token_chars: 1,
+        }
+    }
+}
+
+impl TfidfConfig {
+    /// The Python peer's vectoriser (`TfidfVectorizer(max_features=20000, ngram_range=(1, 2))`): raw tf
+    /// (the other settings as [`TfidfConfig::default`]; its tokens are one letter shorter, see
+    /// `min_token_chars`).
+    pub fn scikit_learn() -> Self {
+        Self {
+            sublinear_tf: false,
+            ..Self::default()
         }
     }
 }
@@ -614,7 +629,7 @@ mod tests {
         let (v, m) = Tfidf::fit_transform(
             &TfidfConfig {
                 ngram_max: 1,
-                ..Default::default()
+                ..TfidfConfig::scikit_learn()
             },
             &d,
         )

@@ -454,15 +454,20 @@ mod tests {
     #[test]
     fn tuning_is_deterministic_scores_every_setting_and_never_chooses_below_the_baseline() {
         let (t, y, labels) = data();
+        let cfg = ValidTrainConfig::default();
+        let start = (
+            cfg.logistic.c,
+            cfg.tfidf.sublinear_tf,
+            cfg.logistic.class_weight,
+        );
         let grid = TuneGrid {
-            c: vec![0.01, 1.0, 10.0],
+            c: vec![0.01, start.0, 100.0],
             sublinear_tf: vec![false, true],
             class_weight: vec![ClassWeight::None, ClassWeight::Balanced],
             folds: 3,
             repeats: 1,
             fold_key: FoldKey::Container,
         };
-        let cfg = ValidTrainConfig::default();
         let (a, ta) = tune(&cfg, &t, &y, &labels, &grid).unwrap();
         let (b, tb) = tune(&cfg, &t, &y, &labels, &grid).unwrap();
         assert_eq!(a, b);
@@ -476,7 +481,7 @@ mod tests {
                 .all(|s| s.per_fold.len() == 3 * SMALL_SET_REPEATS)
         );
         let baseline = ta.baseline.clone().unwrap();
-        assert_eq!(baseline.setting(), (1.0, false, ClassWeight::None));
+        assert_eq!(baseline.setting(), start);
         let chosen = ta.chosen().unwrap();
         assert_eq!(chosen, choose(&ta.scores, &baseline));
         assert!(chosen.macro_f1 >= baseline.macro_f1);

@@ -72,7 +72,7 @@ fn binary_coefficients_match_linfa() {
             c,
             tol: 1e-10,
             max_iter: 5000,
-            ..Default::default()
+            ..LogisticConfig::scikit_learn()
         };
         let yy: Vec<u32> = y.iter().map(|&v| v as u32).collect();
         let (ours, report) = cfg.fit(&Csr::from_dense(&x, 12), &yy, 2).unwrap();
@@ -110,7 +110,7 @@ fn multinomial_coefficients_match_linfa() {
         c,
         tol: 1e-10,
         max_iter: 5000,
-        ..Default::default()
+        ..LogisticConfig::scikit_learn()
     }
     .fit(&Csr::from_dense(&x, 10), &yy, 3)
     .unwrap();

@@ -281,7 +281,9 @@ async fn one_run_per_version_with_params_metrics_tags_and_verdict() {
         // params
         assert_eq!(r.params["tfidf.ngram_max"], "2");
         assert_eq!(r.params["tfidf.max_features"], "20000");
-        assert_eq!(r.params["logistic.c"], "1.0");
+        assert_eq!(r.params["logistic.c"], "2.0");
+        assert_eq!(r.params["logistic.class_weight"], "balanced");
+        assert_eq!(r.params["tfidf.sublinear_tf"], "true");
         assert_eq!(r.params["logistic.max_iter"], "2000");
         assert_eq!(r.params["train_mode"], "all");
         assert_eq!(r.params["test_fraction"], "0.2");
