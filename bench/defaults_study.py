@@ -115,7 +115,8 @@ def load_sets(data, names):
             d = os.path.join(data, name)
             train, test = read_jsonl(os.path.join(d, "train.jsonl")), read_jsonl(os.path.join(d, "test.jsonl"))
             val = read_jsonl(os.path.join(d, "val.jsonl")) if os.path.exists(os.path.join(d, "val.jsonl")) else None
-        if val is not None:
+        own_val = val is not None
+        if own_val:
             fit, how = train, "the set's own validation split"
         elif name == "sst2":
             cont = containers([t for t, _ in train])
@@ -128,7 +129,7 @@ def load_sets(data, names):
             val = [r for r in train if h(r[0], "val") % 5 == 0]
             how = "1 in 5 training rows by hash"
         sets[name] = dict(train=train, test=test, fit=fit, val=val, how=how,
-                          full_train=train + (val if how.startswith("the set's own") else []))
+                          full_train=train + (val if own_val else []))
     return sets
 
 

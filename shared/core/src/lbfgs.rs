@@ -54,12 +54,13 @@ fn max_abs(a: &[f64]) -> f64 {
 }
 
 /// Minimises `f` from `x` (updated in place). `f(x, grad)` returns the value and writes the gradient.
-/// With `h0` (positive, one per variable: a diagonal preconditioner) the initial inverse Hessian is
-/// `γ·diag(h0)` instead of `γ·I`; stopping always uses the unscaled gradient.
+/// The initial inverse Hessian is `γ·diag(h0)` (`h0`: positive, one per variable, a diagonal
+/// preconditioner; all ones is plain L-BFGS), the first step is scaled to `max |step| ≤ 1`, and stopping
+/// always uses the unscaled gradient.
 pub(crate) fn minimize(
     cfg: &LbfgsConfig,
     x: &mut [f64],
-    h0: Option<&[f64]>,
+    h0: &[f64],
     mut f: impl FnMut(&[f64], &mut [f64]) -> f64,
 ) -> LbfgsReport {
     let n = x.len();
@@ -93,28 +94,16 @@ pub(crate) fn minimize(
                 .zip(&y_hist[i])
                 .for_each(|(di, yi)| *di -= alpha[i] * yi);
         }
-        match h0 {
-            None => {
-                let gamma = if k > 0 {
-                    dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
-                } else {
-                    1.0 / max_abs(&g).max(1.0)
-                };
-                d.iter_mut().for_each(|di| *di *= gamma);
-            }
-            Some(h) => {
-                let gamma = if k > 0 {
-                    let (s, y) = (&s_hist[k - 1], &y_hist[k - 1]);
-                    dot(s, y) / y.iter().zip(h).map(|(y, h)| y * y * h).sum::<f64>()
-                } else {
-                    1.0
-                };
-                d.iter_mut().zip(h).for_each(|(di, h)| *di *= gamma * h);
-                if k == 0 {
-                    let m = max_abs(&d).max(1.0);
-                    d.iter_mut().for_each(|di| *di /= m);
-                }
-            }
+        let gamma = if k > 0 {
+            let (s, y) = (&s_hist[k - 1], &y_hist[k - 1]);
+            dot(s, y) / y.iter().zip(h0).map(|(y, h)| y * y * h).sum::<f64>()
+        } else {
+            1.0
+        };
+        d.iter_mut().zip(h0).for_each(|(di, h)| *di *= gamma * h);
+        if k == 0 {
+            let m = max_abs(&d).max(1.0);
+            d.iter_mut().for_each(|di| *di /= m);
         }
         for i in 0..k {
             let beta = rho[i] * dot(&y_hist[i], &d);
@@ -288,7 +277,7 @@ mod tests {
             ftol: 0.0,
             ..Default::default()
         };
-        let r = minimize(&cfg, &mut x, None, |p, g| {
+        let r = minimize(&cfg, &mut x, &[1.0; 2], |p, g| {
             let (a, b) = (p[0], p[1]);
             g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
             g[1] = 200.0 * (b - a * a);
@@ -321,10 +310,10 @@ mod tests {
             ..Default::default()
         };
         let mut plain = vec![0.0; 40];
-        let rp = minimize(&cfg, &mut plain, None, f);
+        let rp = minimize(&cfg, &mut plain, &[1.0; 40], f);
         let inv: Vec<f64> = c.iter().map(|c| 1.0 / c).collect();
         let mut scaled = vec![0.0; 40];
-        let rs = minimize(&cfg, &mut scaled, Some(&inv), f);
+        let rs = minimize(&cfg, &mut scaled, &inv, f);
         assert!(rs.converged, "{rs:?}");
         assert!(scaled.iter().all(|x| (x - 1.0).abs() < 1e-4), "{scaled:?}");
         assert!(rs.iterations <= 3, "{rs:?}");
@@ -341,7 +330,7 @@ mod tests {
                 ..Default::default()
             },
             &mut x,
-            None,
+            &[1.0; 3],
             |p, g| {
                 let mut v = 0.0;
                 for i in 0..3 {
