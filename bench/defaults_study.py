@@ -206,7 +206,7 @@ def describe(name, s):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/datasets")
-    ap.add_argument("--sets", default="sst2,airline,tweeteval,uci,rt,sst5,imdb")
+    ap.add_argument("--sets", default="sst2,airline,tweeteval,uci,rt,sst5,imdb,reviews5")
     ap.add_argument("--runs", type=int, default=7, help="SST-2 timing runs (interleaved)")
     ap.add_argument("--baseline-binary", help="a `polarity` built from the code before the new defaults: its own "
                     "defaults are timed as well (the budget is against it)")
