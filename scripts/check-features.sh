@@ -20,5 +20,10 @@ for sel in "-p polarity-cli" "-p polarity-server -p polarity-cli" "-p polarity-f
     echo "feature sets differ for: cargo build $sel (test build | this build)"; echo "$diff_lines"; status=1
   fi
 done
+# polarity-pipeline's own tests, built without the ECS client (scripts/test.sh runs them that way too)
+diff_lines=$(join -j1 "${TMPDIR:-/tmp}/features.all" <(features -p polarity-pipeline -e normal,build,dev,features) | awk '$2 != $3')
+if [ -n "$diff_lines" ]; then
+  echo "feature sets differ for: cargo test -p polarity-pipeline (test build | this build)"; echo "$diff_lines"; status=1
+fi
 [ "$status" = 0 ] && echo "one feature set for every build selection"
 exit "$status"

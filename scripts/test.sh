@@ -21,6 +21,9 @@ step "cargo fmt --check"
 cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "polarity-pipeline without the ECS client (the CLI's and the server's build): clippy and its dispatch tests"
+cargo clippy -p polarity-pipeline --all-targets --locked -- -D warnings
+cargo test -p polarity-pipeline --lib --locked -- dispatch::
 step "one dependency feature set for every build (else CI compiles the AWS SDK several times)"
 bash scripts/check-features.sh
 # The fuzz targets (the readers, the artifact decoder, the S3-event parser) run among the tests, 20 s each from

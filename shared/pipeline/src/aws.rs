@@ -39,7 +39,7 @@ impl AwsSettings {
 
     /// Loads the SDK configuration (call once per process / cold start).
     pub async fn load(&self) -> aws_config::SdkConfig {
-        let mut loader = aws_config::from_env();
+        let mut loader = aws_config::from_env().http_client(https_client());
         if let Some(e) = &self.endpoint {
             loader = loader.endpoint_url(e);
         }
@@ -60,6 +60,15 @@ impl AwsSettings {
         }
         cfg
     }
+}
+
+/// The one HTTP client of every SDK client and credential provider: hyper with rustls on ring (HTTP and
+/// HTTPS; certificates from the system's trust store).
+fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Error codes that mean "slow down / try again".

@@ -18,8 +18,8 @@
 //! event finds the ARN and starts nothing; one that finds a claim without an ARN (the start failed, or the
 //! function died between the two writes) starts the task with the same token, so at most one runs.
 //!
-//! The AWS call is behind [`TaskLauncher`]: [`EcsLauncher`] (RunTask) and [`MemoryLauncher`] (an in-memory
-//! twin for tests).
+//! The AWS call is behind [`TaskLauncher`]: `EcsLauncher` (RunTask; in builds with the `ecs` feature, which
+//! only polarity-functions turns on) and [`MemoryLauncher`] (an in-memory twin for tests).
 
 use std::sync::{Arc, Mutex};
 
@@ -32,8 +32,10 @@ use crate::records::json::to_json;
 use crate::records::{ProcessManifest, TaskDispatch};
 use crate::store::{ObjectStore, StoreError};
 
+#[cfg(feature = "ecs")]
 mod ecs;
 
+#[cfg(feature = "ecs")]
 pub use ecs::EcsLauncher;
 
 /// The variable that carries the triggering key into the task (a container override): the train binary
@@ -114,10 +116,12 @@ pub struct DispatchConfig {
 }
 
 impl DispatchArgs {
-    /// The checked settings: the four task settings go together.
+    /// The checked settings: the four task settings go together, and only a build with the `ecs` feature
+    /// (the Lambda functions) takes them.
     ///
     /// # Errors
-    /// [`DispatchError::Settings`] naming the missing task variables when only some are set.
+    /// [`DispatchError::Settings`] naming the missing task variables when only some are set, or saying
+    /// that this binary cannot start tasks when all are set in a build without `ecs`.
     pub fn to_config(&self) -> Result<DispatchConfig, DispatchError> {
         let nonempty = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         let list = |v: &[String]| -> Vec<String> {
@@ -158,6 +162,11 @@ impl DispatchArgs {
                 });
             }
         };
+        if task.is_some() && !cfg!(feature = "ecs") {
+            return Err(DispatchError::Settings {
+                message: "POLARITY_TASK_* name a train task, but this binary has no ECS client: only the Lambda functions (polarity-functions) start train tasks; unset them here".into(),
+            });
+        }
         Ok(DispatchConfig {
             max_rows: self.train_max_rows,
             validate_max_rows: self.validate_max_rows,
@@ -263,7 +272,14 @@ pub trait TaskLauncher: Send + Sync {
 /// The task launcher the settings name (`None` without a task: the stage trains in process).
 pub async fn connect(cfg: &DispatchConfig, aws: &AwsSettings) -> Option<Arc<dyn TaskLauncher>> {
     let task = cfg.task.clone()?;
-    Some(Arc::new(EcsLauncher::from_config(&aws.load().await, task)))
+    #[cfg(feature = "ecs")]
+    return Some(Arc::new(EcsLauncher::from_config(&aws.load().await, task)));
+    // without `ecs`, `DispatchArgs::to_config` refused task settings, so there is no task here
+    #[cfg(not(feature = "ecs"))]
+    {
+        let _ = (task, aws);
+        None
+    }
 }
 
 /// Starts at most one task for `claim.version` (the protocol in the module docs) and returns the marker as
@@ -407,14 +423,20 @@ mod tests {
             "subnet-1,subnet-2",
             "--task-security-groups",
             "sg-1",
-        ])
-        .unwrap();
-        assert_eq!(full.max_rows, Some(5));
-        let t = full.task.unwrap();
-        assert_eq!(
-            (t.subnets.len(), t.security_groups, t.container.as_str()),
-            (2, vec!["sg-1".to_string()], "train")
-        );
+        ]);
+        if cfg!(feature = "ecs") {
+            let full = full.unwrap();
+            assert_eq!(full.max_rows, Some(5));
+            let t = full.task.unwrap();
+            assert_eq!(
+                (t.subnets.len(), t.security_groups, t.container.as_str()),
+                (2, vec!["sg-1".to_string()], "train")
+            );
+        } else {
+            // the CLI and the server: a task they could never start is refused, not ignored
+            let e = full.unwrap_err();
+            assert!(e.contains("this binary has no ECS client"), "{e}");
+        }
         let e = args(&["--task-cluster", "c", "--task-subnets", "s"])
             .unwrap_err()
             .to_string();
