@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Serving benchmark: Polarity's server (release) vs the peer FastAPI server, in one run.
+"""Serving benchmark: Polarity's server (the dist build) vs the peer FastAPI server, in one run.
 
 wrk at concurrency 1, 16, 64 on the SST-2 dev sentences (POST /predict {"text": ...}, the peer's post.lua), then
 the c=64 ratio again --repeat times (Polarity and the peer with 2 workers alternating, for the spread), cold
@@ -11,7 +11,7 @@ change). Prints markdown tables with ratios and writes them to bench/results/ser
 stdlib + wrk only.
 
 Usage (from the repo root):
-  cargo build --release -p polarity-server -p polarity-cli
+  cargo build --profile dist -p polarity-server && cargo build --release -p polarity-cli
   python3 bench/serve_bench.py [--duration 10] [--conc 1 16 64] [--peer-workers 1 2] [--runs 5]
   python3 bench/serve_bench.py --only-shapes [--shapes 5] [--baseline OLD/polarity-server]
       (writes bench/results/serve-shapes.md)
@@ -24,7 +24,7 @@ PEERS = os.path.normpath(os.path.join(ROOT, "..", "shared", "peers"))
 DEV = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "sst2", "dev.tsv"))
 TRAIN = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "sst2", "train.tsv"))
 LUA = os.path.join(PEERS, "post.lua")
-SERVER = os.path.join(ROOT, "target", "release", "polarity-server")
+SERVER = os.path.join(ROOT, "target", "dist", "polarity-server")  # the shipped build (Cargo.toml [profile.dist])
 CLI = os.path.join(ROOT, "target", "release", "polarity")
 sys.path.insert(0, PEERS)
 import srv as peer  # noqa: E402  (the peer's own start/stop helpers, stdlib only)
@@ -247,7 +247,7 @@ def cold(start, stopper):
 
 def main():
     if not os.path.exists(SERVER):
-        sys.exit(f"{SERVER} missing: cargo build --release -p polarity-server")
+        sys.exit(f"{SERVER} missing: cargo build --profile dist -p polarity-server")
     if not os.path.exists(a.model):
         print(f"training {a.model} ...", flush=True)
         subprocess.run([CLI, "train", "--data", TRAIN, "--test", DEV, "--out", a.model], check=True,
