@@ -62,8 +62,8 @@ impl AwsSettings {
     }
 }
 
-/// The one HTTP client of every SDK client and credential provider: hyper with rustls on ring (HTTP and
-/// HTTPS; certificates from the system's trust store).
+/// The HTTP client of every SDK client and credential provider made from one [`AwsSettings::load`] (a new
+/// one per load): hyper with rustls on ring (HTTP and HTTPS; certificates from the system's trust store).
 fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
