@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use polarity_core::artifact::{encode, sha256_hex};
 use polarity_core::labels::{LabelScheme, Labels};
-use polarity_core::prepare::{self, Row, into_labelled, prepare_eval};
+use polarity_core::prepare::{self, Columns, prepare_eval};
 use polarity_core::reader::{ReadReport, RejectReason, Table};
 use polarity_core::train::{self, Labelled};
 use polarity_core::tune::TuneGrid;
@@ -50,9 +50,11 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-/// The training files read under the contract, with every row's class name.
+/// The training files read under the contract, with every row's class (an index into `names`).
 struct Inputs {
-    rows: Vec<Row>,
+    rows: Columns<u32>,
+    /// The distinct class names.
+    names: Vec<String>,
     /// (file index, line) of each row.
     origin: Vec<(usize, u64)>,
     scheme: LabelScheme,
@@ -74,31 +76,47 @@ fn read_training(a: &TrainArgs, rejects: &mut Rejects) -> Result<Inputs> {
     values.sort();
     values.dedup();
     let (names, scheme) = contract.class_names(&values);
-    let by_value: HashMap<&str, Option<String>> =
-        values.iter().map(String::as_str).zip(names).collect();
+    let mut distinct: Vec<String> = names.iter().flatten().cloned().collect();
+    distinct.sort();
+    distinct.dedup();
+    let by_value: HashMap<&str, Option<u32>> = values
+        .iter()
+        .map(String::as_str)
+        .zip(names.iter().map(|n| {
+            n.as_ref()
+                .map(|n| distinct.binary_search(n).expect("a listed name") as u32)
+        }))
+        .collect();
     let reason = if contract.label_map.is_some() {
         RejectReason::UnmappedLabel
     } else {
         RejectReason::UnknownLabel
     };
     let mut out = Inputs {
-        rows: Vec::new(),
+        rows: Columns::default(),
+        names: Vec::new(),
         origin: Vec::new(),
         scheme: scheme.unwrap_or(LabelScheme::Names),
         reports: Vec::new(),
     };
     for (fi, mut t) in tables.into_iter().enumerate() {
-        let names: Vec<Option<String>> = t
+        let classes: Vec<Option<u32>> = t
             .label_values
             .iter()
-            .map(|v| by_value[v.as_str()].clone())
+            .map(|v| by_value[v.as_str()])
             .collect();
-        let (rows, lines) = prepare::label_rows(&mut t, &names, reason);
+        let (rows, lines) = prepare::label_columns(&mut t, &classes, reason);
         rejects.table(&a.data[fi], &t);
         out.origin.extend(lines.into_iter().map(|l| (fi, l)));
-        out.rows.extend(rows);
+        if out.rows.texts.is_empty() {
+            out.rows = rows;
+        } else {
+            out.rows.texts.extend(rows.texts);
+            out.rows.labels.extend(rows.labels);
+        }
         out.reports.push(t.report);
     }
+    out.names = distinct;
     Ok(out)
 }
 
@@ -158,17 +176,21 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         a.json,
         &format!(
             "read {} rows from {} file(s)",
-            inputs.rows.len(),
+            inputs.rows.texts.len(),
             a.data.len()
         ),
     );
     let mut reports = inputs.reports;
     progress(
         a.json,
-        &format!("cleaning and de-duplicating {} rows", inputs.rows.len()),
+        &format!(
+            "cleaning and de-duplicating {} rows",
+            inputs.rows.texts.len()
+        ),
     );
     let origin = inputs.origin;
-    let mut prepared = prepare::prepare(inputs.rows, &cfg.clean);
+    let names = inputs.names;
+    let (kept, prepared) = prepare::prepare_columns(inputs.rows, &cfg.clean);
     let mut dropped = ReadReport::default();
     for (i, reason) in &prepared.dropped {
         let (fi, line) = origin[*i];
@@ -182,18 +204,17 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     let (train_rows, test_rows, labels) = match &a.test {
         Some(path) => {
-            let labels = Labels::from_names(prepared.rows.iter().map(|r| r.label.as_str()));
+            let labels = kept.classes(&names);
             let (test, report) =
                 read_test(a, path, &labels, inputs.scheme, &cfg.clean, &mut rejects)?;
             reports.push(report);
-            let rows = std::mem::take(&mut prepared.rows);
-            (into_labelled(rows, &labels).0, test, labels)
+            (kept.into_labelled(&names, &labels).0, test, labels)
         }
         None => {
-            let (tr, te) = prepare::split(std::mem::take(&mut prepared.rows), a.test_fraction);
-            let labels = Labels::from_names(tr.iter().map(|r| r.label.as_str()));
-            let test = into_labelled(te, &labels).0;
-            (into_labelled(tr, &labels).0, test, labels)
+            let (tr, te) = prepare::split_columns(kept, a.test_fraction);
+            let labels = tr.classes(&names);
+            let test = te.into_labelled(&names, &labels).0;
+            (tr.into_labelled(&names, &labels).0, test, labels)
         }
     };
     rejects.finish()?;
@@ -231,14 +252,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     };
     progress(a.json, &format!("fitting on {} rows", train_rows.len()));
     let mut on = training_progress(a.json);
-    let (model, t) = train::train_observed(
-        &cfg,
-        &train_rows,
-        &test_rows,
-        labels,
-        inputs.scheme,
-        &mut on,
-    )?;
+    let (model, t) =
+        train::train_observed(&cfg, train_rows, &test_rows, labels, inputs.scheme, &mut on)?;
     if !model.meta.fit.converged {
         eprintln!(
             "warning: the fit did not converge within --max-iter {} (objective {:.6}); the model may be poor: raise --max-iter",

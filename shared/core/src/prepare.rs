@@ -11,10 +11,7 @@
 //!
 //! Every input row is kept or dropped with a reason, so counts are conserved.
 
-use std::collections::hash_map::Entry;
-
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::Contract;
@@ -64,32 +61,9 @@ impl Prepared {
 /// Steps 2–4 of the module docs over `rows` (in order, oldest first).
 pub fn prepare(rows: Vec<Row>, cfg: &CleanConfig) -> Prepared {
     let cleaned: Vec<String> = rows.par_iter().map(|r| clean(&r.text, cfg)).collect();
-    let mut keep = vec![true; rows.len()];
-    let mut out = Prepared::default();
-    // latest wins: walk backwards, the first occurrence seen is the one kept
-    let mut seen: FxHashMap<&str, usize> =
-        FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
-    for i in (0..rows.len()).rev() {
-        let c = cleaned[i].as_str();
-        if c.trim().is_empty() {
-            keep[i] = false;
-            out.dropped.push((i, RejectReason::EmptyAfterCleaning));
-            continue;
-        }
-        match seen.entry(c) {
-            Entry::Occupied(kept) => {
-                keep[i] = false;
-                out.dropped.push((i, RejectReason::Duplicate));
-                out.conflicting_labels += u64::from(rows[*kept.get()].label != rows[i].label);
-            }
-            Entry::Vacant(v) => {
-                v.insert(i);
-            }
-        }
-    }
-    drop(seen);
-    out.dropped.reverse();
-    out.rows = rows
+    let (keep, dropped, conflicting_labels) =
+        latest_wins(&cleaned, |kept, i| rows[kept].label != rows[i].label);
+    let rows = rows
         .into_iter()
         .zip(cleaned)
         .zip(keep)
@@ -100,7 +74,130 @@ pub fn prepare(rows: Vec<Row>, cfg: &CleanConfig) -> Prepared {
             label: r.label,
         })
         .collect();
-    out
+    Prepared {
+        rows,
+        dropped,
+        conflicting_labels,
+    }
+}
+
+/// Rows as columns for training alone: the text of each row and its class (any small value, e.g. an
+/// index into a list of class names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns<L> {
+    /// One text per row: as given before [`prepare_columns`], cleaned after it.
+    pub texts: Vec<String>,
+    /// The class of each row.
+    pub labels: Vec<L>,
+}
+
+impl<L> Default for Columns<L> {
+    fn default() -> Self {
+        Self {
+            texts: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+impl Columns<u32> {
+    /// The classes of these rows when each row's label indexes `names`.
+    pub fn classes(&self, names: &[String]) -> Labels {
+        let mut used = vec![false; names.len()];
+        self.labels.iter().for_each(|&l| used[l as usize] = true);
+        Labels::from_names(names.iter().zip(used).filter(|(_, u)| *u).map(|(n, _)| n))
+    }
+
+    /// [`into_labelled`] for rows whose labels index `names`: the texts move, rows of classes not in
+    /// `labels` are skipped and counted.
+    pub fn into_labelled(self, names: &[String], labels: &Labels) -> (Labelled, u64) {
+        let class: Vec<Option<u32>> = names.iter().map(|n| labels.index(n)).collect();
+        let mut out = Labelled {
+            texts: Vec::with_capacity(self.texts.len()),
+            classes: Vec::with_capacity(self.texts.len()),
+        };
+        let mut unknown = 0;
+        for (text, l) in self.texts.into_iter().zip(self.labels) {
+            match class[l as usize] {
+                Some(c) => {
+                    out.texts.push(text);
+                    out.classes.push(c);
+                }
+                None => unknown += 1,
+            }
+        }
+        (out, unknown)
+    }
+}
+
+/// [`prepare`] for training, at the least memory: each text is replaced by its cleaned form in place
+/// (the original is not kept, and no per-row label string is made), then the same steps 3–4 keep the same
+/// rows and drop the others for the same reasons. Returns the kept rows and what [`Prepared`] reports
+/// beside its rows (`rows` left empty).
+pub fn prepare_columns<L: PartialEq + Copy + Send + Sync>(
+    mut cols: Columns<L>,
+    cfg: &CleanConfig,
+) -> (Columns<L>, Prepared) {
+    cols.texts.par_iter_mut().for_each(|t| *t = clean(t, cfg));
+    let labels = &cols.labels;
+    let (keep, dropped, conflicting_labels) =
+        latest_wins(&cols.texts, |kept, i| labels[kept] != labels[i]);
+    let mut k = keep.iter();
+    cols.texts.retain(|_| *k.next().expect("one flag per row"));
+    let mut k = keep.iter();
+    cols.labels.retain(|_| *k.next().expect("one flag per row"));
+    let report = Prepared {
+        rows: Vec::new(),
+        dropped,
+        conflicting_labels,
+    };
+    (cols, report)
+}
+
+/// Steps 3–4 over cleaned texts in input order: which rows are kept, the dropped ones (input index and
+/// reason, ascending), and how many dropped duplicates had another label than the row kept
+/// (`differs(kept, dropped)`).
+///
+/// Equal texts are found by sorting `(hash, index)` pairs (in parallel) and comparing the texts within a
+/// run of equal hashes, so no map from text to row is built: 16 bytes per row, whatever the texts.
+fn latest_wins(
+    cleaned: &[String],
+    differs: impl Fn(usize, usize) -> bool,
+) -> (Vec<bool>, Vec<(usize, RejectReason)>, u64) {
+    use std::hash::BuildHasher;
+    let hasher = rustc_hash::FxBuildHasher;
+    let mut keep = vec![true; cleaned.len()];
+    let mut dropped = Vec::new();
+    let mut order: Vec<(u64, usize)> = cleaned
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, c)| (!c.trim().is_empty()).then(|| (hasher.hash_one(c), i)))
+        .collect();
+    for (i, c) in cleaned.iter().enumerate() {
+        if c.trim().is_empty() {
+            keep[i] = false;
+            dropped.push((i, RejectReason::EmptyAfterCleaning));
+        }
+    }
+    // by hash, and within a hash the latest row first: the first of equal texts met is the one kept
+    order.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut conflicting = 0;
+    let mut kept_here: Vec<usize> = Vec::new();
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        kept_here.clear();
+        for &(_, i) in run {
+            match kept_here.iter().find(|&&k| cleaned[k] == cleaned[i]) {
+                Some(&k) => {
+                    keep[i] = false;
+                    dropped.push((i, RejectReason::Duplicate));
+                    conflicting += u64::from(differs(k, i));
+                }
+                None => kept_here.push(i),
+            }
+        }
+    }
+    dropped.par_sort_unstable_by_key(|d| d.0);
+    (keep, dropped, conflicting)
 }
 
 /// Merges prepared row sets given oldest first: a cleaned text found in several keeps the newest set's
@@ -184,6 +281,22 @@ pub fn split(rows: Vec<PreparedRow>, test_fraction: f64) -> (Vec<PreparedRow>, V
         .partition(|r| !is_test(&r.clean, test_fraction))
 }
 
+/// [`split`] over [`Columns`]: `(train, test)`, each in input order.
+pub fn split_columns<L>(cols: Columns<L>, test_fraction: f64) -> (Columns<L>, Columns<L>) {
+    let held: Vec<bool> = cols
+        .texts
+        .par_iter()
+        .map(|t| is_test(t, test_fraction))
+        .collect();
+    let (mut train, mut test) = (Columns::default(), Columns::default());
+    for ((text, label), held) in cols.texts.into_iter().zip(cols.labels).zip(held) {
+        let side = if held { &mut test } else { &mut train };
+        side.texts.push(text);
+        side.labels.push(label);
+    }
+    (train, test)
+}
+
 /// Cleaned texts with class indices for `labels`; rows of other classes are skipped and counted.
 pub fn labelled(rows: &[PreparedRow], labels: &Labels) -> (Labelled, u64) {
     let mut out = Labelled::default();
@@ -228,16 +341,33 @@ pub fn label_rows(
     names: &[Option<String>],
     reason: RejectReason,
 ) -> (Vec<Row>, Vec<u64>) {
+    let (cols, lines) = label_columns(table, names, reason);
+    let rows = cols
+        .texts
+        .into_iter()
+        .zip(cols.labels)
+        .map(|(text, label)| Row { text, label })
+        .collect();
+    (rows, lines)
+}
+
+/// [`label_rows`] as [`Columns`], with any class value (a name, or an index into a list of names).
+pub fn label_columns<L: Clone>(
+    table: &mut Table,
+    classes: &[Option<L>],
+    reason: RejectReason,
+) -> (Columns<L>, Vec<u64>) {
     let texts = std::mem::take(&mut table.texts);
-    let mut rows = Vec::with_capacity(texts.len());
+    let mut cols = Columns {
+        texts: Vec::with_capacity(texts.len()),
+        labels: Vec::with_capacity(texts.len()),
+    };
     let mut lines = Vec::with_capacity(texts.len());
     for ((text, &li), &line) in texts.into_iter().zip(&table.labels).zip(&table.lines) {
-        match &names[li as usize] {
+        match &classes[li as usize] {
             Some(label) => {
-                rows.push(Row {
-                    text,
-                    label: label.clone(),
-                });
+                cols.texts.push(text);
+                cols.labels.push(label.clone());
                 lines.push(line);
             }
             None => {
@@ -248,7 +378,7 @@ pub fn label_rows(
         }
     }
     table.lines = lines.clone();
-    (rows, lines)
+    (cols, lines)
 }
 
 /// The class name, among a model's classes, of each distinct raw evaluation label (`None`: not a class
@@ -385,6 +515,52 @@ mod tests {
         );
         assert_eq!(p.conflicting_labels, 1);
         assert_eq!(p.rows.len() + p.dropped.len(), 4);
+    }
+
+    #[test]
+    fn the_training_columns_keep_what_prepare_keeps() {
+        // many duplicates (some with other labels), texts that clean to nothing, and case/space variants
+        let mut rows = Vec::new();
+        for i in 0..3000u32 {
+            let text = match i % 7 {
+                0 => "<b> </b>".to_string(),
+                1 | 2 => format!("Text  {}", i % 50),
+                3 => format!("text {}", i % 50),
+                _ => format!("unique {i}"),
+            };
+            let label = if (i / 3) % 2 == 0 {
+                "negative"
+            } else {
+                "positive"
+            };
+            rows.push(row(&text, label));
+        }
+        let cfg = CleanConfig::default();
+        let names = ["negative".to_string(), "positive".to_string()];
+        let cols = Columns {
+            texts: rows.iter().map(|r| r.text.clone()).collect(),
+            labels: rows
+                .iter()
+                .map(|r| u32::from(r.label == "positive"))
+                .collect::<Vec<u32>>(),
+        };
+        let want = prepare(rows, &cfg);
+        let (kept, got) = prepare_columns(cols, &cfg);
+        assert_eq!(got.dropped, want.dropped);
+        assert_eq!(got.conflicting_labels, want.conflicting_labels);
+        assert!(want.conflicting_labels > 0 && want.count(RejectReason::Duplicate) > 100);
+        let kept: Vec<(String, &str)> = kept
+            .texts
+            .into_iter()
+            .zip(kept.labels)
+            .map(|(t, l)| (t, names[l as usize].as_str()))
+            .collect();
+        let want: Vec<(String, &str)> = want
+            .rows
+            .iter()
+            .map(|r| (r.clean.clone(), r.label.as_str()))
+            .collect();
+        assert_eq!(kept, want);
     }
 
     #[test]

@@ -143,6 +143,17 @@ pub struct Tfidf {
     ngrams: FxHashMap<u64, u32>,
 }
 
+/// Training documents as word ids, with each n-gram key's feature (from [`Tfidf::fit_tokens`]).
+#[derive(Debug)]
+pub(crate) struct Tokenised {
+    /// Word ids of every document, one after another.
+    ids: Vec<u32>,
+    /// Document `d`'s ids are `ids[offs[d]..offs[d + 1]]`.
+    offs: Vec<usize>,
+    /// The feature of each n-gram key kept in the vocabulary.
+    key_feature: FxHashMap<u64, u32>,
+}
+
 /// Per-text counters from [`Tfidf::transform_into`], for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TokenStats {
@@ -225,6 +236,18 @@ impl Tfidf {
         config: &TfidfConfig,
         docs: &[String],
     ) -> Result<(Self, ScaledCounts), TfidfError> {
+        let (fitted, tokens) = Self::fit_tokens(config, docs)?;
+        let m = fitted.matrix(tokens);
+        Ok((fitted, m))
+    }
+
+    /// The vocabulary and idf fitted on `docs`, and the documents as word ids for [`Tfidf::matrix`]: the
+    /// documents themselves are not needed after this (the owner may free them before the matrix is
+    /// built).
+    pub(crate) fn fit_tokens(
+        config: &TfidfConfig,
+        docs: &[String],
+    ) -> Result<(Self, Tokenised), TfidfError> {
         config.validate()?;
         let n_docs = docs.len();
         // 1. Tokenise and intern words (ids borrow the documents: no allocation per word), in parallel over
@@ -299,72 +322,94 @@ impl Tfidf {
             .collect();
         let terms: Vec<String> = chosen.into_iter().map(|c| c.0).collect();
         let fitted = Self::from_parts(config.clone(), terms, idf)?;
+        Ok((
+            fitted,
+            Tokenised {
+                ids,
+                offs,
+                key_feature,
+            },
+        ))
+    }
+
+    /// The TF-IDF matrix of the documents [`Tfidf::fit_tokens`] tokenised, kept factorised.
+    pub(crate) fn matrix(&self, tokens: Tokenised) -> ScaledCounts {
+        let fitted = self;
+        let Tokenised {
+            ids,
+            offs,
+            key_feature,
+        } = tokens;
+        let n_docs = offs.len() - 1;
+        let (nmin, nmax) = (self.config.ngram_min, self.config.ngram_max);
         let narrow = fitted.terms.len() <= usize::from(u16::MAX) + 1;
-        // Per chunk of documents: columns, counts, row lengths, row scales.
-        type Part = (Vec<u32>, Vec<u16>, Vec<usize>, Vec<f64>);
+        // Per chunk of documents: columns (16-bit when `narrow`), counts, row lengths, row scales.
+        type Part = (Cols, Vec<u16>, Vec<usize>, Vec<f64>);
         let parts: Vec<Part> = (0..n_docs)
             .collect::<Vec<_>>()
             .par_chunks(4096)
             .map(|chunk| {
                 let (mut keys, mut feats) = (Vec::new(), Vec::new());
-                let (mut cols, mut counts, mut lens, mut scales) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let mut cols = if narrow {
+                    Cols::U16(Vec::new())
+                } else {
+                    Cols::U32(Vec::new())
+                };
+                let (mut counts, mut lens, mut scales) = (Vec::new(), Vec::new(), Vec::new());
                 for &d in chunk {
                     doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
                     feats.clear();
                     feats.extend(keys.iter().filter_map(|k| key_feature.get(k).copied()));
                     feats.sort_unstable();
-                    let before = cols.len();
+                    let before = counts.len();
                     let mut norm2 = 0.0;
                     for_each_run(&feats, |f, count| {
                         let v = fitted.tf(count) * fitted.idf[f as usize];
                         norm2 += v * v;
-                        cols.push(f);
+                        match &mut cols {
+                            Cols::U16(c) => c.push(f as u16),
+                            Cols::U32(c) => c.push(f),
+                        }
                         counts.push(count.min(usize::from(u16::MAX)) as u16);
                     });
-                    lens.push(cols.len() - before);
+                    lens.push(counts.len() - before);
                     scales.push(if norm2 > 0.0 { 1.0 / norm2.sqrt() } else { 0.0 });
                 }
                 (cols, counts, lens, scales)
             })
             .collect();
-        let nnz = parts.iter().map(|p| p.0.len()).sum();
+        // the word ids are no longer needed: free them before the parts are joined
+        drop((ids, offs, key_feature));
+        let nnz = parts.iter().map(|p| p.1.len()).sum();
         let mut indptr = Vec::with_capacity(n_docs + 1);
         indptr.push(0);
-        let (mut cols16, mut cols32) = (Vec::new(), Vec::new());
-        if narrow {
-            cols16.reserve(nnz)
+        let mut cols = if narrow {
+            Cols::U16(Vec::with_capacity(nnz))
         } else {
-            cols32.reserve(nnz)
-        }
+            Cols::U32(Vec::with_capacity(nnz))
+        };
         let mut counts = Vec::with_capacity(nnz);
         let mut row_scale = Vec::with_capacity(n_docs);
         for (c, n, lens, scales) in parts {
             for l in lens {
                 indptr.push(indptr[indptr.len() - 1] + l);
             }
-            if narrow {
-                cols16.extend(c.iter().map(|&f| f as u16));
-            } else {
-                cols32.extend_from_slice(&c);
+            match (&mut cols, c) {
+                (Cols::U16(all), Cols::U16(c)) => all.extend_from_slice(&c),
+                (Cols::U32(all), Cols::U32(c)) => all.extend_from_slice(&c),
+                _ => unreachable!("every part has the matrix's column width"),
             }
             counts.extend_from_slice(&n);
             row_scale.extend_from_slice(&scales);
         }
-        let cols = if narrow {
-            Cols::U16(cols16)
-        } else {
-            Cols::U32(cols32)
-        };
-        let m = ScaledCounts {
+        ScaledCounts {
             indptr,
             cols,
             counts,
-            sublinear: config.sublinear_tf,
+            sublinear: self.config.sublinear_tf,
             row_scale,
             col_scale: fitted.idf.clone(),
-        };
-        Ok((fitted, m))
+        }
     }
 
     /// Transforms one cleaned text into `scratch.row` and returns its token counters. Allocation-free once

@@ -170,22 +170,45 @@ pub fn fit_classifier(
     labels: Labels,
     scheme: LabelScheme,
 ) -> Result<(Classifier, TrainTimings), TrainError> {
-    fit_observed(cfg, texts, classes, labels, scheme, &mut |_| {})
+    fit_observed(
+        cfg,
+        Docs::Borrowed(texts),
+        classes,
+        labels,
+        scheme,
+        &mut |_| {},
+    )
+}
+
+/// Training texts: borrowed, or owned and freed as soon as they are vectorised (before the fit).
+enum Docs<'a> {
+    Borrowed(&'a [String]),
+    Owned(Vec<String>),
+}
+
+impl Docs<'_> {
+    fn get(&self) -> &[String] {
+        match self {
+            Docs::Borrowed(t) => t,
+            Docs::Owned(t) => t,
+        }
+    }
 }
 
 /// [`fit_classifier`] reporting its [`Phase`]s to `on`.
 ///
 /// # Errors
 /// As [`fit_classifier`].
-pub(crate) fn fit_observed(
+fn fit_observed(
     cfg: &ValidTrainConfig,
-    texts: &[String],
+    docs: Docs<'_>,
     classes: &[u32],
     labels: Labels,
     scheme: LabelScheme,
     on: &mut dyn FnMut(Phase),
 ) -> Result<(Classifier, TrainTimings), TrainError> {
     let labels = labels.into_names();
+    let texts = docs.get();
     if texts.is_empty() {
         return Err(TrainError::NoRows { rejected: 0 });
     }
@@ -199,9 +222,13 @@ pub(crate) fn fit_observed(
             .unwrap_or_default();
         return Err(TrainError::OneClass(only));
     }
+    let digest = data_digest(texts, classes, &labels);
+    let n_train = texts.len();
     let t0 = Instant::now();
-    on(Phase::Vectorizing { rows: texts.len() });
-    let (tfidf, x) = Tfidf::fit_transform(&cfg.tfidf, texts)?;
+    on(Phase::Vectorizing { rows: n_train });
+    let (tfidf, tokens) = Tfidf::fit_tokens(&cfg.tfidf, texts)?;
+    drop(docs);
+    let x = tfidf.matrix(tokens);
     let vectorize_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let (model, report) =
@@ -214,12 +241,12 @@ pub(crate) fn fit_observed(
             })?;
     let fit_s = t0.elapsed().as_secs_f64();
     drop(x);
-    let n = texts.len() as f64;
+    let n = n_train as f64;
     let meta = ModelMeta {
         polarity_version: env!("CARGO_PKG_VERSION").to_string(),
         data: DataInfo {
-            digest: data_digest(texts, classes, &labels),
-            n_train: texts.len() as u64,
+            digest,
+            n_train: n_train as u64,
             n_test: 0,
             class_prior: present.iter().map(|&c| c as f64 / n).collect(),
         },
@@ -257,22 +284,48 @@ pub fn train(
     labels: Labels,
     scheme: LabelScheme,
 ) -> Result<(Classifier, TrainTimings), TrainError> {
-    train_observed(cfg, train, test, labels, scheme, &mut |_| {})
+    let (c, timings) = fit_observed(
+        cfg,
+        Docs::Borrowed(&train.texts),
+        &train.classes,
+        labels,
+        scheme,
+        &mut |_| {},
+    )?;
+    Ok(score_held_out(c, timings, test, &mut |_| {}))
 }
 
-/// [`train`] reporting its [`Phase`]s to `on`.
+/// [`train`] taking the training rows, whose texts are freed once vectorised (the fit holds only the
+/// matrix), reporting its [`Phase`]s to `on`. The same model as [`train`] on the same rows.
 ///
 /// # Errors
 /// As [`fit_classifier`].
 pub fn train_observed(
     cfg: &ValidTrainConfig,
-    train: &Labelled,
+    train: Labelled,
     test: &Labelled,
     labels: Labels,
     scheme: LabelScheme,
     on: &mut dyn FnMut(Phase),
 ) -> Result<(Classifier, TrainTimings), TrainError> {
-    let (mut c, mut timings) = fit_observed(cfg, &train.texts, &train.classes, labels, scheme, on)?;
+    let (c, timings) = fit_observed(
+        cfg,
+        Docs::Owned(train.texts),
+        &train.classes,
+        labels,
+        scheme,
+        on,
+    )?;
+    Ok(score_held_out(c, timings, test, on))
+}
+
+/// Scores `test` (when not empty) with the fitted `c` and stores the metrics in it.
+fn score_held_out(
+    mut c: Classifier,
+    mut timings: TrainTimings,
+    test: &Labelled,
+    on: &mut dyn FnMut(Phase),
+) -> (Classifier, TrainTimings) {
     if !test.is_empty() {
         on(Phase::Scoring { rows: test.len() });
         let t0 = Instant::now();
@@ -280,7 +333,7 @@ pub fn train_observed(
         c.meta.data.n_test = test.len() as u64;
         timings.eval_s = t0.elapsed().as_secs_f64();
     }
-    Ok((c, timings))
+    (c, timings)
 }
 
 /// Scores a classifier on cleaned, labelled rows (in parallel).
@@ -314,6 +367,36 @@ mod tests {
             LabelScheme::Names,
         );
         assert!(matches!(r, Err(TrainError::OneClass(ref c)) if c == "positive"));
+    }
+
+    #[test]
+    fn training_on_owned_rows_gives_the_same_model_bytes() {
+        let texts: Vec<String> = (0..400)
+            .map(|i| {
+                format!(
+                    "w{} w{} shared {}",
+                    i % 37,
+                    i % 11,
+                    if i % 2 == 0 { "good" } else { "bad" }
+                )
+            })
+            .collect();
+        let classes: Vec<u32> = (0..400).map(|i| i % 2).collect();
+        let test = Labelled {
+            texts: texts[..40].to_vec(),
+            classes: classes[..40].to_vec(),
+        };
+        let rows = Labelled { texts, classes };
+        let labels = || Labels::from_names(["negative", "positive"]);
+        let cfg = ValidTrainConfig::default();
+        let (a, _) = train(&cfg, &rows, &test, labels(), LabelScheme::Names).unwrap();
+        let mut phases = 0;
+        let (b, _) = train_observed(&cfg, rows, &test, labels(), LabelScheme::Names, &mut |_| {
+            phases += 1
+        })
+        .unwrap();
+        assert!(phases >= 3);
+        assert_eq!(crate::artifact::encode(&a), crate::artifact::encode(&b));
     }
 
     #[test]
