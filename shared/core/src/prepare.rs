@@ -159,13 +159,14 @@ pub fn prepare_columns<L: PartialEq + Copy + Send + Sync>(
 /// (`differs(kept, dropped)`).
 ///
 /// Equal texts are found by sorting `(hash, index)` pairs (in parallel) and comparing the texts within a
-/// run of equal hashes, so no map from text to row is built: 16 bytes per row, whatever the texts.
+/// run of equal hashes, so no map from text to row is built: 16 bytes per row, whatever the texts. The hash
+/// is keyed at random per call (a file cannot be made of colliding texts); the result does not depend on it.
 fn latest_wins(
     cleaned: &[String],
     differs: impl Fn(usize, usize) -> bool,
 ) -> (Vec<bool>, Vec<(usize, RejectReason)>, u64) {
     use std::hash::BuildHasher;
-    let hasher = rustc_hash::FxBuildHasher;
+    let hasher = std::hash::RandomState::new();
     let mut keep = vec![true; cleaned.len()];
     let mut dropped = Vec::new();
     let mut order: Vec<(u64, usize)> = cleaned
