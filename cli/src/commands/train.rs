@@ -202,6 +202,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             .or_insert(0) += 1;
         rejects.row(&a.data[fi], line, *reason, "");
     }
+    // what placed each row in its file is no longer needed: free it before training
+    drop((origin, prepared));
     let (train_rows, test_rows, labels) = match &a.test {
         Some(path) => {
             let labels = kept.classes(&names);

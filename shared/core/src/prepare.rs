@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::contract::Contract;
 use crate::labels::{LabelScheme, Labels};
 use crate::reader::{RejectReason, Rejected, Table, quoted};
-use crate::text::{CleanConfig, clean};
+use crate::text::{CleanConfig, clean, clean_in_place};
 use crate::train::Labelled;
 
 /// A labelled row: the text as given and its class name.
@@ -138,7 +138,9 @@ pub fn prepare_columns<L: PartialEq + Copy + Send + Sync>(
     mut cols: Columns<L>,
     cfg: &CleanConfig,
 ) -> (Columns<L>, Prepared) {
-    cols.texts.par_iter_mut().for_each(|t| *t = clean(t, cfg));
+    cols.texts
+        .par_iter_mut()
+        .for_each_init(String::new, |scratch, t| clean_in_place(t, cfg, scratch));
     let labels = &cols.labels;
     let (keep, dropped, conflicting_labels) =
         latest_wins(&cols.texts, |kept, i| labels[kept] != labels[i]);

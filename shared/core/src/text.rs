@@ -94,6 +94,14 @@ pub fn clean(text: &str, cfg: &CleanConfig) -> String {
     out
 }
 
+/// Replaces `text` by its cleaned form ([`clean`]), keeping its allocation when the result fits (a cleaned
+/// text is rarely longer): `scratch` holds the result in between.
+pub fn clean_in_place(text: &mut String, cfg: &CleanConfig, scratch: &mut String) {
+    clean_into(text, cfg, scratch);
+    text.clear();
+    text.push_str(scratch);
+}
+
 /// Cleans `text` with `cfg` into `out` (cleared first), reusing its allocation: the hot-path form of [`clean`].
 pub(crate) fn clean_into(text: &str, cfg: &CleanConfig, out: &mut String) {
     out.clear();
