@@ -255,11 +255,25 @@ impl Tfidf {
         //    order gives every word the id of its first occurrence in the corpus: the ids of a sequential
         //    pass, whatever the number of threads.
         let (names, ids, offs) = intern_words(docs, config.min_token_chars);
-        // 2. Count corpus frequency and document frequency of every n-gram key, in parallel: shard `s` of
-        //    `shards` counts only the keys that hash to it, so the shards' maps are disjoint and need no
-        //    merging, and the counts do not depend on the number of threads.
+        // 2. Count corpus frequency and document frequency of every n-gram key, in parallel. Words are
+        //    counted in dense arrays indexed by word id (a unigram's key is its id), one per contiguous range
+        //    of documents, then summed. Longer n-grams are counted in hash shards: shard `s` of `shards`
+        //    counts only the keys that hash to it, so the shards' maps are disjoint and need no merging.
+        //    Neither count depends on the number of threads.
         let (nmin, nmax) = (config.ngram_min, config.ngram_max);
-        let shards = rayon::current_num_threads().clamp(1, 64);
+        let threads = rayon::current_num_threads().clamp(1, 64);
+        let words = if nmin == 1 {
+            count_words(
+                &ids,
+                &offs,
+                names.len().min(MAX_WORD_ID as usize + 1),
+                threads,
+            )
+        } else {
+            Vec::new()
+        };
+        let long_min = nmin.max(2);
+        let shards = if nmax >= long_min { threads } else { 0 };
         let shard_of = |k: u64| ((k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize) % shards;
         let counts: Vec<FxHashMap<u64, (u32, u32)>> = (0..shards)
             .into_par_iter()
@@ -267,7 +281,7 @@ impl Tfidf {
                 let mut counts: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
                 let mut keys: Vec<u64> = Vec::new();
                 for d in 0..n_docs {
-                    doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
+                    doc_keys(&ids[offs[d]..offs[d + 1]], long_min, nmax, &mut keys);
                     if shards > 1 {
                         keys.retain(|&k| shard_of(k) == shard);
                     }
@@ -283,21 +297,26 @@ impl Tfidf {
             .collect();
         // 3. Filter by document frequency, then cap by corpus frequency (ties: ascending term).
         let max_df_docs = config.max_df * n_docs as f64;
-        let mut cand: Vec<(u64, u32, u32)> = counts
+        let mut cand: Vec<(u64, u32, u32)> = words
             .into_iter()
-            .flatten()
+            .enumerate()
+            .filter(|&(_, (_, df))| df > 0)
+            .map(|(id, c)| (id as u64, c))
+            .chain(counts.into_iter().flatten())
             .filter(|&(_, (_, df))| df as usize >= config.min_df && f64::from(df) <= max_df_docs)
             .map(|(k, (tf, df))| (k, tf, df))
             .collect();
         let named = |c: &(u64, u32, u32)| (key_to_term(c.0, &names), c.0, c.2);
-        let words = |t: &str| t.bytes().filter(|&b| b == b' ').count();
+        let spaces = |t: &str| t.bytes().filter(|&b| b == b' ').count();
         let mut chosen: Vec<(String, u64, u32)> = match config.max_features {
             Some(limit) if cand.len() > limit => {
                 cand.select_nth_unstable_by(limit - 1, |a, b| b.1.cmp(&a.1));
                 let cut_tf = cand[limit - 1].1;
                 let mut out: Vec<_> = cand.iter().filter(|c| c.1 > cut_tf).map(named).collect();
                 let mut ties: Vec<_> = cand.iter().filter(|c| c.1 == cut_tf).map(named).collect();
-                ties.sort_unstable_by(|a, b| words(&a.0).cmp(&words(&b.0)).then_with(|| a.cmp(b)));
+                ties.sort_unstable_by(|a, b| {
+                    spaces(&a.0).cmp(&spaces(&b.0)).then_with(|| a.cmp(b))
+                });
                 ties.truncate(limit - out.len());
                 out.extend(ties);
                 out
@@ -595,6 +614,43 @@ fn doc_keys(ids: &[u32], nmin: usize, nmax: usize, keys: &mut Vec<u64>) {
             keys.push(pack(&ids[i..i + n]));
         }
     }
+}
+
+/// Corpus and document frequency of every word id below `n_words` (ids at or past it are not counted, as
+/// [`doc_keys`] makes no key of them): dense arrays per contiguous range of documents, summed.
+fn count_words(ids: &[u32], offs: &[usize], n_words: usize, parts: usize) -> Vec<(u32, u32)> {
+    let n_docs = offs.len() - 1;
+    let per = n_docs.div_ceil(parts).max(1);
+    (0..n_docs.div_ceil(per))
+        .into_par_iter()
+        .map(|p| {
+            let mut counts = vec![(0u32, 0u32); n_words];
+            let mut last_doc = vec![usize::MAX; n_words];
+            for d in p * per..((p + 1) * per).min(n_docs) {
+                for &id in &ids[offs[d]..offs[d + 1]] {
+                    let id = id as usize;
+                    if id < n_words {
+                        let c = &mut counts[id];
+                        c.0 = c.0.saturating_add(1);
+                        if last_doc[id] != d {
+                            last_doc[id] = d;
+                            c.1 += 1;
+                        }
+                    }
+                }
+            }
+            counts
+        })
+        .reduce(Vec::new, |mut a, b| {
+            if a.is_empty() {
+                return b;
+            }
+            a.iter_mut().zip(b).for_each(|(a, b)| {
+                a.0 = a.0.saturating_add(b.0);
+                a.1 += b.1;
+            });
+            a
+        })
 }
 
 fn key_to_term(key: u64, names: &[&str]) -> String {
