@@ -778,6 +778,30 @@ mod tests {
     }
 
     #[test]
+    fn ngram_ranges_without_words_count_only_longer_ngrams() {
+        let d = docs(&["a b c", "a b", "b c d b c"]);
+        let cfg = TfidfConfig {
+            ngram_min: 2,
+            ngram_max: 3,
+            max_features: None,
+            smooth_idf: false,
+            ..TfidfConfig::default()
+        };
+        let (v, m) = Tfidf::fit_transform(&cfg, &d).unwrap();
+        assert_eq!(
+            v.terms(),
+            ["a b", "a b c", "b c", "b c d", "c d", "c d b", "d b", "d b c"]
+        );
+        // df: "a b" and "b c" in two documents of three, the rest in one
+        let idf = |df: f64| (3.0 / df).ln() + 1.0;
+        let want = [2.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0].map(idf);
+        assert!(v.idf().iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12));
+        // "b c" twice in the third document
+        assert_eq!(m.counts[m.indptr[2]..].to_vec(), [2, 1, 1, 1, 1, 1]);
+        assert_eq!(v.transform(&d), m.to_csr());
+    }
+
+    #[test]
     fn unknown_words_break_ngrams_and_count_as_oov() {
         let d = docs(&["not good", "good film"]);
         let (v, _) = Tfidf::fit_transform(&TfidfConfig::default(), &d).unwrap();
