@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::lbfgs::{self, LbfgsConfig, LbfgsReport};
-use crate::sparse::{Cols, Csr, ScaledCounts, tf_weight};
+use crate::sparse::{Cols, Csr, ScaledCounts};
 
 /// Most row blocks of the parallel loss/gradient sum. The block count depends only on the number of rows
 /// (see [`ROWS_PER_BLOCK`]), so results do not depend on the number of threads; each block needs its own
@@ -182,12 +182,12 @@ impl Design for ScaledCounts {
             Cols::U16(c) => c[a..b]
                 .iter()
                 .zip(n)
-                .map(|(&c, &n)| tf_weight(n, self.sublinear) * v[usize::from(c)])
+                .map(|(&c, &n)| self.tf[usize::from(n)] * v[usize::from(c)])
                 .sum(),
             Cols::U32(c) => c[a..b]
                 .iter()
                 .zip(n)
-                .map(|(&c, &n)| tf_weight(n, self.sublinear) * v[c as usize])
+                .map(|(&c, &n)| self.tf[usize::from(n)] * v[c as usize])
                 .sum(),
         };
         s * self.row_scale[r]
@@ -201,11 +201,11 @@ impl Design for ScaledCounts {
             Cols::U16(c) => c[lo..hi]
                 .iter()
                 .zip(n)
-                .for_each(|(&c, &n)| g[usize::from(c)] += a * tf_weight(n, self.sublinear)),
+                .for_each(|(&c, &n)| g[usize::from(c)] += a * self.tf[usize::from(n)]),
             Cols::U32(c) => c[lo..hi]
                 .iter()
                 .zip(n)
-                .for_each(|(&c, &n)| g[c as usize] += a * tf_weight(n, self.sublinear)),
+                .for_each(|(&c, &n)| g[c as usize] += a * self.tf[usize::from(n)]),
         }
     }
     #[inline]

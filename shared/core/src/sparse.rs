@@ -136,6 +136,9 @@ pub struct ScaledCounts {
     pub row_scale: Vec<f64>,
     /// Per-column factor (the idf).
     pub col_scale: Vec<f64>,
+    /// `tf[n]` is the tf weight of count `n`, for every count up to the largest stored
+    /// ([`ScaledCounts::tf_table`]): the fit reads a weight per entry per pass, without a `ln`.
+    pub(crate) tf: Vec<f64>,
 }
 
 /// The tf weight of a count.
@@ -151,6 +154,12 @@ pub(crate) fn tf_weight(count: u16, sublinear: bool) -> f64 {
 }
 
 impl ScaledCounts {
+    /// The tf weight of every count from 0 to the largest in `counts` (see the `tf` field).
+    pub(crate) fn tf_table(counts: &[u16], sublinear: bool) -> Vec<f64> {
+        let max = counts.iter().copied().max().unwrap_or(0);
+        (0..=max).map(|n| tf_weight(n, sublinear)).collect()
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.indptr.len() - 1
@@ -176,11 +185,11 @@ impl ScaledCounts {
             Cols::U16(c) => c[a..b]
                 .iter()
                 .zip(counts)
-                .for_each(|(&c, &n)| f(usize::from(c), tf_weight(n, self.sublinear) * rs)),
+                .for_each(|(&c, &n)| f(usize::from(c), self.tf[usize::from(n)] * rs)),
             Cols::U32(c) => c[a..b]
                 .iter()
                 .zip(counts)
-                .for_each(|(&c, &n)| f(c as usize, tf_weight(n, self.sublinear) * rs)),
+                .for_each(|(&c, &n)| f(c as usize, self.tf[usize::from(n)] * rs)),
         }
     }
 

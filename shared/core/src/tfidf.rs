@@ -424,6 +424,7 @@ impl Tfidf {
         ScaledCounts {
             indptr,
             cols,
+            tf: ScaledCounts::tf_table(&counts, self.config.sublinear_tf),
             counts,
             sublinear: self.config.sublinear_tf,
             row_scale,
@@ -790,7 +791,9 @@ mod tests {
         let (v, m) = Tfidf::fit_transform(&cfg, &d).unwrap();
         assert_eq!(
             v.terms(),
-            ["a b", "a b c", "b c", "b c d", "c d", "c d b", "d b", "d b c"]
+            [
+                "a b", "a b c", "b c", "b c d", "c d", "c d b", "d b", "d b c"
+            ]
         );
         // df: "a b" and "b c" in two documents of three, the rest in one
         let idf = |df: f64| (3.0 / df).ln() + 1.0;
