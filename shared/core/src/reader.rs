@@ -562,18 +562,20 @@ fn read_delimited(
         .flexible(true)
         .has_headers(false)
         .from_reader(data);
-    let mut records = rdr.byte_records().peekable();
+    // one record buffer for the whole file (no allocation per row)
+    let mut rec = csv::ByteRecord::new();
     let header_err = |problem: &str| ReadError::Header {
         path: path.to_string(),
         problem: problem.to_string(),
     };
+    let first = rdr.read_byte_record(&mut rec);
     let (header, n_fields) = if opts.has_header {
-        let header = match records.next() {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => return Err(header_err(&format!("unreadable header row: {e}"))),
-            None => return Err(header_err("the file is empty: expected a header row")),
+        match first {
+            Ok(true) => {}
+            Err(e) => return Err(header_err(&format!("unreadable header row: {e}"))),
+            Ok(false) => return Err(header_err("the file is empty: expected a header row")),
         };
-        let header: Vec<String> = header
+        let header: Vec<String> = rec
             .iter()
             .map(|f| std::str::from_utf8(f).map(str::to_string))
             .collect::<Result<_, _>>()
@@ -581,12 +583,14 @@ fn read_delimited(
         let n = header.len();
         (Some(header), n)
     } else {
-        match records.peek() {
-            Some(Ok(first)) => (None, first.len()),
-            Some(Err(e)) => return Err(header_err(&format!("unreadable first row: {e}"))),
-            None => return Err(header_err("the file is empty")),
+        match first {
+            Ok(true) => (None, rec.len()),
+            Err(e) => return Err(header_err(&format!("unreadable first row: {e}"))),
+            Ok(false) => return Err(header_err("the file is empty")),
         }
     };
+    // without a header, the first record read is the first row
+    let mut pending = header.is_none();
     let ti = pick_column(
         path,
         header.as_deref(),
@@ -615,15 +619,19 @@ fn read_delimited(
     b.table.text_col = name(ti);
     b.table.label_col = li.map(name).unwrap_or_default();
     let sep = char::from(delim).to_string();
-    for rec in records {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                b.reject(line, RejectReason::WrongFieldCount, e.to_string());
-                continue;
+    loop {
+        if !pending {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    b.reject(line, RejectReason::WrongFieldCount, e.to_string());
+                    continue;
+                }
             }
-        };
+        }
+        pending = false;
         let line = rec.position().map_or(0, |p| p.line());
         let raw = || {
             rec.iter()
