@@ -625,14 +625,14 @@ fn read_delimited(
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| start_line(data, p));
                     b.reject(line, RejectReason::WrongFieldCount, e.to_string());
                     continue;
                 }
             }
         }
         pending = false;
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec.position().map_or(0, |p| start_line(data, p));
         let raw = || {
             rec.iter()
                 .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -652,6 +652,19 @@ fn read_delimited(
         );
     }
     Ok(b.table)
+}
+
+/// The 1-based line a record starts on. The csv reader places a record where the previous one ended, before
+/// the blank lines (and the `\n` of a `\r\n` ending) it skips, so those line breaks are counted here.
+fn start_line(data: &[u8], pos: &csv::Position) -> u64 {
+    let at = usize::try_from(pos.byte()).unwrap_or(usize::MAX);
+    let skipped = data.get(at..).map_or(0, |rest| {
+        rest.iter()
+            .take_while(|&&c| c == b'\n' || c == b'\r')
+            .filter(|&&c| c == b'\n')
+            .count()
+    });
+    pos.line() + skipped as u64
 }
 
 fn json_scalar(v: &serde_json::Value) -> Option<String> {
@@ -742,6 +755,29 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), *v))
             .collect()
+    }
+
+    #[test]
+    fn rows_are_placed_on_their_own_line_after_blank_lines_and_crlf_endings() {
+        for (name, nl) in [("lf.tsv", "\n"), ("crlf.tsv", "\r\n"), ("crlf.csv", "\r\n")] {
+            let d = if name.ends_with("csv") { "," } else { "\t" };
+            let text = [
+                "label{d}text",
+                "pos{d}ok",
+                "neg{d}",
+                "pos{d}fine",
+                "",
+                "",
+                "neg{d} ",
+                "pos{d}end",
+            ]
+            .map(|l| l.replace("{d}", d))
+            .join(nl);
+            let t = read(name, text.as_bytes());
+            let rejected: Vec<u64> = t.rejected.iter().map(|r| r.line).collect();
+            assert_eq!(rejected, [3, 7], "{name}");
+            assert_eq!(t.lines, [2, 4, 8], "{name}");
+        }
     }
 
     #[test]
