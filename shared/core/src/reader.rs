@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Text column names recognised automatically, in order of preference.
@@ -395,8 +396,12 @@ pub fn read_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Table,
     let format = opts.format.unwrap_or_else(|| detect_format(name, data));
     match (format, opts.delimiter) {
         (Format::Jsonl, _) => read_jsonl(name, data, opts),
-        (Format::Csv, d) => read_delimited(name, data, opts, d.unwrap_or(b','), true),
-        (Format::Tsv, d) => read_delimited(name, data, opts, d.unwrap_or(b'\t'), false),
+        (Format::Csv, d) => {
+            read_delimited(name, data, opts, d.unwrap_or(b','), true, PARALLEL_BYTES)
+        }
+        (Format::Tsv, d) => {
+            read_delimited(name, data, opts, d.unwrap_or(b'\t'), false, PARALLEL_BYTES)
+        }
     }
 }
 
@@ -503,18 +508,36 @@ impl Builder {
         self.table.texts.push(text);
         self.table.lines.push(line);
         if let Some(l) = label {
-            let l = l.trim();
-            let next = self.table.label_values.len() as u32;
-            let idx = match self.label_index.get(l) {
-                Some(&i) => i,
-                None => {
-                    self.label_index.insert(l.to_string(), next);
-                    self.table.label_values.push(l.to_string());
-                    next
-                }
-            };
+            let idx = self.label_id(l.trim());
             self.table.labels.push(idx);
         }
+    }
+
+    /// The index of a (trimmed) label value in `label_values`, added when new.
+    fn label_id(&mut self, l: &str) -> u32 {
+        let next = self.table.label_values.len() as u32;
+        match self.label_index.get(l) {
+            Some(&i) => i,
+            None => {
+                self.label_index.insert(l.to_string(), next);
+                self.table.label_values.push(l.to_string());
+                next
+            }
+        }
+    }
+
+    /// Appends the rows of `part`, read from the lines that follow this builder's: label values keep
+    /// their first-seen order over both.
+    fn absorb(&mut self, part: Builder) {
+        let t = part.table;
+        let remap: Vec<u32> = t.label_values.iter().map(|v| self.label_id(v)).collect();
+        self.table.texts.extend(t.texts);
+        self.table
+            .labels
+            .extend(t.labels.iter().map(|&l| remap[l as usize]));
+        self.table.lines.extend(t.lines);
+        self.table.rejected.extend(t.rejected);
+        self.table.report.merge(&t.report);
     }
 
     /// Validates one row's text and label; accepts or rejects it.
@@ -549,12 +572,14 @@ impl Builder {
     }
 }
 
+/// Reads a delimited file; what follows the header is read in parallel pieces from `parallel_min` bytes.
 fn read_delimited(
     path: &str,
     data: &[u8],
     opts: &ReadOptions,
     delim: u8,
     quoting: bool,
+    parallel_min: usize,
 ) -> Result<Table, ReadError> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delim)
@@ -590,7 +615,7 @@ fn read_delimited(
         }
     };
     // without a header, the first record read is the first row
-    let mut pending = header.is_none();
+    let pending = header.is_none();
     let ti = pick_column(
         path,
         header.as_deref(),
@@ -618,40 +643,136 @@ fn read_delimited(
     let mut b = Builder::new(opts);
     b.table.text_col = name(ti);
     b.table.label_col = li.map(name).unwrap_or_default();
-    let sep = char::from(delim).to_string();
-    loop {
-        if !pending {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(true) => {}
-                Ok(false) => break,
+    let rows = Rows {
+        n_fields,
+        ti,
+        li,
+        text_only: opts.text_only,
+        sep: char::from(delim).to_string(),
+    };
+    if pending {
+        rows.classify(&mut b, &rec, data, 0);
+    }
+    // The rest of the file, in pieces cut after a newline, is read in parallel when no field can hold a
+    // newline (no quoting, or no quote character at all). Each piece numbers its lines from the line it
+    // starts on and the pieces are joined in order: the table a single pass reads (a test compares them).
+    let start = usize::try_from(rdr.position().byte()).map_or(data.len(), |s| s.min(data.len()));
+    let rest = &data[start..];
+    if rest.len() < parallel_min || (quoting && rest.contains(&b'"')) {
+        rows.read_all(&mut b, &mut rdr, &mut rec, data, 0);
+        return Ok(b.table);
+    }
+    let before = newlines(&data[..start]);
+    let parts: Vec<Builder> = line_pieces(rest, rayon::current_num_threads() * 4)
+        .into_par_iter()
+        .map(|(piece, newlines_in_rest)| {
+            let mut rdr = csv::ReaderBuilder::new()
+                .delimiter(delim)
+                .quoting(quoting)
+                .flexible(true)
+                .has_headers(false)
+                .from_reader(piece);
+            let mut part = Builder::new(opts);
+            let mut rec = csv::ByteRecord::new();
+            rows.read_all(
+                &mut part,
+                &mut rdr,
+                &mut rec,
+                piece,
+                before + newlines_in_rest,
+            );
+            part
+        })
+        .collect();
+    for part in parts {
+        b.absorb(part);
+    }
+    Ok(b.table)
+}
+
+/// Below this many bytes after the header, a delimited file is read in one pass.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+fn newlines(data: &[u8]) -> u64 {
+    data.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// `data` cut into about `n` pieces, each ending after a newline (the last at the end), with the number of
+/// newlines before each piece.
+fn line_pieces(data: &[u8], n: usize) -> Vec<(&[u8], u64)> {
+    let target = data.len().div_ceil(n.max(1)).max(1);
+    let mut pieces = Vec::with_capacity(n + 1);
+    let (mut at, mut before) = (0, 0u64);
+    while at < data.len() {
+        let cut = (at + target).min(data.len());
+        let end = data[cut..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(data.len(), |i| cut + i + 1);
+        let piece = &data[at..end];
+        pieces.push((piece, before));
+        before += newlines(piece);
+        at = end;
+    }
+    pieces
+}
+
+/// How the rows of a delimited file are classified: the columns picked from its header.
+struct Rows {
+    n_fields: usize,
+    ti: usize,
+    li: Option<usize>,
+    text_only: bool,
+    sep: String,
+}
+
+impl Rows {
+    /// Reads every remaining record of `rdr` (reading `data`, which follows `lines_before` lines of the
+    /// file) into `b`.
+    fn read_all(
+        &self,
+        b: &mut Builder,
+        rdr: &mut csv::Reader<&[u8]>,
+        rec: &mut csv::ByteRecord,
+        data: &[u8],
+        lines_before: u64,
+    ) {
+        loop {
+            match rdr.read_byte_record(rec) {
+                Ok(true) => self.classify(b, rec, data, lines_before),
+                Ok(false) => return,
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| start_line(data, p));
+                    let line = e
+                        .position()
+                        .map_or(0, |p| start_line(data, p) + lines_before);
                     b.reject(line, RejectReason::WrongFieldCount, e.to_string());
-                    continue;
                 }
             }
         }
-        pending = false;
-        let line = rec.position().map_or(0, |p| start_line(data, p));
+    }
+
+    /// Accepts or rejects one record read from `data` (see [`Rows::read_all`]).
+    fn classify(&self, b: &mut Builder, rec: &csv::ByteRecord, data: &[u8], lines_before: u64) {
+        let line = rec
+            .position()
+            .map_or(0, |p| start_line(data, p) + lines_before);
         let raw = || {
             rec.iter()
                 .map(|f| String::from_utf8_lossy(f).into_owned())
                 .collect::<Vec<_>>()
-                .join(&sep)
+                .join(&self.sep)
         };
-        if rec.len() != n_fields {
-            b.reject(line, RejectReason::WrongFieldCount, raw());
-            continue;
+        if rec.len() != self.n_fields {
+            return b.reject(line, RejectReason::WrongFieldCount, raw());
         }
         b.row(
             line,
-            rec.get(ti),
-            li.and_then(|i| rec.get(i)),
-            opts.text_only,
+            rec.get(self.ti),
+            self.li.and_then(|i| rec.get(i)),
+            self.text_only,
             raw,
         );
     }
-    Ok(b.table)
 }
 
 /// The 1-based line a record starts on. The csv reader places a record where the previous one ended, before
@@ -777,6 +898,75 @@ mod tests {
             let rejected: Vec<u64> = t.rejected.iter().map(|r| r.line).collect();
             assert_eq!(rejected, [3, 7], "{name}");
             assert_eq!(t.lines, [2, 4, 8], "{name}");
+        }
+    }
+
+    #[test]
+    fn pieces_read_in_parallel_give_the_table_of_one_pass() {
+        // a small generator (no dependency): rows of every kind the reader accepts or rejects
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for (delim, quoting) in [(b'\t', false), (b',', true)] {
+            for header in [true, false] {
+                let d = char::from(delim);
+                let mut data: Vec<u8> = Vec::new();
+                if header {
+                    data.extend_from_slice(format!("label{d}text\r\n").as_bytes());
+                }
+                for i in 0..3000 {
+                    let label = ["pos", "neg", " neutral ", "2", ""][next(5) as usize];
+                    let line = match next(12) {
+                        0 => String::new(),
+                        1 => label.to_string(),
+                        2 => format!("{label}{d}a{d}b"),
+                        3 => format!("{label}{d}   "),
+                        4 => format!("{label}{d}{}", "long ".repeat(20)),
+                        5 => format!("{label}{d}carriage\rreturn {i}"),
+                        _ => format!("{label}{d}text number {i}"),
+                    };
+                    data.extend_from_slice(line.as_bytes());
+                    if next(9) == 0 {
+                        data.extend_from_slice(b" \xff\xfe");
+                    }
+                    data.extend_from_slice(if next(4) == 0 { b"\r\n" } else { b"\n" });
+                }
+                let opts = ReadOptions {
+                    has_header: header,
+                    max_text_chars: Some(60),
+                    text_col: Some(
+                        Column::parse(if header { "text" } else { "2" }, header).unwrap(),
+                    ),
+                    label_col: Some(
+                        Column::parse(if header { "label" } else { "1" }, header).unwrap(),
+                    ),
+                    ..ReadOptions::default()
+                };
+                let one = read_delimited("f", &data, &opts, delim, quoting, usize::MAX).unwrap();
+                let pieces = read_delimited("f", &data, &opts, delim, quoting, 0).unwrap();
+                assert_eq!(pieces.texts, one.texts);
+                assert_eq!(pieces.labels, one.labels);
+                assert_eq!(pieces.label_values, one.label_values);
+                assert_eq!(pieces.lines, one.lines);
+                assert_eq!(pieces.rejected, one.rejected);
+                assert_eq!(pieces.report, one.report);
+                assert_eq!(
+                    (pieces.text_col, pieces.label_col),
+                    (one.text_col, one.label_col)
+                );
+                // every kind of row occurred, and the last row is on the file's last line
+                assert!(one.report.reasons.len() >= 4, "{:?}", one.report.reasons);
+                let last = one
+                    .lines
+                    .iter()
+                    .chain(one.rejected.iter().map(|r| &r.line))
+                    .max();
+                assert_eq!(last.copied(), Some(newlines(&data)));
+            }
         }
     }
 
