@@ -108,7 +108,7 @@ impl Columns<u32> {
         Labels::from_names(names.iter().zip(used).filter(|(_, u)| *u).map(|(n, _)| n))
     }
 
-    /// [`into_labelled`] for rows whose labels index `names`: the texts move, rows of classes not in
+    /// [`labelled`] consuming rows whose labels index `names`: the texts move, rows of classes not in
     /// `labels` are skipped and counted.
     pub fn into_labelled(self, names: &[String], labels: &Labels) -> (Labelled, u64) {
         let class: Vec<Option<u32>> = names.iter().map(|n| labels.index(n)).collect();
@@ -308,26 +308,6 @@ pub fn labelled(rows: &[PreparedRow], labels: &Labels) -> (Labelled, u64) {
         match labels.index(&r.label) {
             Some(c) => {
                 out.texts.push(r.clean.clone());
-                out.classes.push(c);
-            }
-            None => unknown += 1,
-        }
-    }
-    (out, unknown)
-}
-
-/// [`labelled`] consuming the rows: the cleaned texts move instead of being copied, and the original
-/// texts and class names are freed as it goes (what training needs, at the least memory).
-pub fn into_labelled(rows: Vec<PreparedRow>, labels: &Labels) -> (Labelled, u64) {
-    let mut out = Labelled {
-        texts: Vec::with_capacity(rows.len()),
-        classes: Vec::with_capacity(rows.len()),
-    };
-    let mut unknown = 0;
-    for r in rows {
-        match labels.index(&r.label) {
-            Some(c) => {
-                out.texts.push(r.clean);
                 out.classes.push(c);
             }
             None => unknown += 1,

@@ -581,12 +581,7 @@ fn read_delimited(
     quoting: bool,
     parallel_min: usize,
 ) -> Result<Table, ReadError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delim)
-        .quoting(quoting)
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(data);
+    let mut rdr = csv_reader(data, delim, quoting);
     // one record buffer for the whole file (no allocation per row)
     let mut rec = csv::ByteRecord::new();
     let header_err = |problem: &str| ReadError::Header {
@@ -666,12 +661,7 @@ fn read_delimited(
     let parts: Vec<Builder> = line_pieces(rest, rayon::current_num_threads() * 4)
         .into_par_iter()
         .map(|(piece, newlines_in_rest)| {
-            let mut rdr = csv::ReaderBuilder::new()
-                .delimiter(delim)
-                .quoting(quoting)
-                .flexible(true)
-                .has_headers(false)
-                .from_reader(piece);
+            let mut rdr = csv_reader(piece, delim, quoting);
             let mut part = Builder::new(opts);
             let mut rec = csv::ByteRecord::new();
             rows.read_all(
@@ -688,6 +678,17 @@ fn read_delimited(
         b.absorb(part);
     }
     Ok(b.table)
+}
+
+/// A csv reader over `data` as every delimited file is parsed: rows of any length (checked against the
+/// header's by the caller), the header read as a record.
+fn csv_reader(data: &[u8], delim: u8, quoting: bool) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .quoting(quoting)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(data)
 }
 
 /// Below this many bytes after the header, a delimited file is read in one pass.

@@ -120,7 +120,7 @@ pub enum Cols {
 }
 
 /// A TF-IDF matrix kept factorised as `X = diag(row_scale) · W(T) · diag(col_scale)`, where `T` holds term
-/// counts and `W` maps a count to its tf weight (`c`, or `1 + ln c` when `sublinear`). It stores 4 bytes a
+/// counts and `W` maps a count to its tf weight (`tf`: `c`, or `1 + ln c` with sublinear tf). It stores 4 bytes a
 /// non-zero instead of 8 for [`Csr`], which halves the memory traffic of every pass the optimiser makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScaledCounts {
@@ -130,8 +130,6 @@ pub struct ScaledCounts {
     pub cols: Cols,
     /// Count of each entry (saturating at 65,535).
     pub counts: Vec<u16>,
-    /// Use `1 + ln(count)` as the tf weight.
-    pub sublinear: bool,
     /// Per-row factor (the inverse L2 norm).
     pub row_scale: Vec<f64>,
     /// Per-column factor (the idf).
@@ -208,7 +206,7 @@ impl ScaledCounts {
                 };
                 row.push((
                     c as u32,
-                    (tf_weight(self.counts[i], self.sublinear) * self.col_scale[c] * rs) as f32,
+                    (self.tf[usize::from(self.counts[i])] * self.col_scale[c] * rs) as f32,
                 ));
             }
             m.push_row(&row);

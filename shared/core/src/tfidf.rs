@@ -24,7 +24,7 @@ const ID_BITS: u32 = 21;
 const MAX_WORD_ID: u32 = (1 << ID_BITS) - 2;
 const NO_FEATURE: u32 = u32::MAX;
 
-/// Unfitted TF-IDF settings. Validated by [`TfidfConfig::validate`]; fitted by [`Tfidf::fit`].
+/// Unfitted TF-IDF settings. Validated by [`TfidfConfig::validate`]; fitted by [`Tfidf::fit_transform`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TfidfConfig {
     /// Smallest n-gram length (≥ 1).
@@ -353,7 +353,6 @@ impl Tfidf {
 
     /// The TF-IDF matrix of the documents [`Tfidf::fit_tokens`] tokenised, kept factorised.
     pub(crate) fn matrix(&self, tokens: Tokenised) -> ScaledCounts {
-        let fitted = self;
         let Tokenised {
             ids,
             offs,
@@ -361,7 +360,7 @@ impl Tfidf {
         } = tokens;
         let n_docs = offs.len() - 1;
         let (nmin, nmax) = (self.config.ngram_min, self.config.ngram_max);
-        let narrow = fitted.terms.len() <= usize::from(u16::MAX) + 1;
+        let narrow = self.terms.len() <= usize::from(u16::MAX) + 1;
         // Per chunk of documents: columns (16-bit when `narrow`), counts, row lengths, row scales.
         type Part = (Cols, Vec<u16>, Vec<usize>, Vec<f64>);
         let parts: Vec<Part> = (0..n_docs)
@@ -383,7 +382,7 @@ impl Tfidf {
                     let before = counts.len();
                     let mut norm2 = 0.0;
                     for_each_run(&feats, |f, count| {
-                        let v = fitted.tf(count) * fitted.idf[f as usize];
+                        let v = self.tf(count) * self.idf[f as usize];
                         norm2 += v * v;
                         match &mut cols {
                             Cols::U16(c) => c.push(f as u16),
@@ -426,9 +425,8 @@ impl Tfidf {
             cols,
             tf: ScaledCounts::tf_table(&counts, self.config.sublinear_tf),
             counts,
-            sublinear: self.config.sublinear_tf,
             row_scale,
-            col_scale: fitted.idf.clone(),
+            col_scale: self.idf.clone(),
         }
     }
 
