@@ -581,8 +581,21 @@ fn read_delimited(
     quoting: bool,
     parallel_min: usize,
 ) -> Result<Table, ReadError> {
+    let (rows, mut b, start) = delimited_head(path, data, opts, delim, quoting)?;
+    rows.read_rest(&mut b, &data[start..], newlines(&data[..start]), parallel_min, opts);
+    Ok(b.table)
+}
+
+/// Reads the header of a delimited file (or, without one, its first row): the columns picked, a builder
+/// holding the first row when it is data, and where the rows that follow start in `data`.
+fn delimited_head(
+    path: &str,
+    data: &[u8],
+    opts: &ReadOptions,
+    delim: u8,
+    quoting: bool,
+) -> Result<(Rows, Builder, usize), ReadError> {
     let mut rdr = csv_reader(data, delim, quoting);
-    // one record buffer for the whole file (no allocation per row)
     let mut rec = csv::ByteRecord::new();
     let header_err = |problem: &str| ReadError::Header {
         path: path.to_string(),
@@ -642,42 +655,150 @@ fn read_delimited(
         n_fields,
         ti,
         li,
+        delim,
+        quoting,
         text_only: opts.text_only,
         sep: char::from(delim).to_string(),
     };
     if pending {
         rows.classify(&mut b, &rec, data, 0);
     }
-    // The rest of the file, in pieces cut after a newline, is read in parallel when no field can hold a
-    // newline (no quoting, or no quote character at all). Each piece numbers its lines from the line it
-    // starts on and the pieces are joined in order: the table a single pass reads (a test compares them).
     let start = usize::try_from(rdr.position().byte()).map_or(data.len(), |s| s.min(data.len()));
-    let rest = &data[start..];
-    if rest.len() < parallel_min || (quoting && rest.contains(&b'"')) {
-        rows.read_all(&mut b, &mut rdr, &mut rec, data, 0);
-        return Ok(b.table);
+    Ok((rows, b, start))
+}
+
+/// Below this many bytes, a file read in blocks ([`read_blocks`]) is read whole.
+pub const BLOCK_BYTES: usize = 64 << 20;
+
+/// Whether [`read_blocks`] can read this file: plain (not gzip) CSV or TSV whose rows can be cut at any
+/// newline (TSV, or CSV without a quote character anywhere), within `opts.max_bytes`. JSON lines and
+/// compressed files are read whole.
+///
+/// # Errors
+/// [`ReadError::Io`] when the file cannot be read.
+pub fn can_read_blocks(path: &Path, opts: &ReadOptions) -> Result<bool, ReadError> {
+    let name = path.display().to_string();
+    let io = |source| ReadError::Io {
+        path: name.clone(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut first = true;
+    let mut total = 0u64;
+    loop {
+        let n = read_full(&mut file, &mut buf).map_err(io)?;
+        total += n as u64;
+        let chunk = &buf[..n];
+        if first {
+            first = false;
+            let head = chunk.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(chunk);
+            if head.starts_with(&[0x1f, 0x8b]) {
+                return Ok(false);
+            }
+            match (opts.format.unwrap_or_else(|| detect_format(&name, head)), opts.delimiter) {
+                (Format::Jsonl, _) => return Ok(false),
+                (Format::Tsv, _) => return Ok(total_within(path, opts)),
+                (Format::Csv, _) => {}
+            }
+        }
+        if chunk.contains(&b'"') {
+            return Ok(false);
+        }
+        if n < buf.len() {
+            return Ok(total <= opts.max_bytes.unwrap_or(u64::MAX));
+        }
     }
-    let before = newlines(&data[..start]);
-    let parts: Vec<Builder> = line_pieces(rest, rayon::current_num_threads() * 4)
-        .into_par_iter()
-        .map(|(piece, newlines_in_rest)| {
-            let mut rdr = csv_reader(piece, delim, quoting);
-            let mut part = Builder::new(opts);
-            let mut rec = csv::ByteRecord::new();
-            rows.read_all(
-                &mut part,
-                &mut rdr,
-                &mut rec,
-                piece,
-                before + newlines_in_rest,
-            );
-            part
-        })
-        .collect();
-    for part in parts {
-        b.absorb(part);
+}
+
+fn total_within(path: &Path, opts: &ReadOptions) -> bool {
+    let limit = opts.max_bytes.unwrap_or(u64::MAX);
+    std::fs::metadata(path).is_ok_and(|m| m.len() <= limit)
+}
+
+/// Fills `buf` from `r` as far as it goes; the bytes read (fewer than `buf.len()` only at the end).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    Ok(b.table)
+    Ok(n)
+}
+
+/// Reads a file that [`can_read_blocks`] in blocks of about `block` bytes cut after a newline, handing
+/// `each` the table of each block's rows in file order: lines numbered in the whole file, label values
+/// first-seen within the block, the column names on every table. The blocks' tables joined are the table
+/// [`read_path`] reads (a test compares them); at most one block is held at a time.
+///
+/// # Errors
+/// [`ReadError`] as [`read_path`], or `each`'s error (its `Err` stops the reading).
+pub fn read_blocks<E: From<ReadError>>(
+    path: &Path,
+    opts: &ReadOptions,
+    block: usize,
+    mut each: impl FnMut(Table) -> Result<(), E>,
+) -> Result<(), E> {
+    let name = path.display().to_string();
+    let io = |source| ReadError::Io {
+        path: name.clone(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let block = block.max(1);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut head: Option<(Rows, String, String)> = None;
+    let mut lines_before = 0u64;
+    let mut eof = false;
+    while !(eof && buf.is_empty()) {
+        // fill to a whole block, then cut after its last newline (reading on while there is none)
+        let mut want = block;
+        let cut = loop {
+            if !eof && buf.len() < want {
+                let had = buf.len();
+                buf.resize(want, 0);
+                let n = read_full(&mut file, &mut buf[had..]).map_err(io)?;
+                buf.truncate(had + n);
+                eof = had + n < want;
+            }
+            match buf.iter().rposition(|&c| c == b'\n') {
+                _ if eof => break buf.len(),
+                Some(i) => break i + 1,
+                None => want = buf.len() + block,
+            }
+        };
+        let data = &buf[..cut];
+        let table = match &head {
+            None => {
+                let body = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+                let format = opts.format.unwrap_or_else(|| detect_format(&name, body));
+                let (delim, quoting) = match (format, opts.delimiter) {
+                    (Format::Csv, d) => (d.unwrap_or(b','), true),
+                    (_, d) => (d.unwrap_or(b'\t'), false),
+                };
+                let (rows, mut b, start) = delimited_head(&name, body, opts, delim, quoting)?;
+                let before = newlines(&body[..start]);
+                rows.read_rest(&mut b, &body[start..], before, PARALLEL_BYTES, opts);
+                head = Some((rows, b.table.text_col.clone(), b.table.label_col.clone()));
+                b.table
+            }
+            Some((rows, text_col, label_col)) => {
+                let mut b = Builder::new(opts);
+                rows.read_rest(&mut b, data, lines_before, PARALLEL_BYTES, opts);
+                b.table.text_col.clone_from(text_col);
+                b.table.label_col.clone_from(label_col);
+                b.table
+            }
+        };
+        lines_before += newlines(data);
+        buf.drain(..cut);
+        each(table)?;
+    }
+    Ok(())
 }
 
 /// A csv reader over `data` as every delimited file is parsed: rows of any length (checked against the
@@ -723,11 +844,51 @@ struct Rows {
     n_fields: usize,
     ti: usize,
     li: Option<usize>,
+    delim: u8,
+    quoting: bool,
     text_only: bool,
     sep: String,
 }
 
 impl Rows {
+    /// Reads `data`, rows that follow the header and `lines_before` lines of the file, into `b`. From
+    /// `parallel_min` bytes, when no field can hold a newline (no quoting, or no quote character at all),
+    /// in pieces cut after a newline, read in parallel: each piece numbers its lines from the line it
+    /// starts on and the pieces are joined in order, giving the table one pass reads (a test compares them).
+    fn read_rest(
+        &self,
+        b: &mut Builder,
+        data: &[u8],
+        lines_before: u64,
+        parallel_min: usize,
+        opts: &ReadOptions,
+    ) {
+        if data.len() < parallel_min || (self.quoting && data.contains(&b'"')) {
+            let mut rdr = csv_reader(data, self.delim, self.quoting);
+            let mut rec = csv::ByteRecord::new();
+            return self.read_all(b, &mut rdr, &mut rec, data, lines_before);
+        }
+        let parts: Vec<Builder> = line_pieces(data, rayon::current_num_threads() * 4)
+            .into_par_iter()
+            .map(|(piece, newlines_in_rest)| {
+                let mut rdr = csv_reader(piece, self.delim, self.quoting);
+                let mut part = Builder::new(opts);
+                let mut rec = csv::ByteRecord::new();
+                self.read_all(
+                    &mut part,
+                    &mut rdr,
+                    &mut rec,
+                    piece,
+                    lines_before + newlines_in_rest,
+                );
+                part
+            })
+            .collect();
+        for part in parts {
+            b.absorb(part);
+        }
+    }
+
     /// Reads every remaining record of `rdr` (reading `data`, which follows `lines_before` lines of the
     /// file) into `b`.
     fn read_all(
@@ -956,8 +1117,8 @@ mod tests {
                 assert_eq!(pieces.rejected, one.rejected);
                 assert_eq!(pieces.report, one.report);
                 assert_eq!(
-                    (pieces.text_col, pieces.label_col),
-                    (one.text_col, one.label_col)
+                    (&pieces.text_col, &pieces.label_col),
+                    (&one.text_col, &one.label_col)
                 );
                 // every kind of row occurred, and the last row is on the file's last line
                 assert!(one.report.reasons.len() >= 4, "{:?}", one.report.reasons);
@@ -967,8 +1128,65 @@ mod tests {
                     .chain(one.rejected.iter().map(|r| &r.line))
                     .max();
                 assert_eq!(last.copied(), Some(newlines(&data)));
+                // the same file read in small blocks: the joined tables are the table of one read
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join(if quoting { "f.csv" } else { "f.tsv" });
+                let bom: &[u8] = if header { b"\xEF\xBB\xBF" } else { b"" };
+                std::fs::write(&path, [bom, &data].concat()).unwrap();
+                assert!(can_read_blocks(&path, &opts).unwrap());
+                let whole = read_path(&path, &opts).unwrap();
+                assert_eq!(whole.texts, one.texts);
+                for block in [1, 700, 5000, 1 << 20] {
+                    let mut joined = Builder::new(&opts);
+                    let mut blocks = 0;
+                    read_blocks::<ReadError>(&path, &opts, block, |t| {
+                        assert_eq!((&t.text_col, &t.label_col), (&one.text_col, &one.label_col));
+                        blocks += 1;
+                        joined.absorb(Builder {
+                            table: t,
+                            label_index: Default::default(),
+                            max_text_chars: None,
+                        });
+                        Ok(())
+                    })
+                    .unwrap();
+                    let joined = joined.table;
+                    assert!(blocks > usize::from(block < 5000), "{block}: {blocks} blocks");
+                    assert_eq!(joined.texts, one.texts, "{block}");
+                    assert_eq!(joined.labels, one.labels);
+                    assert_eq!(joined.label_values, one.label_values);
+                    assert_eq!(joined.lines, one.lines, "{block}");
+                    assert_eq!(joined.rejected, one.rejected, "{block}");
+                    assert_eq!(joined.report, one.report);
+                }
             }
         }
+    }
+
+    #[test]
+    fn files_that_cannot_be_cut_at_newlines_are_not_read_in_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ReadOptions::default();
+        for (name, data, blocks) in [
+            ("a.tsv", &b"label\ttext\npos\t\"fine\"\n"[..], true),
+            ("a.csv", b"label,text\npos,fine\n", true),
+            ("b.csv", b"label,text\npos,\"two\nlines\"\n", false),
+            ("a.jsonl", b"{\"label\": \"pos\", \"text\": \"x\"}\n", false),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, data).unwrap();
+            assert_eq!(can_read_blocks(&path, &opts).unwrap(), blocks, "{name}");
+        }
+        let path = dir.path().join("c.tsv");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"label\ttext\npos\tfine\n").unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        assert!(!can_read_blocks(&path, &opts).unwrap());
+        let small = ReadOptions {
+            max_bytes: Some(10),
+            ..ReadOptions::default()
+        };
+        assert!(!can_read_blocks(&dir.path().join("a.csv"), &small).unwrap());
     }
 
     #[test]

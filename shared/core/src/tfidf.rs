@@ -249,98 +249,13 @@ impl Tfidf {
         docs: &[String],
     ) -> Result<(Self, Tokenised), TfidfError> {
         config.validate()?;
-        let n_docs = docs.len();
-        // 1. Tokenise and intern words (ids borrow the documents: no allocation per word), in parallel over
-        //    contiguous ranges of documents. Each range interns locally; merging the ranges' vocabularies in
-        //    order gives every word the id of its first occurrence in the corpus: the ids of a sequential
-        //    pass, whatever the number of threads.
-        let (names, ids, offs) = intern_words(docs, config.min_token_chars);
-        // 2. Count corpus frequency and document frequency of every n-gram key, in parallel. Words are
-        //    counted in dense arrays indexed by word id (a unigram's key is its id), one per contiguous range
-        //    of documents, then summed. Longer n-grams are counted in hash shards: shard `s` of `shards`
-        //    counts only the keys that hash to it, so the shards' maps are disjoint and need no merging.
-        //    Neither count depends on the number of threads.
-        let (nmin, nmax) = (config.ngram_min, config.ngram_max);
-        let threads = rayon::current_num_threads().clamp(1, 64);
-        let words = if nmin == 1 {
-            count_words(
-                &ids,
-                &offs,
-                names.len().min(MAX_WORD_ID as usize + 1),
-                threads,
-            )
-        } else {
-            Vec::new()
-        };
-        let long_min = nmin.max(2);
-        let shards = if nmax >= long_min { threads } else { 0 };
-        let shard_of = |k: u64| ((k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize) % shards;
-        let counts: Vec<FxHashMap<u64, (u32, u32)>> = (0..shards)
-            .into_par_iter()
-            .map(|shard| {
-                let mut counts: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
-                let mut keys: Vec<u64> = Vec::new();
-                for d in 0..n_docs {
-                    doc_keys(&ids[offs[d]..offs[d + 1]], long_min, nmax, &mut keys);
-                    if shards > 1 {
-                        keys.retain(|&k| shard_of(k) == shard);
-                    }
-                    keys.sort_unstable();
-                    for_each_run(&keys, |k, n| {
-                        let e = counts.entry(k).or_insert((0, 0));
-                        e.0 = e.0.saturating_add(n as u32);
-                        e.1 += 1;
-                    });
-                }
-                counts
-            })
-            .collect();
-        // 3. Filter by document frequency, then cap by corpus frequency (ties: ascending term).
-        let max_df_docs = config.max_df * n_docs as f64;
-        let mut cand: Vec<(u64, u32, u32)> = words
-            .into_iter()
-            .enumerate()
-            .filter(|&(_, (_, df))| df > 0)
-            .map(|(id, c)| (id as u64, c))
-            .chain(counts.into_iter().flatten())
-            .filter(|&(_, (_, df))| df as usize >= config.min_df && f64::from(df) <= max_df_docs)
-            .map(|(k, (tf, df))| (k, tf, df))
-            .collect();
-        let named = |c: &(u64, u32, u32)| (key_to_term(c.0, &names), c.0, c.2);
-        let spaces = |t: &str| t.bytes().filter(|&b| b == b' ').count();
-        let mut chosen: Vec<(String, u64, u32)> = match config.max_features {
-            Some(limit) if cand.len() > limit => {
-                cand.select_nth_unstable_by(limit - 1, |a, b| b.1.cmp(&a.1));
-                let cut_tf = cand[limit - 1].1;
-                let mut out: Vec<_> = cand.iter().filter(|c| c.1 > cut_tf).map(named).collect();
-                let mut ties: Vec<_> = cand.iter().filter(|c| c.1 == cut_tf).map(named).collect();
-                ties.sort_unstable_by(|a, b| {
-                    spaces(&a.0).cmp(&spaces(&b.0)).then_with(|| a.cmp(b))
-                });
-                ties.truncate(limit - out.len());
-                out.extend(ties);
-                out
-            }
-            _ => cand.iter().map(named).collect(),
-        };
-        if chosen.is_empty() {
-            return Err(TfidfError::EmptyVocabulary { docs: n_docs });
-        }
-        chosen.sort_unstable();
-        let sm = if config.smooth_idf { 1.0 } else { 0.0 };
-        let n = n_docs as f64 + sm;
-        let idf: Vec<f64> = chosen
-            .iter()
-            .map(|c| (n / (f64::from(c.2) + sm)).ln() + 1.0)
-            .collect();
-        // 4. Map training keys straight to features and build the matrix without re-tokenising.
-        let key_feature: FxHashMap<u64, u32> = chosen
-            .iter()
-            .enumerate()
-            .map(|(f, c)| (c.1, f as u32))
-            .collect();
-        let terms: Vec<String> = chosen.into_iter().map(|c| c.0).collect();
-        let fitted = Self::from_parts(config.clone(), terms, idf)?;
+        // 1. Tokenise and intern words (ids borrow the documents: no allocation per word).
+        let mut names: Names<&str> = Names::default();
+        let (ids, offs) = intern_words(docs, config.min_token_chars, &mut names);
+        // 2. Count every n-gram key ([`Counts::add`]); 3. choose the vocabulary ([`Counts::choose`]).
+        let mut counts = Counts::new(config);
+        counts.add(&ids, &offs, names.len());
+        let (fitted, key_feature) = counts.choose(config, &names.list)?;
         Ok((
             fitted,
             Tokenised {
@@ -360,79 +275,35 @@ impl Tfidf {
         } = tokens;
         let n_docs = offs.len() - 1;
         let (nmin, nmax) = (self.config.ngram_min, self.config.ngram_max);
-        let narrow = self.terms.len() <= usize::from(u16::MAX) + 1;
-        // Per chunk of documents: columns (16-bit when `narrow`), counts, row lengths, row scales.
-        type Part = (Cols, Vec<u16>, Vec<usize>, Vec<f64>);
-        let parts: Vec<Part> = (0..n_docs)
+        let parts: Vec<MatrixRows> = (0..n_docs)
             .collect::<Vec<_>>()
             .par_chunks(4096)
             .map(|chunk| {
                 let (mut keys, mut feats) = (Vec::new(), Vec::new());
-                let mut cols = if narrow {
-                    Cols::U16(Vec::new())
-                } else {
-                    Cols::U32(Vec::new())
-                };
-                let (mut counts, mut lens, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+                let mut rows = MatrixRows::new(self);
                 for &d in chunk {
                     doc_keys(&ids[offs[d]..offs[d + 1]], nmin, nmax, &mut keys);
                     feats.clear();
                     feats.extend(keys.iter().filter_map(|k| key_feature.get(k).copied()));
-                    feats.sort_unstable();
-                    let before = counts.len();
-                    let mut norm2 = 0.0;
-                    for_each_run(&feats, |f, count| {
-                        let v = self.tf(count) * self.idf[f as usize];
-                        norm2 += v * v;
-                        match &mut cols {
-                            Cols::U16(c) => c.push(f as u16),
-                            Cols::U32(c) => c.push(f),
-                        }
-                        counts.push(count.min(usize::from(u16::MAX)) as u16);
-                    });
-                    lens.push(counts.len() - before);
-                    scales.push(if norm2 > 0.0 { 1.0 / norm2.sqrt() } else { 0.0 });
+                    rows.push(self, &mut feats);
                 }
-                (cols, counts, lens, scales)
+                rows
             })
             .collect();
         // the word ids are no longer needed: free them before the parts are joined
         drop((ids, offs, key_feature));
-        let nnz = parts.iter().map(|p| p.1.len()).sum();
-        let mut indptr = Vec::with_capacity(n_docs + 1);
-        indptr.push(0);
-        let mut cols = if narrow {
-            Cols::U16(Vec::with_capacity(nnz))
-        } else {
-            Cols::U32(Vec::with_capacity(nnz))
-        };
-        let mut counts = Vec::with_capacity(nnz);
-        let mut row_scale = Vec::with_capacity(n_docs);
-        for (c, n, lens, scales) in parts {
-            for l in lens {
-                indptr.push(indptr[indptr.len() - 1] + l);
-            }
-            match (&mut cols, c) {
-                (Cols::U16(all), Cols::U16(c)) => all.extend_from_slice(&c),
-                (Cols::U32(all), Cols::U32(c)) => all.extend_from_slice(&c),
-                _ => unreachable!("every part has the matrix's column width"),
-            }
-            counts.extend_from_slice(&n);
-            row_scale.extend_from_slice(&scales);
+        let mut all = MatrixRows::new(self);
+        all.reserve(&parts);
+        for p in parts {
+            all.append(p);
         }
-        ScaledCounts {
-            indptr,
-            cols,
-            tf: ScaledCounts::tf_table(&counts, self.config.sublinear_tf),
-            counts,
-            row_scale,
-            col_scale: self.idf.clone(),
-        }
+        all.finish(self)
     }
 
-    /// Transforms one cleaned text into `scratch.row` and returns its token counters. Allocation-free once
-    /// the scratch buffers have grown.
-    pub fn transform_into(&self, text: &str, scratch: &mut Scratch) -> TokenStats {
+    /// The features of one cleaned text, unweighted and unsorted, into `scratch.feats` (an n-gram that
+    /// repeats is listed as often): what [`Tfidf::transform_into`] weighs, and the matrix rows of
+    /// [`MatrixBuilder`].
+    fn features(&self, text: &str, scratch: &mut Scratch) -> TokenStats {
         let mut stats = TokenStats::default();
         scratch.ids.clear();
         for_each_token(text, self.config.min_token_chars, |t| {
@@ -464,6 +335,13 @@ impl Tfidf {
                 }
             }
         }
+        stats
+    }
+
+    /// Transforms one cleaned text into `scratch.row` and returns its token counters. Allocation-free once
+    /// the scratch buffers have grown.
+    pub fn transform_into(&self, text: &str, scratch: &mut Scratch) -> TokenStats {
+        let stats = self.features(text, scratch);
         self.weigh(&mut scratch.feats, &mut scratch.row);
         stats
     }
@@ -530,6 +408,343 @@ impl Tfidf {
     }
 }
 
+/// The vocabulary fitted on documents given in batches, in corpus order, none of them held: the same
+/// [`Tfidf`] as [`Tfidf::fit_transform`] fits on all of them at once (a test). Its matrix is built by
+/// [`MatrixBuilder`] from the same documents given again.
+#[derive(Debug)]
+pub struct VocabularyCounter {
+    config: TfidfConfig,
+    names: Names<Box<str>>,
+    counts: Counts,
+}
+
+impl VocabularyCounter {
+    /// An empty count.
+    ///
+    /// # Errors
+    /// [`TfidfError`] for an invalid config.
+    pub fn new(config: &TfidfConfig) -> Result<Self, TfidfError> {
+        config.validate()?;
+        Ok(Self {
+            config: config.clone(),
+            names: Names::default(),
+            counts: Counts::new(config),
+        })
+    }
+
+    /// Counts the next cleaned documents.
+    pub fn add(&mut self, docs: &[String]) {
+        let (ids, offs) = intern_words(docs, self.config.min_token_chars, &mut self.names);
+        self.counts.add(&ids, &offs, self.names.list.len());
+    }
+
+    /// Documents counted so far.
+    pub fn docs(&self) -> usize {
+        self.counts.n_docs
+    }
+
+    /// The fitted vectoriser.
+    ///
+    /// # Errors
+    /// [`TfidfError::EmptyVocabulary`] when no term survives.
+    pub fn finish(self) -> Result<Tfidf, TfidfError> {
+        let names: Vec<&str> = self.names.list.iter().map(|n| &**n).collect();
+        Ok(self.counts.choose(&self.config, &names)?.0)
+    }
+}
+
+/// The TF-IDF matrix of documents given in batches, in corpus order: for the documents `tfidf` was fitted
+/// on, the matrix [`Tfidf::fit_transform`] returns (a test).
+#[derive(Debug)]
+pub struct MatrixBuilder<'t> {
+    tfidf: &'t Tfidf,
+    rows: MatrixRows,
+}
+
+impl<'t> MatrixBuilder<'t> {
+    /// An empty matrix.
+    pub fn new(tfidf: &'t Tfidf) -> Self {
+        Self {
+            tfidf,
+            rows: MatrixRows::new(tfidf),
+        }
+    }
+
+    /// Appends the rows of the next cleaned documents (built in parallel).
+    pub fn add(&mut self, docs: &[String]) {
+        let t = self.tfidf;
+        let parts: Vec<MatrixRows> = docs
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut s = Scratch::default();
+                let mut rows = MatrixRows::new(t);
+                for d in chunk {
+                    t.features(d, &mut s);
+                    rows.push(t, &mut s.feats);
+                }
+                rows
+            })
+            .collect();
+        for p in parts {
+            self.rows.append(p);
+        }
+    }
+
+    /// The matrix.
+    pub fn finish(self) -> ScaledCounts {
+        self.rows.finish(self.tfidf)
+    }
+}
+
+/// Rows of a TF-IDF matrix being built: term counts by column (16-bit columns when the vocabulary allows),
+/// each row's end and inverse L2 norm.
+#[derive(Debug)]
+struct MatrixRows {
+    indptr: Vec<usize>,
+    cols: Cols,
+    counts: Vec<u16>,
+    row_scale: Vec<f64>,
+}
+
+impl MatrixRows {
+    fn new(t: &Tfidf) -> Self {
+        let narrow = t.terms.len() <= usize::from(u16::MAX) + 1;
+        Self {
+            indptr: vec![0],
+            cols: if narrow {
+                Cols::U16(Vec::new())
+            } else {
+                Cols::U32(Vec::new())
+            },
+            counts: Vec::new(),
+            row_scale: Vec::new(),
+        }
+    }
+
+    /// Appends the row of a document with these features (sorted here; a repeated one is counted).
+    fn push(&mut self, t: &Tfidf, feats: &mut [u32]) {
+        feats.sort_unstable();
+        let mut norm2 = 0.0;
+        for_each_run(feats, |f, count| {
+            let v = t.tf(count) * t.idf[f as usize];
+            norm2 += v * v;
+            match &mut self.cols {
+                Cols::U16(c) => c.push(f as u16),
+                Cols::U32(c) => c.push(f),
+            }
+            self.counts.push(count.min(usize::from(u16::MAX)) as u16);
+        });
+        self.indptr.push(self.counts.len());
+        self.row_scale
+            .push(if norm2 > 0.0 { 1.0 / norm2.sqrt() } else { 0.0 });
+    }
+
+    /// Makes room for `parts` to be appended.
+    fn reserve(&mut self, parts: &[MatrixRows]) {
+        let nnz = parts.iter().map(|p| p.counts.len()).sum();
+        let rows = parts.iter().map(|p| p.row_scale.len()).sum();
+        match &mut self.cols {
+            Cols::U16(c) => c.reserve_exact(nnz),
+            Cols::U32(c) => c.reserve_exact(nnz),
+        }
+        self.counts.reserve_exact(nnz);
+        self.indptr.reserve_exact(rows);
+        self.row_scale.reserve_exact(rows);
+    }
+
+    /// Appends the rows of `other`, built with the same vectoriser.
+    fn append(&mut self, other: MatrixRows) {
+        let base = self.counts.len();
+        self.indptr
+            .extend(other.indptr[1..].iter().map(|&e| e + base));
+        match (&mut self.cols, other.cols) {
+            (Cols::U16(all), Cols::U16(c)) => all.extend_from_slice(&c),
+            (Cols::U32(all), Cols::U32(c)) => all.extend_from_slice(&c),
+            _ => unreachable!("every part has the matrix's column width"),
+        }
+        self.counts.extend_from_slice(&other.counts);
+        self.row_scale.extend_from_slice(&other.row_scale);
+    }
+
+    fn finish(self, t: &Tfidf) -> ScaledCounts {
+        ScaledCounts {
+            indptr: self.indptr,
+            cols: self.cols,
+            tf: ScaledCounts::tf_table(&self.counts, t.config.sublinear_tf),
+            counts: self.counts,
+            row_scale: self.row_scale,
+            col_scale: t.idf.clone(),
+        }
+    }
+}
+
+/// Corpus and document frequency of every n-gram key, counted from documents given as word ids, in
+/// batches. Words are counted in dense arrays indexed by word id (a unigram's key is its id), per
+/// contiguous range of documents, then summed. Longer n-grams are counted in hash shards: shard `s`
+/// counts only the keys that hash to it, so the shards' maps are disjoint and need no merging. Neither
+/// count depends on the number of threads or on how the documents are batched.
+#[derive(Debug)]
+struct Counts {
+    ngram_min: usize,
+    ngram_max: usize,
+    n_docs: usize,
+    threads: usize,
+    /// `(corpus count, document count)` by word id.
+    words: Vec<(u32, u32)>,
+    /// The same by key of every longer n-gram, one map per shard.
+    long: Vec<FxHashMap<u64, (u32, u32)>>,
+}
+
+impl Counts {
+    fn new(config: &TfidfConfig) -> Self {
+        let threads = rayon::current_num_threads().clamp(1, 64);
+        let shards = if config.ngram_max >= config.ngram_min.max(2) {
+            threads
+        } else {
+            0
+        };
+        Self {
+            ngram_min: config.ngram_min,
+            ngram_max: config.ngram_max,
+            n_docs: 0,
+            threads,
+            words: Vec::new(),
+            long: (0..shards).map(|_| FxHashMap::default()).collect(),
+        }
+    }
+
+    /// Counts documents given as word ids (`ids`, cut by `offs`) of a vocabulary of `n_names` words.
+    fn add(&mut self, ids: &[u32], offs: &[usize], n_names: usize) {
+        let n_docs = offs.len() - 1;
+        self.n_docs += n_docs;
+        if self.ngram_min == 1 {
+            let n_words = n_names.min(MAX_WORD_ID as usize + 1);
+            let counted = count_words(ids, offs, n_words, self.threads);
+            if self.words.len() < n_words {
+                self.words.resize(n_words, (0, 0));
+            }
+            self.words.iter_mut().zip(counted).for_each(|(a, b)| {
+                a.0 = a.0.saturating_add(b.0);
+                a.1 += b.1;
+            });
+        }
+        let shards = self.long.len();
+        let (long_min, nmax) = (self.ngram_min.max(2), self.ngram_max);
+        let shard_of = |k: u64| ((k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize) % shards;
+        self.long
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(shard, counts)| {
+                let mut keys: Vec<u64> = Vec::new();
+                for d in 0..n_docs {
+                    doc_keys(&ids[offs[d]..offs[d + 1]], long_min, nmax, &mut keys);
+                    if shards > 1 {
+                        keys.retain(|&k| shard_of(k) == shard);
+                    }
+                    keys.sort_unstable();
+                    for_each_run(&keys, |k, n| {
+                        let e = counts.entry(k).or_insert((0, 0));
+                        e.0 = e.0.saturating_add(n as u32);
+                        e.1 += 1;
+                    });
+                }
+            });
+    }
+
+    /// Filters the counted keys by document frequency, caps them by corpus frequency (ties: shorter
+    /// n-grams, then ascending term) and gives the vectoriser with each kept key's feature. `names` are
+    /// the words by id.
+    fn choose(
+        self,
+        config: &TfidfConfig,
+        names: &[&str],
+    ) -> Result<(Tfidf, FxHashMap<u64, u32>), TfidfError> {
+        let n_docs = self.n_docs;
+        let max_df_docs = config.max_df * n_docs as f64;
+        let mut cand: Vec<(u64, u32, u32)> = self
+            .words
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, (_, df))| df > 0)
+            .map(|(id, c)| (id as u64, c))
+            .chain(self.long.into_iter().flatten())
+            .filter(|&(_, (_, df))| df as usize >= config.min_df && f64::from(df) <= max_df_docs)
+            .map(|(k, (tf, df))| (k, tf, df))
+            .collect();
+        let named = |c: &(u64, u32, u32)| (key_to_term(c.0, names), c.0, c.2);
+        let spaces = |t: &str| t.bytes().filter(|&b| b == b' ').count();
+        let mut chosen: Vec<(String, u64, u32)> = match config.max_features {
+            Some(limit) if cand.len() > limit => {
+                cand.select_nth_unstable_by(limit - 1, |a, b| b.1.cmp(&a.1));
+                let cut_tf = cand[limit - 1].1;
+                let mut out: Vec<_> = cand.iter().filter(|c| c.1 > cut_tf).map(named).collect();
+                let mut ties: Vec<_> = cand.iter().filter(|c| c.1 == cut_tf).map(named).collect();
+                ties.sort_unstable_by(|a, b| {
+                    spaces(&a.0).cmp(&spaces(&b.0)).then_with(|| a.cmp(b))
+                });
+                ties.truncate(limit - out.len());
+                out.extend(ties);
+                out
+            }
+            _ => cand.iter().map(named).collect(),
+        };
+        if chosen.is_empty() {
+            return Err(TfidfError::EmptyVocabulary { docs: n_docs });
+        }
+        chosen.sort_unstable();
+        let sm = if config.smooth_idf { 1.0 } else { 0.0 };
+        let n = n_docs as f64 + sm;
+        let idf: Vec<f64> = chosen
+            .iter()
+            .map(|c| (n / (f64::from(c.2) + sm)).ln() + 1.0)
+            .collect();
+        let key_feature: FxHashMap<u64, u32> = chosen
+            .iter()
+            .enumerate()
+            .map(|(f, c)| (c.1, f as u32))
+            .collect();
+        let terms: Vec<String> = chosen.into_iter().map(|c| c.0).collect();
+        Ok((Tfidf::from_parts(config.clone(), terms, idf)?, key_feature))
+    }
+}
+
+/// Interned words: ids in first-occurrence order.
+#[derive(Debug)]
+struct Names<S> {
+    ids: FxHashMap<S, u32>,
+    list: Vec<S>,
+}
+
+impl<S> Default for Names<S> {
+    fn default() -> Self {
+        Self {
+            ids: FxHashMap::default(),
+            list: Vec::new(),
+        }
+    }
+}
+
+impl<S: std::hash::Hash + Eq + Clone + std::borrow::Borrow<str>> Names<S> {
+    /// The id of `t`, a new one when it is new.
+    fn id<'a>(&mut self, t: &'a str) -> u32
+    where
+        S: From<&'a str>,
+    {
+        if let Some(&i) = self.ids.get(t) {
+            return i;
+        }
+        let next = self.list.len() as u32;
+        let s = S::from(t);
+        self.ids.insert(s.clone(), next);
+        self.list.push(s);
+        next
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
 /// Calls `f(value, run_length)` for each run of equal values in a sorted slice.
 #[inline]
 /// Calls `f(value, run length)` for each run of equal values in `sorted`, in order.
@@ -558,10 +773,18 @@ fn intern<'a>(vocab: &mut FxHashMap<&'a str, u32>, names: &mut Vec<&'a str>, t: 
     })
 }
 
-/// Tokenises `docs` and interns their words: returns the word names (id order), every token's word id
-/// (ids past [`MAX_WORD_ID`] clamped to `MAX_WORD_ID + 1`) and each document's offsets into those ids.
-/// Ids are first-occurrence order over the whole corpus, independent of how the work is split.
-fn intern_words(docs: &[String], min_chars: usize) -> (Vec<&str>, Vec<u32>, Vec<usize>) {
+/// Tokenises `docs` and interns their words into `names`: returns every token's word id (ids past
+/// [`MAX_WORD_ID`] clamped to `MAX_WORD_ID + 1`) and each document's offsets into those ids. New words get
+/// ids in first-occurrence order, independent of how the work is split: the documents are tokenised in
+/// parallel over contiguous ranges, each interning locally, and the ranges' words are merged in order.
+fn intern_words<'a, S>(
+    docs: &'a [String],
+    min_chars: usize,
+    names: &mut Names<S>,
+) -> (Vec<u32>, Vec<usize>)
+where
+    S: std::hash::Hash + Eq + Clone + std::borrow::Borrow<str> + From<&'a str>,
+{
     type Local<'a> = (Vec<&'a str>, Vec<u32>, Vec<u32>);
     let parts = rayon::current_num_threads().clamp(1, 64);
     let per = docs.len().div_ceil(parts).max(1);
@@ -580,16 +803,11 @@ fn intern_words(docs: &[String], min_chars: usize) -> (Vec<&str>, Vec<u32>, Vec<
             (names, ids, lens)
         })
         .collect();
-    let mut vocab: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut names: Vec<&str> = Vec::new();
     let mut ids = Vec::with_capacity(local.iter().map(|l| l.1.len()).sum());
     let mut offs = Vec::with_capacity(docs.len() + 1);
     offs.push(0);
     for (local_names, local_ids, lens) in local {
-        let global: Vec<u32> = local_names
-            .iter()
-            .map(|&t| intern(&mut vocab, &mut names, t))
-            .collect();
+        let global: Vec<u32> = local_names.iter().map(|&t| names.id(t)).collect();
         ids.extend(
             local_ids
                 .iter()
@@ -599,7 +817,7 @@ fn intern_words(docs: &[String], min_chars: usize) -> (Vec<&str>, Vec<u32>, Vec<
             offs.push(offs[offs.len() - 1] + l as usize);
         }
     }
-    (names, ids, offs)
+    (ids, offs)
 }
 
 /// Every n-gram key of one document's word ids (ids past [`MAX_WORD_ID`] break n-grams).
@@ -721,6 +939,48 @@ mod tests {
         assert_eq!(one.0.len(), 40);
         assert_eq!(one, fit(3));
         assert_eq!(one, fit(8));
+    }
+
+    #[test]
+    fn batches_counted_then_given_again_make_the_vectoriser_and_matrix_of_one_fit() {
+        // new words keep appearing in later documents, words repeat within a document
+        let d: Vec<String> = (0..9_000)
+            .map(|i: usize| {
+                (0..1 + i % 9)
+                    .map(|j| format!("w{}", (i * 31 + j * j * 17 + i / 13) % (20 + i / 50)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        for cfg in [
+            TfidfConfig::default(),
+            TfidfConfig {
+                max_features: Some(300),
+                ngram_min: 2,
+                ngram_max: 3,
+                ..TfidfConfig::default()
+            },
+            TfidfConfig {
+                max_features: None,
+                min_df: 2,
+                max_df: 0.5,
+                ngram_max: 3,
+                sublinear_tf: false,
+                ..TfidfConfig::default()
+            },
+        ] {
+            let (whole, m) = Tfidf::fit_transform(&cfg, &d).unwrap();
+            for batch in [1, 7, 4097, d.len()] {
+                let mut counter = VocabularyCounter::new(&cfg).unwrap();
+                d.chunks(batch).for_each(|b| counter.add(b));
+                assert_eq!(counter.docs(), d.len());
+                let v = counter.finish().unwrap();
+                assert_eq!((v.terms(), v.idf()), (whole.terms(), whole.idf()), "{batch}");
+                let mut rows = MatrixBuilder::new(&v);
+                d.chunks(batch).for_each(|b| rows.add(b));
+                assert_eq!(rows.finish(), m, "{cfg:?} {batch}");
+            }
+        }
     }
 
     #[test]
