@@ -138,9 +138,7 @@ pub fn prepare_columns<L: PartialEq + Copy + Send + Sync>(
     mut cols: Columns<L>,
     cfg: &CleanConfig,
 ) -> (Columns<L>, Prepared) {
-    cols.texts
-        .par_iter_mut()
-        .for_each_init(String::new, |scratch, t| clean_in_place(t, cfg, scratch));
+    clean_texts(&mut cols.texts, cfg);
     let labels = &cols.labels;
     let (keep, dropped, conflicting_labels) =
         latest_wins(&cols.texts, |kept, i| labels[kept] != labels[i]);
@@ -156,6 +154,13 @@ pub fn prepare_columns<L: PartialEq + Copy + Send + Sync>(
     (cols, report)
 }
 
+/// Step 2 in place, in parallel: each text replaced by its cleaned form.
+pub fn clean_texts(texts: &mut [String], cfg: &CleanConfig) {
+    texts
+        .par_iter_mut()
+        .for_each_init(String::new, |scratch, t| clean_in_place(t, cfg, scratch));
+}
+
 /// Steps 3–4 over cleaned texts in input order: which rows are kept, the dropped ones (input index and
 /// reason, ascending), and how many dropped duplicates had another label than the row kept
 /// (`differs(kept, dropped)`).
@@ -169,27 +174,52 @@ fn latest_wins(
 ) -> (Vec<bool>, Vec<(usize, RejectReason)>, u64) {
     use std::hash::BuildHasher;
     let hasher = std::hash::RandomState::new();
-    let mut keep = vec![true; cleaned.len()];
-    let mut dropped = Vec::new();
-    let mut order: Vec<(u64, usize)> = cleaned
+    let order: Vec<(u64, usize)> = cleaned
         .par_iter()
         .enumerate()
-        .filter_map(|(i, c)| (!c.trim().is_empty()).then(|| (hasher.hash_one(c), i)))
+        .filter_map(|(i, c)| (!is_empty_text(c)).then(|| (hasher.hash_one(c), i)))
         .collect();
-    for (i, c) in cleaned.iter().enumerate() {
-        if c.trim().is_empty() {
-            keep[i] = false;
-            dropped.push((i, RejectReason::EmptyAfterCleaning));
-        }
+    let empty: Vec<usize> = (0..cleaned.len())
+        .filter(|&i| is_empty_text(&cleaned[i]))
+        .collect();
+    keep_latest(
+        cleaned.len(),
+        order,
+        empty,
+        |k, i| cleaned[k] == cleaned[i],
+        differs,
+    )
+}
+
+/// True when a cleaned text is dropped as empty (step 3).
+fn is_empty_text(cleaned: &str) -> bool {
+    cleaned.trim().is_empty()
+}
+
+/// Steps 3–4 for `n` rows given as `(key, index)` for every row with a cleaned text (rows with equal
+/// texts have equal keys; `same(kept, other)` tells equal texts apart within a key) and the indices of the
+/// rows that cleaned to nothing: as [`latest_wins`] returns.
+fn keep_latest<K: Ord + Copy + Send>(
+    n: usize,
+    mut order: Vec<(K, usize)>,
+    empty: Vec<usize>,
+    same: impl Fn(usize, usize) -> bool,
+    differs: impl Fn(usize, usize) -> bool,
+) -> (Vec<bool>, Vec<(usize, RejectReason)>, u64) {
+    let mut keep = vec![true; n];
+    let mut dropped = Vec::with_capacity(empty.len());
+    for i in empty {
+        keep[i] = false;
+        dropped.push((i, RejectReason::EmptyAfterCleaning));
     }
-    // by hash, and within a hash the latest row first: the first of equal texts met is the one kept
+    // by key, and within a key the latest row first: the first of equal texts met is the one kept
     order.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut conflicting = 0;
     let mut kept_here: Vec<usize> = Vec::new();
     for run in order.chunk_by(|a, b| a.0 == b.0) {
         kept_here.clear();
         for &(_, i) in run {
-            match kept_here.iter().find(|&&k| cleaned[k] == cleaned[i]) {
+            match kept_here.iter().find(|&&k| same(k, i)) {
                 Some(&k) => {
                     keep[i] = false;
                     dropped.push((i, RejectReason::Duplicate));
@@ -201,6 +231,138 @@ fn latest_wins(
     }
     dropped.par_sort_unstable_by_key(|d| d.0);
     (keep, dropped, conflicting)
+}
+
+/// What becomes of a row, decided by [`RowPlanner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFate {
+    /// Kept, for training.
+    Train,
+    /// Kept, held out ([`is_test`]).
+    Test,
+    /// Dropped: it cleans to nothing (step 3).
+    Empty,
+    /// Dropped: a later row has the same cleaned text (step 4).
+    Duplicate,
+}
+
+impl RowFate {
+    /// Why a dropped row was dropped; `None` for a kept row.
+    pub fn reason(self) -> Option<RejectReason> {
+        match self {
+            Self::Train | Self::Test => None,
+            Self::Empty => Some(RejectReason::EmptyAfterCleaning),
+            Self::Duplicate => Some(RejectReason::Duplicate),
+        }
+    }
+}
+
+/// Steps 2–5 ([`prepare_columns`] then [`split_columns`]) over rows given in batches, holding a 16-byte
+/// key per row instead of its text, for inputs too large to hold: the owner reads its rows again
+/// afterwards, cleans them the same way ([`clean_texts`]) and looks up each row's [`RowFate`].
+///
+/// Equal cleaned texts are found by equal keys: 128 bits of two SipHash functions keyed at random per
+/// planner, so no file can be made of colliding texts, and two different texts among `n` rows collide with
+/// probability about `n² / 2¹²⁹` (below 10⁻²⁴ for a billion rows). Otherwise it decides what
+/// [`prepare_columns`] and [`split_columns`] decide (a test).
+#[derive(Debug)]
+pub struct RowPlanner<L> {
+    hashers: [std::hash::RandomState; 2],
+    test_fraction: Option<f64>,
+    keys: Vec<([u64; 2], usize)>,
+    empty: Vec<usize>,
+    held: Vec<bool>,
+    labels: Vec<L>,
+}
+
+/// The [`RowFate`] of every row a [`RowPlanner`] was given, with its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowPlan<L> {
+    /// Each row's fate, in input order.
+    pub fates: Vec<RowFate>,
+    /// Each row's label.
+    pub labels: Vec<L>,
+    /// Duplicates whose label differed from the kept row's.
+    pub conflicting_labels: u64,
+}
+
+impl<L: PartialEq + Copy + Send + Sync> RowPlanner<L> {
+    /// A planner that holds out rows by [`is_test`] at `test_fraction`, or none (`None`).
+    pub fn new(test_fraction: Option<f64>) -> Self {
+        Self {
+            hashers: Default::default(),
+            test_fraction,
+            keys: Vec::new(),
+            empty: Vec::new(),
+            held: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Cleans the next rows' texts in place ([`clean_texts`]) and records each row's key, side and label.
+    pub fn add(&mut self, cols: &mut Columns<L>, cfg: &CleanConfig) {
+        use std::hash::BuildHasher;
+        clean_texts(&mut cols.texts, cfg);
+        let base = self.labels.len();
+        let [h0, h1] = &self.hashers;
+        let fraction = self.test_fraction;
+        let keyed: Vec<(Option<[u64; 2]>, bool)> = cols
+            .texts
+            .par_iter()
+            .map(|t| {
+                if is_empty_text(t) {
+                    return (None, false);
+                }
+                let held = fraction.is_some_and(|f| is_test(t, f));
+                (Some([h0.hash_one(t), h1.hash_one(t)]), held)
+            })
+            .collect();
+        for (i, (key, held)) in keyed.into_iter().enumerate() {
+            match key {
+                Some(k) => self.keys.push((k, base + i)),
+                None => self.empty.push(base + i),
+            }
+            self.held.push(held);
+        }
+        self.labels.extend_from_slice(&cols.labels);
+    }
+
+    /// Rows given so far.
+    pub fn rows(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Every row's fate.
+    pub fn finish(self) -> RowPlan<L> {
+        let labels = self.labels;
+        let (keep, dropped, conflicting_labels) = keep_latest(
+            labels.len(),
+            self.keys,
+            self.empty,
+            |_, _| true,
+            |k, i| labels[k] != labels[i],
+        );
+        let mut fates: Vec<RowFate> = keep
+            .iter()
+            .zip(&self.held)
+            .map(|(&k, &h)| match (k, h) {
+                (true, true) => RowFate::Test,
+                (true, false) => RowFate::Train,
+                // set below from the reasons
+                (false, _) => RowFate::Empty,
+            })
+            .collect();
+        for (i, reason) in dropped {
+            if reason == RejectReason::Duplicate {
+                fates[i] = RowFate::Duplicate;
+            }
+        }
+        RowPlan {
+            fates,
+            labels,
+            conflicting_labels,
+        }
+    }
 }
 
 /// Merges prepared row sets given oldest first: a cleaned text found in several keeps the newest set's
@@ -500,17 +662,41 @@ mod tests {
         assert_eq!(p.rows.len() + p.dropped.len(), 4);
     }
 
-    #[test]
-    fn the_training_columns_keep_what_prepare_keeps() {
-        // many duplicates (some with other labels), texts that clean to nothing, and case/space variants
-        let mut rows = Vec::new();
-        for i in 0..3000u32 {
-            let text = match i % 7 {
+    fn plan_texts() -> Vec<String> {
+        (0..3000u32)
+            .map(|i| match i % 7 {
                 0 => "<b> </b>".to_string(),
                 1 | 2 => format!("Text  {}", i % 50),
                 3 => format!("text {}", i % 50),
                 _ => format!("unique {i}"),
-            };
+            })
+            .collect()
+    }
+
+    /// [`RowPlanner`] given `cols` in batches of 1, 17 and all rows, holding out a fifth.
+    fn plan_in_batches(cols: &Columns<u32>, cfg: &CleanConfig) -> Vec<RowPlan<u32>> {
+        [1, 17, cols.texts.len()]
+            .into_iter()
+            .map(|batch| {
+                let mut planner = RowPlanner::new(Some(0.2));
+                for (t, l) in cols.texts.chunks(batch).zip(cols.labels.chunks(batch)) {
+                    let mut c = Columns {
+                        texts: t.to_vec(),
+                        labels: l.to_vec(),
+                    };
+                    planner.add(&mut c, cfg);
+                }
+                assert_eq!(planner.rows(), cols.texts.len());
+                planner.finish()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_training_columns_keep_what_prepare_keeps() {
+        // many duplicates (some with other labels), texts that clean to nothing, and case/space variants
+        let mut rows = Vec::new();
+        for (i, text) in (0..3000u32).zip(plan_texts()) {
             let label = if (i / 3) % 2 == 0 {
                 "negative"
             } else {
@@ -528,7 +714,33 @@ mod tests {
                 .collect::<Vec<u32>>(),
         };
         let want = prepare(rows, &cfg);
+        let planned = plan_in_batches(&cols, &cfg);
         let (kept, got) = prepare_columns(cols, &cfg);
+        // the planner, given the rows in batches, decides the same
+        for plan in planned {
+            let dropped: Vec<(usize, RejectReason)> = plan
+                .fates
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| f.reason().map(|r| (i, r)))
+                .collect();
+            assert_eq!(dropped, want.dropped);
+            assert_eq!(plan.conflicting_labels, want.conflicting_labels);
+            let (train, test) = split_columns(kept.clone(), 0.2);
+            let side = |fate| {
+                let mut c = Columns::default();
+                for (i, f) in plan.fates.iter().enumerate() {
+                    if *f == fate {
+                        c.texts.push(clean(&plan_texts()[i], &cfg));
+                        c.labels.push(plan.labels[i]);
+                    }
+                }
+                c
+            };
+            assert!(!test.texts.is_empty());
+            assert_eq!(side(RowFate::Train), train);
+            assert_eq!(side(RowFate::Test), test);
+        }
         assert_eq!(got.dropped, want.dropped);
         assert_eq!(got.conflicting_labels, want.conflicting_labels);
         assert!(want.conflicting_labels > 0 && want.count(RejectReason::Duplicate) > 100);

@@ -91,6 +91,16 @@ pub enum TrainError {
     /// A regression setting.
     #[error(transparent)]
     Logistic(#[from] LogisticError),
+    /// The rows given again for the matrix were not the rows counted ([`train_streamed`]).
+    #[error(
+        "the training rows changed between the passes over them ({counted} rows counted, then {given}); was the input modified while training?"
+    )]
+    Replay {
+        /// Rows in the first pass.
+        counted: usize,
+        /// Rows in the second.
+        given: usize,
+    },
 }
 
 /// Cleaned texts with class indices.
@@ -127,14 +137,28 @@ pub struct TrainTimings {
 
 /// SHA-256 (hex) over the rows: each cleaned text, a tab, its class name, a newline.
 pub fn data_digest(texts: &[String], classes: &[u32], labels: &[String]) -> String {
-    let mut h = Sha256::new();
-    for (t, &c) in texts.iter().zip(classes) {
-        h.update(t.as_bytes());
-        h.update(b"\t");
-        h.update(labels[c as usize].as_bytes());
-        h.update(b"\n");
+    let mut d = DataDigest::default();
+    d.update(texts, classes, labels);
+    d.finish()
+}
+
+/// [`data_digest`] over rows given in batches.
+#[derive(Default)]
+struct DataDigest(Sha256);
+
+impl DataDigest {
+    fn update(&mut self, texts: &[String], classes: &[u32], labels: &[String]) {
+        for (t, &c) in texts.iter().zip(classes) {
+            self.0.update(t.as_bytes());
+            self.0.update(b"\t");
+            self.0.update(labels[c as usize].as_bytes());
+            self.0.update(b"\n");
+        }
     }
-    crate::artifact::hex(&h.finalize())
+
+    fn finish(self) -> String {
+        crate::artifact::hex(&self.0.finalize())
+    }
 }
 
 /// What training is doing (for progress displays).
@@ -209,11 +233,36 @@ fn fit_observed(
 ) -> Result<(Classifier, TrainTimings), TrainError> {
     let labels = labels.into_names();
     let texts = docs.get();
-    if texts.is_empty() {
-        return Err(TrainError::NoRows { rejected: 0 });
-    }
+    let present = class_counts(classes, &labels);
+    check_classes(&present, &labels)?;
+    let digest = data_digest(texts, classes, &labels);
+    let t0 = Instant::now();
+    on(Phase::Vectorizing { rows: texts.len() });
+    let (tfidf, tokens) = Tfidf::fit_tokens(&cfg.tfidf, texts)?;
+    drop(docs);
+    let x = tfidf.matrix(tokens);
+    let vectorized = Vectorized {
+        tfidf,
+        x,
+        digest,
+        present,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    fit_matrix(cfg, vectorized, classes, labels, scheme, on)
+}
+
+/// The rows of each class (indices into `labels`).
+fn class_counts(classes: &[u32], labels: &[String]) -> Vec<u64> {
     let mut present = vec![0u64; labels.len()];
     classes.iter().for_each(|&c| present[c as usize] += 1);
+    present
+}
+
+/// Checks the rows of each class: some rows, of at least two classes.
+fn check_classes(present: &[u64], labels: &[String]) -> Result<(), TrainError> {
+    if present.iter().all(|&n| n == 0) {
+        return Err(TrainError::NoRows { rejected: 0 });
+    }
     if present.iter().filter(|&&n| n > 0).count() < 2 {
         let only = present
             .iter()
@@ -222,14 +271,36 @@ fn fit_observed(
             .unwrap_or_default();
         return Err(TrainError::OneClass(only));
     }
-    let digest = data_digest(texts, classes, &labels);
-    let n_train = texts.len();
-    let t0 = Instant::now();
-    on(Phase::Vectorizing { rows: n_train });
-    let (tfidf, tokens) = Tfidf::fit_tokens(&cfg.tfidf, texts)?;
-    drop(docs);
-    let x = tfidf.matrix(tokens);
-    let vectorize_s = t0.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// The training rows vectorised: the fitted vectoriser, their matrix, their digest and class counts, and
+/// the seconds it took.
+struct Vectorized {
+    tfidf: Tfidf,
+    x: crate::sparse::ScaledCounts,
+    digest: String,
+    present: Vec<u64>,
+    seconds: f64,
+}
+
+/// Fits the regression on vectorised rows of classes `classes` and makes the classifier.
+fn fit_matrix(
+    cfg: &ValidTrainConfig,
+    v: Vectorized,
+    classes: &[u32],
+    labels: Vec<String>,
+    scheme: LabelScheme,
+    on: &mut dyn FnMut(Phase),
+) -> Result<(Classifier, TrainTimings), TrainError> {
+    let Vectorized {
+        tfidf,
+        x,
+        digest,
+        present,
+        seconds: vectorize_s,
+    } = v;
+    let n_train = classes.len();
     let t0 = Instant::now();
     let (model, report) =
         cfg.logistic
@@ -271,6 +342,62 @@ fn fit_observed(
             eval_s: 0.0,
         },
     ))
+}
+
+/// Training rows read twice instead of held: each call of `replay` must give `sink` the same cleaned
+/// texts, with their classes (indices into `labels`), in the same batches' order. The first pass fits the
+/// vocabulary, the second builds the matrix; only the matrix and one batch are held. The same model as
+/// [`fit_classifier`] on all the rows at once (a test); [`score_held_out`] scores it as [`train`] does.
+///
+/// # Errors
+/// `replay`'s error; [`TrainError`] as [`fit_classifier`], or [`TrainError::Replay`] when the second
+/// pass gives another number of rows than the first.
+pub fn train_streamed<E: From<TrainError>>(
+    cfg: &ValidTrainConfig,
+    mut replay: impl FnMut(&mut dyn FnMut(&[String], &[u32])) -> Result<(), E>,
+    labels: Labels,
+    scheme: LabelScheme,
+    on: &mut dyn FnMut(Phase),
+) -> Result<(Classifier, TrainTimings), E> {
+    let labels = labels.into_names();
+    let t0 = Instant::now();
+    let mut counter = crate::tfidf::VocabularyCounter::new(&cfg.tfidf).map_err(TrainError::from)?;
+    let mut digest = DataDigest::default();
+    let mut present = vec![0u64; labels.len()];
+    replay(&mut |texts, classes| {
+        digest.update(texts, classes, &labels);
+        class_counts(classes, &labels)
+            .iter()
+            .zip(present.iter_mut())
+            .for_each(|(n, p)| *p += n);
+        counter.add(texts);
+    })?;
+    let counted = counter.docs();
+    check_classes(&present, &labels)?;
+    on(Phase::Vectorizing { rows: counted });
+    let tfidf = counter.finish().map_err(TrainError::from)?;
+    let mut rows = crate::tfidf::MatrixBuilder::new(&tfidf);
+    let mut classes: Vec<u32> = Vec::with_capacity(counted);
+    replay(&mut |texts, batch| {
+        rows.add(texts);
+        classes.extend_from_slice(batch);
+    })?;
+    let x = rows.finish();
+    if classes.len() != counted {
+        return Err(TrainError::Replay {
+            counted,
+            given: classes.len(),
+        }
+        .into());
+    }
+    let vectorized = Vectorized {
+        tfidf,
+        x,
+        digest: digest.finish(),
+        present,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    Ok(fit_matrix(cfg, vectorized, &classes, labels, scheme, on)?)
 }
 
 /// Fits on `train`, scores `test` (when not empty) and stores the metrics in the model.
@@ -319,8 +446,9 @@ pub fn train_observed(
     Ok(score_held_out(c, timings, test, on))
 }
 
-/// Scores `test` (when not empty) with the fitted `c` and stores the metrics in it.
-fn score_held_out(
+/// Scores `test` (when not empty) with the fitted `c` and stores the metrics in it (and the seconds in
+/// `timings`).
+pub fn score_held_out(
     mut c: Classifier,
     mut timings: TrainTimings,
     test: &Labelled,
@@ -370,17 +498,8 @@ mod tests {
     }
 
     #[test]
-    fn training_on_owned_rows_gives_the_same_model_bytes() {
-        let texts: Vec<String> = (0..400)
-            .map(|i| {
-                format!(
-                    "w{} w{} shared {}",
-                    i % 37,
-                    i % 11,
-                    if i % 2 == 0 { "good" } else { "bad" }
-                )
-            })
-            .collect();
+    fn training_on_owned_or_streamed_rows_gives_the_same_model_bytes() {
+        let texts = two_class_texts();
         let classes: Vec<u32> = (0..400).map(|i| i % 2).collect();
         let test = Labelled {
             texts: texts[..40].to_vec(),
@@ -397,6 +516,53 @@ mod tests {
         .unwrap();
         assert!(phases >= 3);
         assert_eq!(crate::artifact::encode(&a), crate::artifact::encode(&b));
+        // given twice in batches instead of held: the same bytes
+        let rows = Labelled {
+            texts: two_class_texts(),
+            classes: (0..400).map(|i| i % 2).collect(),
+        };
+        for batch in [1, 33, 400] {
+            let replay = |sink: &mut dyn FnMut(&[String], &[u32])| -> Result<(), TrainError> {
+                rows.texts
+                    .chunks(batch)
+                    .zip(rows.classes.chunks(batch))
+                    .for_each(|(t, c)| sink(t, c));
+                Ok(())
+            };
+            let (c, t) =
+                train_streamed(&cfg, replay, labels(), LabelScheme::Names, &mut |_| {}).unwrap();
+            let (c, _) = score_held_out(c, t, &test, &mut |_| {});
+            assert_eq!(crate::artifact::encode(&a), crate::artifact::encode(&c), "{batch}");
+        }
+        // a second pass that differs from the first is an error, not a model
+        let mut passes = 0;
+        let changing = |sink: &mut dyn FnMut(&[String], &[u32])| -> Result<(), TrainError> {
+            passes += 1;
+            let n = if passes == 1 { 400 } else { 399 };
+            sink(&rows.texts[..n], &rows.classes[..n]);
+            Ok(())
+        };
+        let r = train_streamed(&cfg, changing, labels(), LabelScheme::Names, &mut |_| {});
+        assert!(matches!(
+            r,
+            Err(TrainError::Replay {
+                counted: 400,
+                given: 399
+            })
+        ));
+    }
+
+    fn two_class_texts() -> Vec<String> {
+        (0..400)
+            .map(|i| {
+                format!(
+                    "w{} w{} shared {}",
+                    i % 37,
+                    i % 11,
+                    if i % 2 == 0 { "good" } else { "bad" }
+                )
+            })
+            .collect()
     }
 
     #[test]
