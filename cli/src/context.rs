@@ -200,9 +200,11 @@ impl Rejects {
         }
     }
 
-    /// Records a table's rejected rows.
+    /// Records a table's rejected rows, in line order (whatever rejected them: the reader or the labels).
     pub fn table(&mut self, file: &Path, t: &Table) {
-        for r in &t.rejected {
+        let mut rows: Vec<_> = t.rejected.iter().collect();
+        rows.sort_by_key(|r| r.line);
+        for r in rows {
             self.row(file, r.line, r.reason, &r.raw);
         }
     }

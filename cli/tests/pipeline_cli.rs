@@ -911,6 +911,104 @@ fn eval_scores_a_pipeline_model_on_its_own_headerless_upload() {
     );
 }
 
+/// TSV lines `label<TAB>text` from the bundled sample, its 0/1 labels kept.
+fn sample_tsv() -> Vec<String> {
+    sample()
+        .iter()
+        .map(|l| {
+            let (text, label) = l.rsplit_once(',').unwrap();
+            format!("{label}\t{}", text.trim_matches('"').replace('"', "'"))
+        })
+        .collect()
+}
+
+#[test]
+fn training_in_passes_gives_the_model_and_rejects_of_training_on_held_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = sample_tsv();
+    // duplicates within and across files (some relabelled), texts that clean to nothing, unmapped and
+    // missing labels, a wrong field count, CRLF endings and blank lines
+    let mut a = vec!["label\ttext".to_string()];
+    a.extend(l[..500].iter().cloned());
+    a.extend(l[..60].iter().map(|x| x.replacen('0', "1", 1)));
+    a.extend(
+        [
+            "1\t<b> </b>",
+            "2\tneutral words here",
+            "\tno label",
+            "0\ta\tb",
+            "",
+        ]
+        .map(String::from),
+    );
+    let mut b = vec!["label\ttext".to_string()];
+    b.extend(l[400..900].iter().cloned());
+    let fa = write(dir.path(), "a.tsv", &(a.join("\r\n") + "\r\n"));
+    let fb = write(dir.path(), "b.tsv", &(b.join("\n") + "\n"));
+    let run = |streaming: &str, name: &str| {
+        let model = dir.path().join(format!("{name}.plm"));
+        let rejects = dir.path().join(format!("{name}.jsonl"));
+        let o = ok(&polarity(&[
+            "train",
+            "--data",
+            fa.to_str().unwrap(),
+            "--data",
+            fb.to_str().unwrap(),
+            "--label-map",
+            "0=negative;1=positive",
+            "--out",
+            model.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--json",
+            "--streaming",
+            streaming,
+            "--stream-block-bytes",
+            "700",
+        ]))
+        .clone();
+        let mut report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        report["timings"] = Value::Null;
+        report["model"] = Value::Null;
+        (
+            std::fs::read(model).unwrap(),
+            std::fs::read_to_string(rejects).unwrap(),
+            report,
+        )
+    };
+    let held = run("off", "held");
+    let passes = run("on", "passes");
+    assert!(held.0 == passes.0, "the same model bytes");
+    assert_eq!(held.1, passes.1);
+    assert_eq!(held.2, passes.2);
+    let reasons = &held.2["rejected_reasons"];
+    for r in [
+        "duplicate",
+        "empty_after_cleaning",
+        "unmapped_label",
+        "missing_label",
+    ] {
+        assert!(reasons[r].as_u64() > Some(0), "{r}: {reasons}");
+    }
+    assert!(held.2["n_test"].as_u64() > Some(50), "{}", held.2);
+    // a CSV whose fields may hold a newline cannot be read in passes
+    let q = write(dir.path(), "q.csv", "text,label\n\"a\nb\",1\nc,0\n");
+    let o = polarity(&[
+        "train",
+        "--data",
+        q.to_str().unwrap(),
+        "--out",
+        dir.path().join("q.plm").to_str().unwrap(),
+        "--streaming",
+        "on",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--streaming off"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn train_reads_stdin_checks_its_output_first_and_writes_rejects() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,12 +7,15 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use polarity_core::artifact::{encode, sha256_hex};
+use polarity_core::contract::Contract;
 use polarity_core::labels::{LabelScheme, Labels};
+use polarity_core::model::Classifier;
 use polarity_core::prepare::{self, Columns, prepare_eval};
-use polarity_core::reader::{ReadReport, RejectReason, Table};
-use polarity_core::train::{self, Labelled};
+use polarity_core::prepare::{RowFate, RowPlanner};
+use polarity_core::reader::{self, ReadReport, RejectReason, Table};
+use polarity_core::train::{self, Labelled, TrainTimings, ValidTrainConfig};
 use polarity_core::tune::TuneGrid;
 
 use crate::context::{
@@ -48,7 +51,28 @@ pub struct TrainArgs {
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Read the training files in passes instead of holding their rows: `auto` does when they total at
+    /// least 256 MiB and all can be (plain TSV, or CSV without a quote character; not with --tune).
+    #[arg(long, value_enum, default_value_t = Streaming::Auto)]
+    pub streaming: Streaming,
+    /// Bytes of a file read at a time when streaming.
+    #[arg(long, hide = true, default_value_t = reader::BLOCK_BYTES)]
+    pub stream_block_bytes: usize,
 }
+
+/// Whether `polarity train` holds the training rows or reads the files again instead (`--streaming`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Streaming {
+    /// Stream large inputs that can be streamed.
+    Auto,
+    /// Always stream (an error when an input cannot be).
+    On,
+    /// Always hold the rows.
+    Off,
+}
+
+/// From this many bytes of training files, `--streaming auto` streams.
+const STREAM_FROM_BYTES: u64 = 256 << 20;
 
 /// The training files read under the contract, with every row's class (an index into `names`).
 struct Inputs {
@@ -69,43 +93,20 @@ fn read_training(a: &TrainArgs, rejects: &mut Rejects) -> Result<Inputs> {
     for path in &a.data {
         tables.push(read_input(path, &opts)?);
     }
-    let mut values: Vec<String> = tables
+    let values: Vec<String> = tables
         .iter()
         .flat_map(|t| t.label_values.iter().cloned())
         .collect();
-    values.sort();
-    values.dedup();
-    let (names, scheme) = contract.class_names(&values);
-    let mut distinct: Vec<String> = names.iter().flatten().cloned().collect();
-    distinct.sort();
-    distinct.dedup();
-    let by_value: HashMap<&str, Option<u32>> = values
-        .iter()
-        .map(String::as_str)
-        .zip(names.iter().map(|n| {
-            n.as_ref()
-                .map(|n| distinct.binary_search(n).expect("a listed name") as u32)
-        }))
-        .collect();
-    let reason = if contract.label_map.is_some() {
-        RejectReason::UnmappedLabel
-    } else {
-        RejectReason::UnknownLabel
-    };
+    let map = ClassMap::new(&contract, values);
     let mut out = Inputs {
         rows: Columns::default(),
         names: Vec::new(),
         origin: Vec::new(),
-        scheme: scheme.unwrap_or(LabelScheme::Names),
+        scheme: map.scheme,
         reports: Vec::new(),
     };
     for (fi, mut t) in tables.into_iter().enumerate() {
-        let classes: Vec<Option<u32>> = t
-            .label_values
-            .iter()
-            .map(|v| by_value[v.as_str()])
-            .collect();
-        let (rows, lines) = prepare::label_columns(&mut t, &classes, reason);
+        let (rows, lines) = map.label(&mut t);
         rejects.table(&a.data[fi], &t);
         out.origin.extend(lines.into_iter().map(|l| (fi, l)));
         if out.rows.texts.is_empty() {
@@ -116,8 +117,57 @@ fn read_training(a: &TrainArgs, rejects: &mut Rejects) -> Result<Inputs> {
         }
         out.reports.push(t.report);
     }
-    out.names = distinct;
+    out.names = map.names;
     Ok(out)
+}
+
+/// The classes of the raw label values of every training file, decided over all of them at once.
+struct ClassMap {
+    /// The distinct class names, sorted.
+    names: Vec<String>,
+    scheme: LabelScheme,
+    /// Raw value → index into `names` (`None`: the row is rejected for `reason`).
+    by_value: HashMap<String, Option<u32>>,
+    reason: RejectReason,
+}
+
+impl ClassMap {
+    fn new(contract: &Contract, mut values: Vec<String>) -> Self {
+        values.sort();
+        values.dedup();
+        let (names, scheme) = contract.class_names(&values);
+        let mut distinct: Vec<String> = names.iter().flatten().cloned().collect();
+        distinct.sort();
+        distinct.dedup();
+        let by_value = values
+            .into_iter()
+            .zip(names.iter().map(|n| {
+                n.as_ref()
+                    .map(|n| distinct.binary_search(n).expect("a listed name") as u32)
+            }))
+            .collect();
+        let reason = if contract.label_map.is_some() {
+            RejectReason::UnmappedLabel
+        } else {
+            RejectReason::UnknownLabel
+        };
+        Self {
+            names: distinct,
+            scheme: scheme.unwrap_or(LabelScheme::Names),
+            by_value,
+            reason,
+        }
+    }
+
+    /// The rows of `t` whose label is a class, as columns with their lines; the others rejected in `t`.
+    fn label(&self, t: &mut Table) -> (Columns<u32>, Vec<u64>) {
+        let classes: Vec<Option<u32>> = t
+            .label_values
+            .iter()
+            .map(|v| self.by_value[v.as_str()])
+            .collect();
+        prepare::label_columns(t, &classes, self.reason)
+    }
 }
 
 /// Reads the held-out file with the training contract (falling back to detected columns, with a note,
@@ -168,10 +218,74 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let cfg = a.training.to_config()?;
     check_output_path(&a.out)?;
     let mut rejects = Rejects::open(a.rejects.as_deref())?;
+    let trained = if streams(a)? {
+        train_in_passes(a, &cfg, &mut rejects)?
+    } else {
+        train_held(a, &cfg, &mut rejects)?
+    };
+    finish(a, trained, t_start)
+}
 
+/// A fitted and scored model, with what reading found.
+struct Trained {
+    model: Classifier,
+    t: TrainTimings,
+    read_s: f64,
+    all: ReadReport,
+    tuning: Option<polarity_core::tune::Tuning>,
+}
+
+/// Whether the training files are read in passes (`--streaming`).
+fn streams(a: &TrainArgs) -> Result<bool> {
+    if a.streaming == Streaming::Off {
+        return Ok(false);
+    }
+    let why_not = if a.training.tune {
+        Some("--tune cross-validates rows held in memory".to_string())
+    } else {
+        a.data
+            .iter()
+            .find(|p| p.as_os_str() == "-")
+            .map(|p| format!("{} (standard input) cannot be read twice", p.display()))
+    };
+    let total: u64 = a
+        .data
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if a.streaming == Streaming::Auto && (why_not.is_some() || total < STREAM_FROM_BYTES) {
+        return Ok(false);
+    }
+    let opts = a.contract.contract()?.read_options();
+    let why_not = match why_not {
+        Some(w) => Some(w),
+        None => {
+            let mut found = None;
+            for p in &a.data {
+                if !reader::can_read_blocks(p, &opts)? {
+                    found = Some(format!(
+                        "{} is compressed, JSON lines or CSV with quote characters (a field may hold a newline)",
+                        p.display()
+                    ));
+                    break;
+                }
+            }
+            found
+        }
+    };
+    match (a.streaming, why_not) {
+        (_, None) => Ok(true),
+        (Streaming::On, Some(why)) => bail!("--streaming on: {why}; use --streaming off"),
+        _ => Ok(false),
+    }
+}
+
+/// Reads every row into memory, then prepares, splits and trains (optionally tuning first).
+fn train_held(a: &TrainArgs, cfg: &ValidTrainConfig, rejects: &mut Rejects) -> Result<Trained> {
     progress(a.json, "reading training data");
     let t0 = Instant::now();
-    let inputs = read_training(a, &mut rejects)?;
+    let inputs = read_training(a, rejects)?;
     progress(
         a.json,
         &format!(
@@ -195,11 +309,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     for (i, reason) in &prepared.dropped {
         let (fi, line) = origin[*i];
         // already counted in rows_in by the reader: now rejected
-        dropped.rejected += 1;
-        *dropped
-            .reasons
-            .entry(reason.as_str().to_string())
-            .or_insert(0) += 1;
+        count_dropped(&mut dropped, *reason);
         rejects.row(&a.data[fi], line, *reason, "");
     }
     // what placed each row in its file is no longer needed: free it before training
@@ -207,8 +317,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let (train_rows, test_rows, labels) = match &a.test {
         Some(path) => {
             let labels = kept.classes(&names);
-            let (test, report) =
-                read_test(a, path, &labels, inputs.scheme, &cfg.clean, &mut rejects)?;
+            let (test, report) = read_test(a, path, &labels, inputs.scheme, &cfg.clean, rejects)?;
             reports.push(report);
             (kept.into_labelled(&names, &labels).0, test, labels)
         }
@@ -223,13 +332,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let read_s = t0.elapsed().as_secs_f64();
     let all = rejections(reports.iter().chain([&dropped]));
     if train_rows.is_empty() {
-        bail!(
-            "no usable training rows in {} ({} read, {} rejected: {:?})",
-            a.data[0].display(),
-            all.rows_in,
-            all.rejected,
-            all.reasons
-        );
+        no_training_rows(a, &all)?;
     }
 
     let (cfg, tuning) = if a.training.tune {
@@ -242,7 +345,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             ),
         );
         let (chosen, tuning) = polarity_core::tune::tune(
-            &cfg,
+            cfg,
             &train_rows.texts,
             &train_rows.classes,
             labels.names(),
@@ -250,12 +353,198 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         )?;
         (chosen, Some(tuning))
     } else {
-        (cfg, None)
+        (cfg.clone(), None)
     };
     progress(a.json, &format!("fitting on {} rows", train_rows.len()));
     let mut on = training_progress(a.json);
     let (model, t) =
         train::train_observed(&cfg, train_rows, &test_rows, labels, inputs.scheme, &mut on)?;
+    Ok(Trained {
+        model,
+        t,
+        read_s,
+        all,
+        tuning,
+    })
+}
+
+/// Counts a row dropped by preparation (already counted in `rows_in` by the reader: now rejected).
+fn count_dropped(dropped: &mut ReadReport, reason: RejectReason) {
+    dropped.rejected += 1;
+    *dropped
+        .reasons
+        .entry(reason.as_str().to_string())
+        .or_insert(0) += 1;
+}
+
+fn no_training_rows(a: &TrainArgs, all: &ReadReport) -> Result<()> {
+    bail!(
+        "no usable training rows in {} ({} read, {} rejected: {:?})",
+        a.data[0].display(),
+        all.rows_in,
+        all.rejected,
+        all.reasons
+    )
+}
+
+/// The size and modification time of each training file, to tell that none changed between passes.
+fn stamps(a: &TrainArgs) -> Result<Vec<(u64, Option<std::time::SystemTime>)>> {
+    a.data
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok((m.len(), m.modified().ok()))
+        })
+        .collect()
+}
+
+/// Trains without holding the rows: the files are read four times, a block at a time. Pass 1 finds the
+/// label values (the classes are decided over all of them, as when held); pass 2 cleans every row and
+/// decides its fate from a 16-byte key ([`RowPlanner`]); passes 3 and 4 give the training rows to
+/// [`train::train_streamed`], which fits the vocabulary, then builds the matrix. The held-out rows are
+/// kept from pass 3. The same model bytes as [`train_held`] (a test).
+fn train_in_passes(
+    a: &TrainArgs,
+    cfg: &ValidTrainConfig,
+    rejects: &mut Rejects,
+) -> Result<Trained> {
+    let contract = a.contract.contract()?;
+    let opts = contract.read_options();
+    let block = a.stream_block_bytes;
+    let before = stamps(a)?;
+    let t0 = Instant::now();
+    progress(
+        a.json,
+        "reading the training files for their labels (pass 1 of 4)",
+    );
+    let mut values = std::collections::BTreeSet::new();
+    for path in &a.data {
+        reader::read_blocks::<anyhow::Error>(path, &opts, block, |t| {
+            values.extend(t.label_values);
+            Ok(())
+        })?;
+    }
+    let map = ClassMap::new(&contract, values.into_iter().collect());
+    progress(a.json, "cleaning and de-duplicating (pass 2 of 4)");
+    let mut planner = RowPlanner::new(a.test.is_none().then_some(a.test_fraction));
+    let mut reports = Vec::new();
+    for path in &a.data {
+        let mut report = ReadReport::default();
+        reader::read_blocks::<anyhow::Error>(path, &opts, block, |mut t| {
+            let (mut rows, _) = map.label(&mut t);
+            rejects.table(path, &t);
+            report.merge(&t.report);
+            planner.add(&mut rows, &cfg.clean);
+            Ok(())
+        })?;
+        reports.push(report);
+    }
+    let plan = planner.finish();
+    let mut dropped = ReadReport::default();
+    let mut used = vec![false; map.names.len()];
+    for (fate, &l) in plan.fates.iter().zip(&plan.labels) {
+        match fate.reason() {
+            Some(reason) => count_dropped(&mut dropped, reason),
+            None if *fate == RowFate::Train => used[l as usize] = true,
+            None => {}
+        }
+    }
+    let labels = Labels::from_names(
+        map.names
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| **u)
+            .map(|(n, _)| n),
+    );
+    let class: Vec<Option<u32>> = map.names.iter().map(|n| labels.index(n)).collect();
+    let mut test = Labelled::default();
+    if let Some(path) = &a.test {
+        let (rows, report) = read_test(a, path, &labels, map.scheme, &cfg.clean, rejects)?;
+        reports.push(report);
+        test = rows;
+    }
+    let read_s = t0.elapsed().as_secs_f64();
+    let all = rejections(reports.iter().chain([&dropped]));
+    if !used.iter().any(|&u| u) {
+        no_training_rows(a, &all)?;
+    }
+    let mut pass = 2;
+    let replay = |sink: &mut dyn FnMut(&[String], &[u32])| -> Result<()> {
+        pass += 1;
+        progress(
+            a.json,
+            &format!(
+                "{} (pass {pass} of 4)",
+                if pass == 3 {
+                    "counting words"
+                } else {
+                    "building the matrix"
+                }
+            ),
+        );
+        let mut row = 0usize;
+        for path in &a.data {
+            reader::read_blocks::<anyhow::Error>(path, &opts, block, |mut t| {
+                let (mut rows, lines) = map.label(&mut t);
+                prepare::clean_texts(&mut rows.texts, &cfg.clean);
+                let mut batch = Labelled::default();
+                for ((text, l), line) in rows.texts.into_iter().zip(rows.labels).zip(lines) {
+                    let fate = match plan.fates.get(row) {
+                        Some(&f) if plan.labels[row] == l => f,
+                        _ => bail!("{} changed while training", path.display()),
+                    };
+                    row += 1;
+                    match (fate, fate.reason()) {
+                        (RowFate::Train, _) => {
+                            batch.texts.push(text);
+                            batch
+                                .classes
+                                .push(class[l as usize].expect("a training class"));
+                        }
+                        (RowFate::Test, _) if pass == 3 => {
+                            if let Some(c) = class[l as usize] {
+                                test.texts.push(text);
+                                test.classes.push(c);
+                            }
+                        }
+                        (_, Some(reason)) if pass == 3 => rejects.row(path, line, reason, ""),
+                        _ => {}
+                    }
+                }
+                sink(&batch.texts, &batch.classes);
+                Ok(())
+            })?;
+        }
+        if row != plan.fates.len() {
+            bail!("the training files changed while training");
+        }
+        Ok(())
+    };
+    let mut on = training_progress(a.json);
+    let (model, t) = train::train_streamed(cfg, replay, labels, map.scheme, &mut on)?;
+    if stamps(a)? != before {
+        bail!("a training file changed while training: its model would mix two versions");
+    }
+    rejects.finish()?;
+    let (model, t) = train::score_held_out(model, t, &test, &mut on);
+    Ok(Trained {
+        model,
+        t,
+        read_s,
+        all,
+        tuning: None,
+    })
+}
+
+/// Writes the artifact and reports.
+fn finish(a: &TrainArgs, trained: Trained, t_start: Instant) -> Result<()> {
+    let Trained {
+        model,
+        t,
+        read_s,
+        all,
+        tuning,
+    } = trained;
     if !model.meta.fit.converged {
         eprintln!(
             "warning: the fit did not converge within --max-iter {} (objective {:.6}); the model may be poor: raise --max-iter",

@@ -582,7 +582,13 @@ fn read_delimited(
     parallel_min: usize,
 ) -> Result<Table, ReadError> {
     let (rows, mut b, start) = delimited_head(path, data, opts, delim, quoting)?;
-    rows.read_rest(&mut b, &data[start..], newlines(&data[..start]), parallel_min, opts);
+    rows.read_rest(
+        &mut b,
+        &data[start..],
+        newlines(&data[..start]),
+        parallel_min,
+        opts,
+    );
     Ok(b.table)
 }
 
@@ -696,7 +702,10 @@ pub fn can_read_blocks(path: &Path, opts: &ReadOptions) -> Result<bool, ReadErro
             if head.starts_with(&[0x1f, 0x8b]) {
                 return Ok(false);
             }
-            match (opts.format.unwrap_or_else(|| detect_format(&name, head)), opts.delimiter) {
+            match (
+                opts.format.unwrap_or_else(|| detect_format(&name, head)),
+                opts.delimiter,
+            ) {
                 (Format::Jsonl, _) => return Ok(false),
                 (Format::Tsv, _) => return Ok(total_within(path, opts)),
                 (Format::Csv, _) => {}
@@ -1151,7 +1160,10 @@ mod tests {
                     })
                     .unwrap();
                     let joined = joined.table;
-                    assert!(blocks > usize::from(block < 5000), "{block}: {blocks} blocks");
+                    assert!(
+                        blocks > usize::from(block < 5000),
+                        "{block}: {blocks} blocks"
+                    );
                     assert_eq!(joined.texts, one.texts, "{block}");
                     assert_eq!(joined.labels, one.labels);
                     assert_eq!(joined.label_values, one.label_values);

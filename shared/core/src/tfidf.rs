@@ -975,7 +975,11 @@ mod tests {
                 d.chunks(batch).for_each(|b| counter.add(b));
                 assert_eq!(counter.docs(), d.len());
                 let v = counter.finish().unwrap();
-                assert_eq!((v.terms(), v.idf()), (whole.terms(), whole.idf()), "{batch}");
+                assert_eq!(
+                    (v.terms(), v.idf()),
+                    (whole.terms(), whole.idf()),
+                    "{batch}"
+                );
                 let mut rows = MatrixBuilder::new(&v);
                 d.chunks(batch).for_each(|b| rows.add(b));
                 assert_eq!(rows.finish(), m, "{cfg:?} {batch}");

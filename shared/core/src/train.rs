@@ -532,7 +532,11 @@ mod tests {
             let (c, t) =
                 train_streamed(&cfg, replay, labels(), LabelScheme::Names, &mut |_| {}).unwrap();
             let (c, _) = score_held_out(c, t, &test, &mut |_| {});
-            assert_eq!(crate::artifact::encode(&a), crate::artifact::encode(&c), "{batch}");
+            assert_eq!(
+                crate::artifact::encode(&a),
+                crate::artifact::encode(&c),
+                "{batch}"
+            );
         }
         // a second pass that differs from the first is an error, not a model
         let mut passes = 0;
