@@ -673,8 +673,9 @@ fn delimited_head(
     Ok((rows, b, start))
 }
 
-/// Below this many bytes, a file read in blocks ([`read_blocks`]) is read whole.
-pub const BLOCK_BYTES: usize = 64 << 20;
+/// How much of a file [`read_blocks`] is usually asked to read at a time: large enough that each block is
+/// read in parallel pieces, small enough that a block's rows take a small share of a large input's memory.
+pub const BLOCK_BYTES: usize = 16 << 20;
 
 /// Whether [`read_blocks`] can read this file: plain (not gzip) CSV or TSV whose rows can be cut at any
 /// newline (TSV, or CSV without a quote character anywhere), within `opts.max_bytes`. JSON lines and
