@@ -3,7 +3,7 @@ batch prediction. Prints a table with ratios and writes it to bench/results/trai
 
 Usage (from the repo root; the peer's venv comes from ../shared/peers/setup.sh):
     cargo build --release -p polarity-cli && cargo build --release -p polarity-core --example batch_predict
-    python3 bench/compare.py [--runs 3] [--scale 2000000] [--skip-scale] [--predict-texts 1000000]
+    python3 bench/compare.py [--runs 3] [--scale 2000000] [--skip-scale] [--predict-texts 1000000] [--big 10000000]
 
 Every figure is whole-process wall-clock time and peak RSS from /usr/bin/time -v, except where a row says
 "in-process" (the peer's own in-process timers, which leave out Python start-up and imports).
@@ -72,6 +72,24 @@ def scale(n):
     return ours, peer
 
 
+def big(n):
+    """Polarity alone on n generated rows: streamed (`--streaming auto` reads large files in passes) and held."""
+    data = os.path.join(OUT, f"scale_{n}.tsv")
+    if not os.path.exists(data):
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "make_scale_data.py"), str(n), data], check=True)
+    out = {}
+    for mode in ["auto", "off"]:
+        model = os.path.join(OUT, f"big_{mode}.plm")
+        _, wall, rss = timed([POLARITY, "train", "--data", data, "--test", f"{SST2}/dev.tsv", "--out", model, "--json",
+                              "--streaming", mode])
+        with open(model, "rb") as f:
+            out[mode] = dict(wall=wall, rss=rss, model=f.read())
+        os.remove(model)
+    if out["auto"]["model"] != out["off"]["model"]:
+        sys.exit("streamed and held training gave different models")
+    return out
+
+
 def predict(model, n_texts):
     texts = os.path.join(OUT, f"predict_{n_texts}.txt")
     if not os.path.exists(texts):
@@ -100,6 +118,7 @@ def main():
     ap.add_argument("--scale", type=int, default=2_000_000)
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--predict-texts", type=int, default=1_000_000)
+    ap.add_argument("--big", type=int, default=0, help="also train on this many generated rows, streamed and held (10000000: ~1.5 min, 555 MB of data)")
     a = ap.parse_args()
     if not (os.path.exists(POLARITY) and os.path.exists(BATCH)):
         sys.exit("build first: cargo build --release -p polarity-cli && cargo build --release -p polarity-core --example batch_predict")
@@ -120,6 +139,12 @@ def main():
         rows.append((f"{n} rows: whole process (s; peer includes {p2['gen']:.0f} s data generation)", f"{p2['wall']:.1f}", f"{o2['wall']:.2f}", f"{(p2['wall'] - p2['gen']) / o2['wall']:.1f}x faster (peer less generation)"))
         rows.append((f"{n} rows: peak RSS (MB)", f"{p2['rss']:.0f}", f"{o2['rss']:.0f}", f"{o2['rss'] / p2['rss']:.2f}x"))
         rows.append((f"{n} rows: SST-2 dev accuracy", f"{p2['acc']:.4f}", f"{o2['acc']:.4f}", f"{o2['acc'] - p2['acc']:+.4f}"))
+    if a.big:
+        b = big(a.big)
+        n = f"{a.big / 1e6:g}M"
+        for mode, what in [("auto", "read in passes (`--streaming auto`)"), ("off", "held (`--streaming off`)")]:
+            rows.append((f"{n} rows, {what}: peak RSS, bytes per input row; whole process (s)", "",
+                         f"{b[mode]['rss'] * 2**20 / a.big:.0f} B/row; {b[mode]['wall']:.1f} s", "same model bytes" if mode == "auto" else ""))
     o3, p3 = predict(model, a.predict_texts)
     rows.append((f"batch prediction, in-process texts/s (peer: transform + predict of 100k; Polarity: `examples/batch_predict`, {a.predict_texts:,} texts, all cores)", f"{p3['tps']:,.0f}", f"{o3['inproc_tps']:,.0f}", f"{o3['inproc_tps'] / p3['tps']:.1f}x"))
     rows.append((f"batch prediction, Polarity `predict` CLI whole process ({a.predict_texts:,} lines stdin → JSON lines stdout) vs peer in-process, texts/s", f"{p3['tps']:,.0f}", f"{o3['tps']:,.0f}", f"{o3['tps'] / p3['tps']:.1f}x"))

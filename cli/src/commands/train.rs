@@ -106,7 +106,7 @@ fn read_training(a: &TrainArgs, rejects: &mut Rejects) -> Result<Inputs> {
         reports: Vec::new(),
     };
     for (fi, mut t) in tables.into_iter().enumerate() {
-        let (rows, lines) = map.label(&mut t);
+        let (rows, lines) = map.label(&mut t, &a.data[fi])?;
         rejects.table(&a.data[fi], &t);
         out.origin.extend(lines.into_iter().map(|l| (fi, l)));
         if out.rows.texts.is_empty() {
@@ -160,13 +160,16 @@ impl ClassMap {
     }
 
     /// The rows of `t` whose label is a class, as columns with their lines; the others rejected in `t`.
-    fn label(&self, t: &mut Table) -> (Columns<u32>, Vec<u64>) {
+    /// An error when `t` has a label value that was not among those the map was made from (a file that
+    /// changed between two passes over it).
+    fn label(&self, t: &mut Table, path: &Path) -> Result<(Columns<u32>, Vec<u64>)> {
         let classes: Vec<Option<u32>> = t
             .label_values
             .iter()
-            .map(|v| self.by_value[v.as_str()])
-            .collect();
-        prepare::label_columns(t, &classes, self.reason)
+            .map(|v| self.by_value.get(v.as_str()).copied())
+            .collect::<Option<_>>()
+            .with_context(|| format!("{} changed while training", path.display()))?;
+        Ok(prepare::label_columns(t, &classes, self.reason))
     }
 }
 
@@ -431,7 +434,7 @@ fn train_in_passes(
     for path in &a.data {
         let mut report = ReadReport::default();
         reader::read_blocks::<anyhow::Error>(path, &opts, block, |mut t| {
-            let (mut rows, _) = map.label(&mut t);
+            let (mut rows, _) = map.label(&mut t, path)?;
             rejects.table(path, &t);
             report.merge(&t.report);
             planner.add(&mut rows, &cfg.clean);
@@ -485,7 +488,7 @@ fn train_in_passes(
         let mut row = 0usize;
         for path in &a.data {
             reader::read_blocks::<anyhow::Error>(path, &opts, block, |mut t| {
-                let (mut rows, lines) = map.label(&mut t);
+                let (mut rows, lines) = map.label(&mut t, path)?;
                 prepare::clean_texts(&mut rows.texts, &cfg.clean);
                 let mut batch = Labelled::default();
                 for ((text, l), line) in rows.texts.into_iter().zip(rows.labels).zip(lines) {

@@ -740,10 +740,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Reads a file that [`can_read_blocks`] in blocks of about `block` bytes cut after a newline, handing
-/// `each` the table of each block's rows in file order: lines numbered in the whole file, label values
-/// first-seen within the block, the column names on every table. The blocks' tables joined are the table
-/// [`read_path`] reads (a test compares them); at most one block is held at a time.
+/// Reads a file in blocks of about `block` bytes cut after a newline, handing `each` the table of each
+/// block's rows in file order: lines numbered in the whole file, label values first-seen within the block,
+/// the column names on every table. The blocks' tables joined are the table [`read_path`] reads (a test
+/// compares them); at most one block is held at a time. A file that [`can_read_blocks`] says no to is
+/// read whole, as one table.
 ///
 /// # Errors
 /// [`ReadError`] as [`read_path`], or `each`'s error (its `Err` stops the reading).
@@ -758,6 +759,9 @@ pub fn read_blocks<E: From<ReadError>>(
         path: name.clone(),
         source,
     };
+    if !can_read_blocks(path, opts)? {
+        return each(read_path(path, opts)?);
+    }
     let mut file = std::fs::File::open(path).map_err(io)?;
     let block = block.max(1);
     let mut buf: Vec<u8> = Vec::new();
@@ -766,7 +770,7 @@ pub fn read_blocks<E: From<ReadError>>(
     let mut eof = false;
     while !(eof && buf.is_empty()) {
         // fill to a whole block, then cut after its last newline (reading on while there is none)
-        let mut want = block;
+        let (mut want, mut searched) = (block, 0);
         let cut = loop {
             if !eof && buf.len() < want {
                 let had = buf.len();
@@ -775,10 +779,10 @@ pub fn read_blocks<E: From<ReadError>>(
                 buf.truncate(had + n);
                 eof = had + n < want;
             }
-            match buf.iter().rposition(|&c| c == b'\n') {
+            match buf[searched..].iter().rposition(|&c| c == b'\n') {
                 _ if eof => break buf.len(),
-                Some(i) => break i + 1,
-                None => want = buf.len() + block,
+                Some(i) => break searched + i + 1,
+                None => (searched, want) = (buf.len(), buf.len() + block),
             }
         };
         let data = &buf[..cut];
@@ -1189,6 +1193,17 @@ mod tests {
             let path = dir.path().join(name);
             std::fs::write(&path, data).unwrap();
             assert_eq!(can_read_blocks(&path, &opts).unwrap(), blocks, "{name}");
+            // read whole when it cannot be cut: one table, the table of one read
+            let mut tables = Vec::new();
+            read_blocks::<ReadError>(&path, &opts, 4, |t| {
+                tables.push(t);
+                Ok(())
+            })
+            .unwrap();
+            let whole = read_path(&path, &opts).unwrap();
+            assert!(blocks || tables.len() == 1, "{name}");
+            let texts: Vec<String> = tables.into_iter().flat_map(|t| t.texts).collect();
+            assert_eq!(texts, whole.texts, "{name}");
         }
         let path = dir.path().join("c.tsv");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
